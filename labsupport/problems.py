@@ -1,0 +1,197 @@
+"""Bandit problems: one prompt, N outputs, a ground-truth and a proxy reward, an initial policy.
+
+A :class:`Bandit` holds everything the dynamics depend on, batched over B independent problems:
+
+* ``r_true``  (B, N): ground-truth reward r_G(y)
+* ``r_proxy`` (B, N): proxy reward r_P(y), the one training sees
+* ``init_logits`` (B, N): log pi_0(y), normalised so that logsumexp = 0
+* ``features`` (B or 1, N, d) or ``None``: phi(y) for a log-linear policy; ``None`` is the tabular softmax
+* ``theta0``: initial parameters, (B, N) for the tabular policy, (B, d) for features (least-squares
+  solution of Phi theta = log pi_0, as in the paper's feature-geometry experiment)
+
+Inputs may be lists, numpy arrays or tensors of shape (N,) or (B, N); rows of shape (N,) are broadcast
+against batched ones. Everything is stored in float64 on the CPU; :func:`labsupport.train` moves it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from ._checks import as_tensor
+
+PROB_SUM_TOL = 1e-6
+REPRESENT_TOL = 1e-6
+
+
+@dataclass(frozen=True)
+class Bandit:
+    """A batch of B bandit problems with N outputs each.
+
+    Args:
+        r_true: ground-truth reward, shape (N,) or (B, N).
+        r_proxy: proxy reward, same shape rules; ``None`` means a perfect proxy (r_proxy = r_true).
+        init_probs: initial policy pi_0 as probabilities (each row > 0, sums to 1).
+        init_logits: initial policy as logits (any real numbers); give this or ``init_probs``,
+            neither means the uniform policy.
+        features: phi, shape (N, d) shared by all problems or (B, N, d); ``None`` gives the tabular
+            softmax (phi = identity). The initial weights solve Phi theta = log pi_0 by least squares, and
+            the features must be able to represent pi_0 (checked).
+        names: output names, length N; default ``y0 .. y{N-1}``.
+
+    Example:
+        >>> prob = Bandit(r_true=[1, .8, -1, -1, -1], r_proxy=[1, -1, -1, -1, -1],
+        ...               init_probs=[.05, .5, .15, .15, .15])
+        >>> prob.batch_size, prob.n_outputs
+        (1, 5)
+    """
+
+    r_true: torch.Tensor
+    r_proxy: torch.Tensor | None = None
+    init_probs: torch.Tensor | None = None
+    init_logits: torch.Tensor | None = None
+    features: torch.Tensor | None = None
+    names: tuple[str, ...] | None = None
+    theta0: torch.Tensor = field(init=False, repr=False)
+    batched: bool = field(init=False, repr=False)
+
+    def __post_init__(self):
+        r_true = as_tensor("r_true", self.r_true)
+        r_proxy = r_true.clone() if self.r_proxy is None else as_tensor("r_proxy", self.r_proxy)
+        n = r_true.shape[-1]
+        if n < 2:
+            raise ValueError(f"r_true must have at least 2 outputs; got shape {tuple(r_true.shape)}")
+        if self.init_probs is not None and self.init_logits is not None:
+            raise ValueError("give init_probs or init_logits, not both")
+        if self.init_probs is not None:
+            logits = _logits_from_probs(as_tensor("init_probs", self.init_probs))
+            init_name = "init_probs"
+        elif self.init_logits is not None:
+            logits = as_tensor("init_logits", self.init_logits)
+            init_name = "init_logits"
+        else:
+            logits, init_name = torch.zeros(n, dtype=torch.float64), "init_probs"
+        batched = any(t.ndim == 2 for t in (r_true, r_proxy, logits))
+        shapes = {"r_true": r_true, "r_proxy": r_proxy, init_name: logits}
+        for name, t in shapes.items():
+            if t.shape[-1] != n:
+                raise ValueError(f"{name} has shape {tuple(t.shape)} but r_true has {n} outputs")
+        try:
+            r_true, r_proxy, logits = torch.broadcast_tensors(*(t.reshape(-1, n) for t in shapes.values()))
+        except RuntimeError:
+            sizes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in shapes.items())
+            raise ValueError(f"batch sizes do not match: {sizes}") from None
+        logits = logits - torch.logsumexp(logits, dim=-1, keepdim=True)
+        names = tuple(f"y{i}" for i in range(n)) if self.names is None else tuple(str(x) for x in self.names)
+        if len(names) != n or len(set(names)) != n:
+            raise ValueError(f"names must be {n} distinct strings; got {list(names)!r}")
+        features, theta0 = _features_and_theta0(self.features, logits)
+        set_ = object.__setattr__
+        set_(self, "r_true", r_true.contiguous())
+        set_(self, "r_proxy", r_proxy.contiguous())
+        set_(self, "init_logits", logits.contiguous())
+        set_(self, "init_probs", logits.exp())
+        set_(self, "features", features)
+        set_(self, "names", names)
+        set_(self, "theta0", theta0)
+        set_(self, "batched", batched)
+
+    @property
+    def batch_size(self) -> int:
+        """B, the number of independent problems."""
+        return self.r_true.shape[0]
+
+    @property
+    def n_outputs(self) -> int:
+        """N, the number of outputs."""
+        return self.r_true.shape[1]
+
+    @property
+    def tabular(self) -> bool:
+        """True for the tabular softmax policy (no features)."""
+        return self.features is None
+
+    def reward(self, which: str) -> torch.Tensor:
+        """The (B, N) reward named ``"true"`` (r_G) or ``"proxy"`` (r_P)."""
+        if which == "true":
+            return self.r_true
+        if which == "proxy":
+            return self.r_proxy
+        raise ValueError(f"reward must be 'true' or 'proxy'; got {which!r}")
+
+    def kernel(self) -> torch.Tensor | None:
+        """<phi(y), phi(z)> as a (B or 1, N, N) tensor, or ``None`` for the tabular policy (identity)."""
+        if self.features is None:
+            return None
+        return self.features @ self.features.transpose(-1, -2)
+
+    def errors(self, atol: float = 1e-12) -> torch.Tensor:
+        """Boolean (B, N) mask of the outputs where the proxy differs from the ground truth."""
+        return (self.r_proxy - self.r_true).abs() > atol
+
+    def with_rewards(self, r_true=None, r_proxy=None) -> Bandit:
+        """A copy with new rewards and the same initial policy, features and names."""
+        return Bandit(
+            r_true=self.r_true if r_true is None else r_true,
+            r_proxy=self.r_proxy if r_proxy is None else r_proxy,
+            init_logits=self.init_logits,
+            features=self.features if self.features is None or self.features.shape[0] > 1 else self.features[0],
+            names=self.names,
+        )
+
+    def rows(self, index) -> Bandit:
+        """The sub-batch ``index`` (a list or tensor of row numbers), as a batched Bandit."""
+        index = torch.as_tensor(index, dtype=torch.long).reshape(-1)
+        feats = self.features
+        if feats is not None:
+            feats = feats[0] if feats.shape[0] == 1 else feats[index]
+        return Bandit(r_true=self.r_true[index], r_proxy=self.r_proxy[index], init_logits=self.init_logits[index],
+                      features=feats, names=self.names)
+
+
+def _logits_from_probs(probs: torch.Tensor) -> torch.Tensor:
+    if (probs < 0).any():
+        bad = probs[probs < 0].flatten()[0].item()
+        raise ValueError(f"init_probs must be non-negative; found {bad:.4g}")
+    sums = probs.sum(-1)
+    off = (sums - 1).abs() > PROB_SUM_TOL
+    if off.any():
+        raise ValueError(f"init_probs must sum to 1 over outputs; a row sums to {sums[off].flatten()[0].item():.6g}")
+    if (probs == 0).any():
+        where = (probs == 0).nonzero()[0].tolist()
+        raise ValueError(
+            f"init_probs has a zero at index {where}: a softmax policy needs every probability > 0 "
+            "(use a tiny value such as 1e-9 for an output that is never sampled)"
+        )
+    return probs.log()
+
+
+def _features_and_theta0(features, logits: torch.Tensor):
+    """Validate Phi and solve Phi theta = log pi_0 (least squares) for each problem."""
+    if features is None:
+        return None, logits.clone()
+    phi = torch.as_tensor(features, dtype=torch.float64).detach().clone()
+    n = logits.shape[-1]
+    if phi.ndim == 2:
+        phi = phi.unsqueeze(0)
+    if phi.ndim != 3 or phi.shape[1] != n or phi.shape[0] not in (1, logits.shape[0]):
+        raise ValueError(
+            f"features must have shape (N, d) or (B, N, d) with N = {n}, B = {logits.shape[0]}; "
+            f"got {tuple(torch.as_tensor(features).shape)}"
+        )
+    if not torch.isfinite(phi).all():
+        raise ValueError("features must be finite; found NaN or infinity")
+    theta0 = torch.linalg.lstsq(phi.expand(logits.shape[0], -1, -1), logits.unsqueeze(-1)).solution.squeeze(-1)
+    got = torch.log_softmax((phi @ theta0.unsqueeze(-1)).squeeze(-1), dim=-1)
+    err = (got.exp() - logits.exp()).abs().amax().item()
+    if err > REPRESENT_TOL:
+        rank = int(torch.linalg.matrix_rank(phi[0]).item())
+        raise ValueError(
+            f"features (rank {rank}, d = {phi.shape[-1]}) cannot represent the initial policy: the least-squares "
+            f"weights give probabilities off by {err:.3g}; add features or change init_probs"
+        )
+    return phi, theta0
+
+
+__all__ = ["Bandit"]

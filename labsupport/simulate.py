@@ -1,0 +1,217 @@
+"""Batched policy-gradient training on bandit problems: :func:`train` and its result, :class:`Run`.
+
+All B problems of a :class:`~labsupport.problems.Bandit` advance together: each step is a handful of tensor
+operations on (B, N) arrays, on the GPU when one is present. One step is one SGD update of theta (PPO: one
+sampling round), so ``steps`` and ``lr`` mean what they mean in the paper's controlled experiment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ._checks import choice, count
+from .algorithms import Algorithm, StepInput
+from .policies import SoftmaxPolicy
+from .problems import Bandit
+
+#: above this many output-updates (steps x B x N) a progress bar is shown by default
+PROGRESS_THRESHOLD = 2e8
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; ``"cuda"`` on a machine without CUDA is an error."""
+    if isinstance(device, torch.device):
+        device = str(device)
+    if not isinstance(device, str):
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was requested but CUDA is not available on this machine (use 'auto')")
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}") from None
+
+
+@dataclass
+class Run:
+    """The record of one batched training run.
+
+    Attributes:
+        steps: (R,) int array, the step index of each record (0 = initial policy).
+        probs: (R, B, N) float array, the policy's probabilities at each record.
+        r_true, r_proxy: (B, N) float arrays, the two rewards.
+        names: output names (length N).
+        reward: which reward was trained on, ``"true"`` or ``"proxy"``.
+        algorithm: the update rule used.
+    """
+
+    steps: np.ndarray
+    probs: np.ndarray
+    r_true: np.ndarray
+    r_proxy: np.ndarray
+    names: tuple[str, ...]
+    reward: str
+    algorithm: Algorithm
+
+    @property
+    def true_value(self) -> np.ndarray:
+        """V_G = E_pi[r_G] at each record, shape (R, B)."""
+        return np.einsum("rbn,bn->rb", self.probs, self.r_true)
+
+    @property
+    def proxy_value(self) -> np.ndarray:
+        """V_P = E_pi[r_P] at each record, shape (R, B)."""
+        return np.einsum("rbn,bn->rb", self.probs, self.r_proxy)
+
+    def variance(self, which: str = "proxy") -> np.ndarray:
+        """Var_{y~pi}[r(y)] of the ``"true"`` or ``"proxy"`` reward at each record, shape (R, B)."""
+        r = self.r_true if choice("which", which, ("true", "proxy")) == "true" else self.r_proxy
+        mean = np.einsum("rbn,bn->rb", self.probs, r)
+        return np.einsum("rbn,bn->rb", self.probs, r**2) - mean**2
+
+    def steps_to(self, level: float, which: str = "true") -> np.ndarray:
+        """Per run, the first recorded step whose expected ``which`` reward is >= level; -1 if never.
+
+        Returns an int array of shape (B,). With ``record_every=k`` the answer is exact to within k steps.
+        """
+        values = self.true_value if choice("which", which, ("true", "proxy")) == "true" else self.proxy_value
+        hit = values >= level
+        first = hit.argmax(axis=0)
+        return np.where(hit.any(axis=0), self.steps[first], -1)
+
+    def to_frame(self):
+        """Tidy pandas DataFrame: one row per (record, run, output) with columns
+        step, run, output, prob, true_value, proxy_value."""
+        import pandas as pd
+
+        r, b, n = self.probs.shape
+        return pd.DataFrame(
+            {
+                "step": np.repeat(self.steps, b * n),
+                "run": np.tile(np.repeat(np.arange(b), n), r),
+                "output": np.tile(np.asarray(self.names, dtype=object), r * b),
+                "prob": self.probs.reshape(-1),
+                "true_value": np.repeat(self.true_value.reshape(-1), n),
+                "proxy_value": np.repeat(self.proxy_value.reshape(-1), n),
+            }
+        )
+
+
+def train(
+    problem: Bandit,
+    algorithm: Algorithm,
+    steps: int,
+    reward: str = "proxy",
+    seed: int = 0,
+    device: str = "auto",
+    record_every: int | None = 1,
+    dtype: torch.dtype = torch.float32,
+    common_noise=None,
+    progress: bool | None = None,
+) -> Run:
+    """Train the B problems of ``problem`` together for ``steps`` updates of ``algorithm``.
+
+    Args:
+        problem: the bandit(s) to train on.
+        algorithm: an update rule from :mod:`labsupport.algorithms`, e.g. ``ExactPG(lr=0.1)``.
+        steps: number of SGD updates (>= 0).
+        reward: ``"proxy"`` trains on r_P, ``"true"`` on r_G. Both values are recorded either way.
+        seed: seeds the run's random numbers (sampled algorithms); the same seed gives the same run.
+        device: ``"auto"`` (GPU when present), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        record_every: record the policy every k steps (and always at the last step); ``None`` records only
+            the initial and final policy, keeping memory bounded for large sweeps.
+        dtype: floating type of the computation.
+        common_noise: optional (B,) integer ids; runs with the same id see the same random numbers (common
+            random numbers for counterfactual comparisons). Default: every run has its own.
+        progress: show a progress bar; ``None`` shows one for long runs.
+
+    Returns:
+        A :class:`Run` with ``probs`` of shape (records, B, N).
+    """
+    if not isinstance(problem, Bandit):
+        raise ValueError(f"problem must be a labsupport.Bandit; got {type(problem).__name__}")
+    if not isinstance(algorithm, Algorithm):
+        raise ValueError(f"algorithm must be a labsupport algorithm such as ExactPG(); got {algorithm!r}")
+    count("steps", steps)
+    choice("reward", reward, ("proxy", "true"))
+    count("seed", seed)
+    if record_every is not None:
+        count("record_every", record_every, minimum=1)
+    dev = resolve_device(device)
+    b, n = problem.batch_size, problem.n_outputs
+
+    def put(t):
+        return None if t is None else t.to(device=dev, dtype=dtype)
+
+    theta = put(problem.theta0).clone()
+    inp = StepInput(
+        policy=SoftmaxPolicy(put(problem.features)),
+        reward=put(problem.reward(reward)),
+        log_pi0=put(problem.init_logits),
+        uniforms=_uniform_source(b, seed, dev, dtype, common_noise),
+    )
+    record_at = _record_steps(steps, record_every)
+    probs = torch.empty((len(record_at), b, n), device=dev, dtype=dtype)
+    bar = _progress_bar(steps, progress, steps * b * n)
+    slot = 0
+    with torch.no_grad():
+        for t in range(steps + 1):
+            pi = inp.policy.probs(theta)
+            if slot < len(record_at) and record_at[slot] == t:
+                probs[slot] = pi
+                slot += 1
+            if t == steps:
+                break
+            algorithm.step(theta, pi, inp)
+            if bar is not None and (t + 1) % bar.chunk == 0:
+                bar.update(bar.chunk)
+    if bar is not None:
+        bar.close()
+    return Run(
+        steps=np.asarray(record_at),
+        probs=probs.to("cpu", torch.float64).numpy(),
+        r_true=problem.r_true.numpy().copy(),
+        r_proxy=problem.r_proxy.numpy().copy(),
+        names=problem.names,
+        reward=reward,
+        algorithm=algorithm,
+    )
+
+
+def _record_steps(steps: int, every: int | None) -> list[int]:
+    at = [0] if every is None else list(range(0, steps + 1, every))
+    if at[-1] != steps:
+        at.append(steps)
+    return at
+
+
+def _uniform_source(b: int, seed: int, device: torch.device, dtype: torch.dtype, common_noise):
+    """A function k -> (B, k) uniforms from one seeded generator, optionally shared between runs by id."""
+    gen = torch.Generator(device=device)
+    gen.manual_seed(seed)
+    if common_noise is None:
+        return lambda k: torch.rand((b, k), generator=gen, device=device, dtype=dtype)
+    ids = torch.as_tensor(np.asarray(common_noise), dtype=torch.long)
+    if ids.shape != (b,) or (ids < 0).any():
+        raise ValueError(f"common_noise must be {b} non-negative integer ids (one per run); got shape {tuple(ids.shape)}")
+    _, ids = torch.unique(ids, return_inverse=True)
+    ids = ids.to(device)
+    groups = int(ids.max().item()) + 1
+    return lambda k: torch.rand((groups, k), generator=gen, device=device, dtype=dtype)[ids]
+
+
+def _progress_bar(steps: int, progress: bool | None, work: float):
+    if progress is False or (progress is None and work < PROGRESS_THRESHOLD) or steps == 0:
+        return None
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=steps, desc="training", unit="step")
+    bar.chunk = max(1, steps // 100)
+    return bar
