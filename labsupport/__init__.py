@@ -13,6 +13,7 @@ Charts (``ls.charts``) and widgets (``ls.widgets``) are imported on first use.
 from importlib import import_module
 
 from . import metrics, theory
+from .labmode import pick, small_mode
 from .algorithms import GRPO, PPO, RLOO, Algorithm, ExactPG, Reinforce
 from .problems import Bandit
 from .simulate import Run, train
@@ -20,7 +21,7 @@ from .theory import categorize
 
 __all__ = [
     "Algorithm", "Bandit", "ExactPG", "GRPO", "PPO", "RLOO", "Reinforce", "Run",
-    "categorize", "metrics", "theory", "train",
+    "categorize", "metrics", "pick", "small_mode", "theory", "train",
 ]
 __version__ = "0.1.0"
 
