@@ -1,6 +1,7 @@
 """Reward-model metrics (Acc, Acc-W, HAcc, HAcc-W) and the correlation helpers of the evaluation study.
 
-Definitions follow section 4 of Shang et al. (2026), "When Errors Can Be Beneficial". A *pair* p is a preference pair (y+, y-) of one prompt x with
+Definitions follow section 4 of Shang et al. (2026), "When Errors Can Be Beneficial". A *pair* p is a preference
+pair (y+, y-) of one prompt x with
 r_G(y+) > r_G(y-); all pairs of all prompts are flattened into one axis of length P. With r_P the proxy reward:
 
     Acc    = mean_p 1[r_P(y+) > r_P(y-)]                                  (strict: a proxy tie is an error)

@@ -1,4 +1,4 @@
-"""Tests of labsupport.metrics against hand-computed values (reference/paper.md section 5) and scipy.stats."""
+"""Tests of labsupport.metrics against hand-computed values (the definitions of section 4 of the paper) and scipy.stats."""
 
 from __future__ import annotations
 
