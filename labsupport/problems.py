@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from ._checks import as_tensor
@@ -72,15 +73,18 @@ class Bandit:
             init_name = "init_logits"
         else:
             logits, init_name = torch.zeros(n, dtype=torch.float64), "init_probs"
-        batched = any(t.ndim == 2 for t in (r_true, r_proxy, logits))
         shapes = {"r_true": r_true, "r_proxy": r_proxy, init_name: logits}
+        feature_rows = np.shape(self.features)[0] if np.ndim(self.features) == 3 else 1
+        batched = feature_rows > 1 or any(t.ndim == 2 for t in shapes.values())
         for name, t in shapes.items():
             if t.shape[-1] != n:
                 raise ValueError(f"{name} has shape {tuple(t.shape)} but r_true has {n} outputs")
         try:
-            r_true, r_proxy, logits = torch.broadcast_tensors(*(t.reshape(-1, n) for t in shapes.values()))
+            rows = torch.zeros(feature_rows, 1, dtype=torch.float64)
+            r_true, r_proxy, logits, _ = torch.broadcast_tensors(*(t.reshape(-1, n) for t in shapes.values()), rows)
         except RuntimeError:
             sizes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in shapes.items())
+            sizes += f", features {tuple(np.shape(self.features))}" if feature_rows > 1 else ""
             raise ValueError(f"batch sizes do not match: {sizes}") from None
         logits = logits - torch.logsumexp(logits, dim=-1, keepdim=True)
         names = tuple(f"y{i}" for i in range(n)) if self.names is None else tuple(str(x) for x in self.names)

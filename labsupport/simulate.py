@@ -7,6 +7,7 @@ sampling round), so ``steps`` and ``lr`` mean what they mean in the paper's cont
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +20,9 @@ from .problems import Bandit
 
 #: above this many output-updates (steps x B x N) a progress bar is shown by default
 PROGRESS_THRESHOLD = 2e8
+#: on the CPU, problems with fewer than this many entries (B x N) run on one thread: for tensors this small,
+#: thread start-up costs more than the arithmetic (up to 30x slower with the default thread count)
+SINGLE_THREAD_BELOW = 65_536
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -161,7 +165,7 @@ def train(
     probs = torch.empty((len(record_at), b, n), device=dev, dtype=dtype)
     bar = _progress_bar(steps, progress, steps * b * n)
     slot = 0
-    with torch.no_grad():
+    with torch.no_grad(), _threads(1 if dev.type == "cpu" and b * n < SINGLE_THREAD_BELOW else None):
         for t in range(steps + 1):
             pi = inp.policy.probs(theta)
             if slot < len(record_at) and record_at[slot] == t:
@@ -183,6 +187,18 @@ def train(
         reward=reward,
         algorithm=algorithm,
     )
+
+
+@contextmanager
+def _threads(count: int | None):
+    """Run the block with ``count`` CPU threads (``None``: unchanged), restoring the previous setting."""
+    before = torch.get_num_threads()
+    if count is not None:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _record_steps(steps: int, every: int | None) -> list[int]:

@@ -183,3 +183,14 @@ def test_kl_penalty_pulls_towards_the_initial_policy():
     # With beta = 1 the optimum of V - KL is pi ∝ pi_0 exp(r): check the fixed point.
     target = p0 * np.exp(TOY["r_proxy"])
     np.testing.assert_allclose(tied.probs[-1, 0], target / target.sum(), atol=1e-3)
+
+
+def test_batched_features_set_the_batch_size():
+    s = 1 / np.sqrt(2)
+    phis = np.stack([np.array([[1.5, 0, 0, 0, 0], med, [0, 0, 1, 0, 0], [0, 0, 0, 1, 0], [0, 0, 0, 0, 1]])
+                     for med in ([0, 1, 0, 0, 0], [-s, s, 0, 0, 0], [s, s, 0, 0, 0])])
+    prob = ls.Bandit(r_true=TOY["r_true"], init_probs=TOY["init_probs"], features=phis)
+    assert prob.batched and prob.batch_size == 3 and prob.theta0.shape == (3, 5)
+    np.testing.assert_allclose(prob.init_probs.numpy(), [TOY["init_probs"]] * 3)
+    with pytest.raises(ValueError, match="batch sizes do not match.*features"):
+        ls.Bandit(r_true=[TOY["r_true"]] * 2, init_probs=TOY["init_probs"], features=phis)

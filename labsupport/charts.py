@@ -1,0 +1,352 @@
+"""Altair charts for the book and the labs: tidy data in, chart out; the charts never compute science.
+
+Builders (each takes a pandas DataFrame, or anything ``pandas.DataFrame(...)`` accepts, and returns an Altair chart
+with a title, axis titles with units, a legend and tooltips):
+
+* :func:`value_curves`  expected reward over training steps, one line per run, coloured by a label column;
+* :func:`prob_curves`   probability of each output over training steps;
+* :func:`category_table` a coloured table of a :func:`labsupport.categorize` result;
+* :func:`decomposition_bars` per-output contributions to dV_G/dt;
+* :func:`line_chart`    the generic line chart the two curve builders are made of.
+
+Run frames come from ``Run.to_frame()`` (columns step, run, output, prob, true_value, proxy_value); add a ``label``
+column (e.g. "trained on r_P") before charting several runs together::
+
+    frame = pd.concat([run_g.to_frame().assign(label="trained on r_G"),
+                       run_p.to_frame().assign(label="trained on r_P")])
+    charts.value_curves(frame)
+
+Large frames: the curve builders keep at most ``max_steps`` evenly spaced recorded steps (first and last included)
+and hand the data to Altair as inline records (``alt.Data(values=...)``), so Altair's 5000-row limit does not apply
+and no global Altair setting is changed. Keep pages light: every point ends up in the page.
+
+Lines that would mix several series (e.g. two labels charted without ``color="label"``) raise a ValueError
+naming the columns, instead of drawing zigzags.
+
+Rendering: importing this module (``from labsupport import charts``, or the first use of ``ls.charts``) registers
+the Altair renderer ``"labsupport"`` and enables it; ``charts.enable()`` does it again after another renderer was
+chosen. Its output carries the Vega-Lite JSON (mimetype ``application/vnd.vegalite.v<major>+json``, for frontends
+that render that version natively) and a ``text/html`` that draws the chart with vega-embed, with tooltips.
+In the built book that HTML loads vega, vega-lite and vega-embed once per page from ``<content root>/_static/vega/``
+(vendored by ``tools/vendor_assets.py``), falling back to a CDN when those files are missing; elsewhere it loads
+them from the CDN. JupyterLab 4 prefers ``text/html`` to Vega-Lite (and renders Vega-Lite only up to v5), so there
+too the HTML draws the chart, which needs the CDN. The book's ``_config.yml`` makes myst-nb pick ``text/html``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from collections.abc import Sequence
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+# ------------------------------------------------------------------------------------------------ colour scheme
+
+#: Error categories (the same colours everywhere in the book).
+CATEGORY_COLORS = {"harmful": "#d62728", "benign": "#7f7f7f", "beneficial": "#2ca02c", "unclassified": "#bcbd22"}
+#: Which reward a curve measures: "true" = ground truth r_G, "proxy" = r_P.
+REWARD_COLORS = {"true": "#1f77b4", "proxy": "#9467bd"}
+#: Sign of a contribution to dV_G/dt.
+SIGN_COLORS = {"raises V_G": "#1f77b4", "lowers V_G": "#ff7f0e", "no effect": "#c7c7c7"}
+#: Run-frame value columns and the reward each measures.
+REWARD_OF_COLUMN = {"true_value": "true", "proxy_value": "proxy"}
+
+STEP_TITLE = "step (SGD updates)"
+WIDTH, HEIGHT = 440, 260  # one panel; faceted charts draw panels of FACET_WIDTH, two per row
+FACET_WIDTH = 250
+MAX_STEPS = 200
+
+# ------------------------------------------------------------------------------------------------ renderer
+
+RENDERER = "labsupport"
+VEGALITE_MIMETYPE = f"application/vnd.vegalite.v{alt.VEGALITE_VERSION.split('.')[0]}+json"
+CDN = {  # the same versions Altair's own HTML output asks for
+    "vega": f"https://cdn.jsdelivr.net/npm/vega@{alt.VEGA_VERSION}",
+    "vega-lite": f"https://cdn.jsdelivr.net/npm/vega-lite@{alt.VEGALITE_VERSION}",
+    "vega-embed": f"https://cdn.jsdelivr.net/npm/vega-embed@{alt.VEGAEMBED_VERSION}",
+}
+EMBED_OPTIONS = {"actions": {"export": True, "source": False, "compiled": False, "editor": False},
+                 "tooltip": {"theme": "light"}, "config": {"background": "white"}}
+
+# Loads vega, vega-lite and vega-embed once per page (a promise shared by all charts on it), in order, with
+# AMD `define` hidden meanwhile so the UMD bundles set globals instead of registering with require.js (which the
+# book loads for ipywidgets). Each library comes from <content root>/_static/vega/ when the page has a content root
+# (a built Sphinx page) and from the CDN otherwise or when the local file fails.
+_LOADER = """(function (spec, id, opts, cdn) {
+  var el = document.getElementById(id);
+  function fail(err) {
+    el.textContent = "The chart could not be drawn: " + err.message;
+    console.error("labsupport chart " + id + ": " + err.message);
+  }
+  function load(src) {
+    return new Promise(function (resolve, reject) {
+      var s = document.createElement("script");
+      s.src = src; s.async = false; s.onload = resolve;
+      s.onerror = function () { s.remove(); reject(new Error("could not load " + src)); };
+      document.head.appendChild(s);
+    });
+  }
+  if (!window.labsupportVega) {
+    var root = document.documentElement.dataset.content_root, amd = window.define;
+    var chain = Promise.resolve();
+    window.define = undefined;
+    ["vega", "vega-lite", "vega-embed"].forEach(function (name) {
+      chain = chain.then(function () {
+        if (root === undefined) return load(cdn[name]);
+        return load(root + "_static/vega/" + name + ".min.js").catch(function () { return load(cdn[name]); });
+      });
+    });
+    window.labsupportVega = chain.then(
+      function () { window.define = amd; return window.vegaEmbed; },
+      function (err) { window.define = amd; throw err; });
+  }
+  window.labsupportVega.then(function (embed) { return embed(el, spec, opts); }).catch(fail);
+})(%s, "%s", %s, %s);"""
+
+
+def _js(value) -> str:
+    """JSON for inlining in a <script>: '<' escaped so the text can never close the script element."""
+    return json.dumps(value).replace("<", "\\u003c")
+
+
+def render(spec: dict, **metadata) -> dict:
+    """Altair renderer: a mimebundle with the Vega-Lite JSON, an HTML page fragment and a plain-text stand-in."""
+    chart_id = f"labsupport-chart-{uuid.uuid4().hex}"
+    options = {**EMBED_OPTIONS, **metadata.get("embed_options", {})}
+    html = (f'<div class="labsupport-chart" id="{chart_id}"></div>\n'
+            f'<script type="text/javascript">{_LOADER % (_js(spec), chart_id, _js(options), _js(CDN))}</script>')
+    title = spec.get("title", "")
+    title = title.get("text", "") if isinstance(title, dict) else title
+    return {VEGALITE_MIMETYPE: spec, "text/html": html, "text/plain": f"<Altair chart: {title}>" if title else
+            "<Altair chart>"}
+
+
+def enable() -> None:
+    """Make the ``labsupport`` renderer Altair's active renderer (done once when this module is imported)."""
+    if RENDERER not in alt.renderers.names():
+        alt.renderers.register(RENDERER, render)
+    alt.renderers.enable(RENDERER)
+
+
+enable()
+
+# ------------------------------------------------------------------------------------------------ helpers
+
+
+def _frame(data, needed: Sequence[str], builder: str) -> pd.DataFrame:
+    """``data`` as a DataFrame, checked for the columns ``builder`` needs."""
+    frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame(data)
+    missing = [c for c in needed if c and c not in frame.columns]
+    if missing:
+        raise ValueError(f"{builder}: the data has no column(s) {missing}; its columns are {list(frame.columns)}")
+    return frame
+
+
+def _thin(frame: pd.DataFrame, x: str, max_steps: int | None) -> pd.DataFrame:
+    """Keep at most ``max_steps`` evenly spaced values of ``x`` (first and last included); all when None."""
+    steps = np.unique(frame[x].to_numpy())
+    if max_steps is None or len(steps) <= max_steps:
+        return frame
+    if max_steps < 2:
+        raise ValueError(f"max_steps must be at least 2 or None; got {max_steps!r}")
+    keep = steps[np.unique(np.linspace(0, len(steps) - 1, max_steps).round().astype(int))]
+    return frame[frame[x].isin(keep)]
+
+
+def _data(frame: pd.DataFrame, columns: Sequence[str]) -> alt.Data:
+    """Inline records of ``columns`` (NaN -> null), bypassing Altair's row limit for DataFrames."""
+    sub = frame[list(dict.fromkeys(c for c in columns if c))]
+    return alt.Data(values=sub.astype(object).where(sub.notna(), None).to_dict("records"))
+
+
+def _scale(colors: dict[str, str] | None, present) -> alt.Scale | alt.UndefinedType:
+    """A fixed colour scale when every value present has a colour in ``colors``."""
+    if colors and set(map(str, present)) <= set(colors):
+        return alt.Scale(domain=list(colors), range=list(colors.values()))
+    return alt.Undefined
+
+
+def _finish(chart, title: str, width: int | None, height: int, facet: str | None = None):
+    """Size the chart (``width`` None: the default for a single or a faceted panel), facet it by ``facet`` when
+    given (two panels per row), and set its title."""
+    chart = chart.properties(width=width or (FACET_WIDTH if facet else WIDTH), height=height)
+    if facet:
+        chart = chart.facet(facet=alt.Facet(f"{facet}:N", title=None), columns=2)
+    return chart.properties(title=title)
+
+
+# ------------------------------------------------------------------------------------------------ builders
+
+
+def line_chart(data, x: str, y: str, color: str | None = None, *, detail: str | None = None,
+               dash: str | None = None, facet: str | None = None, colors: dict[str, str] | None = None,
+               title: str, x_title: str, y_title: str, y_domain: tuple[float, float] | None = None,
+               tooltip: Sequence[str] = (), max_steps: int | None = MAX_STEPS, width: int | None = None,
+               height: int = HEIGHT) -> alt.Chart:
+    """Lines of quantitative ``y`` against quantitative ``x``.
+
+    One line per combination of ``color``, ``detail`` (e.g. the run), ``dash`` and ``facet`` values (all nominal
+    columns). ``colors`` maps values of ``color`` to colours (used when it covers them all). Hovering a line shows
+    ``x``, ``y``, the grouping columns and ``tooltip`` columns. ``x`` is thinned to ``max_steps`` values.
+    """
+    frame = _thin(_frame(data, [x, y, color, detail, dash, facet, *tooltip], "line_chart"), x, max_steps)
+    keys = [c for c in dict.fromkeys([x, color, dash, detail, facet]) if c]
+    if frame.duplicated(keys).any():
+        raise ValueError(f"line_chart: several rows share the same {keys}, so their lines would be mixed up; pass the "
+                         f"column that tells them apart (e.g. 'label') as color, dash or facet")
+    groups = [c for c in (color, dash, detail) if c]
+    tips = [alt.Tooltip(f"{c}:N") for c in dict.fromkeys([*groups, facet]) if c]
+    tips += [alt.Tooltip(f"{x}:Q", title=x_title), alt.Tooltip(f"{y}:Q", title=y_title, format=".4g")]
+    tips += [alt.Tooltip(f"{c}:Q", format=".4g") if pd.api.types.is_numeric_dtype(frame[c]) else alt.Tooltip(f"{c}:N")
+             for c in tooltip]
+    multi_runs = detail is not None and frame[detail].nunique() > 1
+    enc = dict(
+        x=alt.X(f"{x}:Q", title=x_title),
+        y=alt.Y(f"{y}:Q", title=y_title, scale=alt.Scale(domain=list(y_domain)) if y_domain else alt.Undefined),
+        tooltip=tips,
+    )
+    if color:  # legends above faceted panels, which would push a legend on the right out of the page
+        enc["color"] = alt.Color(f"{color}:N", title=color, scale=_scale(colors, frame[color].unique()),
+                                 legend=alt.Legend(orient="top") if facet else alt.Undefined)
+    if dash:
+        enc["strokeDash"] = alt.StrokeDash(f"{dash}:N", title=dash,
+                                           legend=alt.Legend(orient="top") if facet else alt.Undefined)
+    if detail:
+        enc["detail"] = alt.Detail(f"{detail}:N")
+    # Invisible points carry the tooltips (a line mark alone would show the first point of the whole line).
+    mark = alt.Chart(_data(frame, [x, y, *groups, facet, *tooltip])).mark_line(
+        strokeWidth=1.2 if multi_runs else 2, opacity=0.6 if multi_runs else 1,
+        point=alt.OverlayMarkDef(filled=True, opacity=0, size=40))
+    return _finish(mark.encode(**enc), title, width, height, facet)
+
+
+def value_curves(data, value: str | Sequence[str] = "true_value", color: str | None = "label", *,
+                 title: str = "Expected reward during training", y_title: str | None = None,
+                 max_steps: int | None = MAX_STEPS, width: int | None = None, height: int = HEIGHT) -> alt.Chart:
+    """Expected reward over training steps: one line per run, coloured by ``color`` (e.g. ``label``).
+
+    ``value``: ``"true_value"`` (ground truth V_G), ``"proxy_value"`` (V_P) or both as a list; with two values and
+    a ``color`` column the proxy curves are dashed; with ``color=None`` the curves are coloured by reward (also
+    when the default ``label`` column is absent, e.g. for a single ``Run.to_frame()``).
+    """
+    values = [value] if isinstance(value, str) else list(value)
+    if color == "label" and "label" not in getattr(data, "columns", ()):
+        color = None
+    if not values:
+        raise ValueError("value_curves: value must name at least one column, e.g. 'true_value'")
+    frame = _frame(data, ["step", "run", *values, color], "value_curves")
+    frame = frame.drop_duplicates(["step", "run", *values, *([color] if color else [])])  # run frames: 1 row/output
+    long = frame.melt(id_vars=[c for c in ("step", "run", color) if c], value_vars=values,
+                      var_name="reward", value_name="expected reward")
+    long["reward"] = long["reward"].map(lambda c: REWARD_OF_COLUMN.get(c, c))
+    if y_title is None:
+        names = {"true_value": "expected ground-truth reward V_G", "proxy_value": "expected proxy reward V_P"}
+        y_title = names.get(values[0], values[0]) if len(values) == 1 else "expected reward"
+    by_reward = color is None
+    return line_chart(long, "step", "expected reward", "reward" if by_reward else color, detail="run",
+                      dash="reward" if color and len(values) > 1 else None,
+                      colors=REWARD_COLORS if by_reward else None, title=title, x_title=STEP_TITLE,
+                      y_title=y_title, max_steps=max_steps, width=width, height=height)
+
+
+def prob_curves(data, color: str = "output", facet: str | None = "label", *, outputs: Sequence[str] | None = None,
+                title: str = "Probability of each output during training", max_steps: int | None = MAX_STEPS,
+                width: int | None = None, height: int = HEIGHT) -> alt.Chart:
+    """Probability of each output over training steps, one line per (output, run), coloured by ``color``.
+
+    ``facet``: a column to draw side-by-side panels for (ignored when the data has no such column).
+    ``outputs``: only these outputs. A ``color`` column holding categories (harmful, ...) uses the category colours.
+    """
+    frame = _frame(data, ["step", "run", "output", "prob", color], "prob_curves")
+    if outputs is not None:
+        frame = frame[frame["output"].isin(list(outputs))]
+    facet = facet if facet in frame.columns else None
+    return line_chart(frame, "step", "prob", color, detail="run", facet=facet, colors=CATEGORY_COLORS,
+                      title=title, x_title=STEP_TITLE, y_title="probability", y_domain=(0, 1),
+                      tooltip=["output"] if color != "output" else (), max_steps=max_steps,
+                      width=width, height=height)
+
+
+def _category(value) -> str:
+    """The category a cell names (harmful / benign / beneficial / unclassified), or "" for other cells."""
+    text = str(value).lower()
+    return next((c for c in ("harmful", "beneficial", "benign", "unclassified") if c in text), "")
+
+
+def _cell(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:.3g}" if isinstance(value, (float, np.floating)) else str(value)
+
+
+def category_table(data, columns: Sequence[str] | None = None, *, title: str = "Reward errors and their categories",
+                   cell_width: int = 80, row_height: int = 24) -> alt.Chart:
+    """A :func:`labsupport.categorize` frame drawn as a table; the predicted and measured cells take the colour of
+    their category. Hover a row for the rule that fired and the measured evidence.
+
+    ``columns``: which columns to show (default: those of r_true, r_proxy, pi0, predicted, kind, measured, effect
+    that the frame has). Rows are labelled by output (and run, when the frame holds several runs).
+    """
+    frame = _frame(data, ["output"], "category_table").reset_index(drop=True)
+    shown = ("r_true", "r_proxy", "pi0", "predicted", "kind", "measured", "effect")
+    columns = [c for c in shown if c in frame.columns] if columns is None else list(columns)
+    _frame(frame, columns, "category_table")
+    several = "run" in frame.columns and frame["run"].nunique() > 1
+    rows = [f"run {r.run}: {r.output}" if several else str(r.output) for r in frame.itertuples()]
+    extra = [c for c in ("rule", "evidence") if c in frame.columns]
+    cells = [dict(row=rows[i], column=c, text=_cell(frame.at[i, c]),
+                  category=_category(frame.at[i, c]) if c in ("predicted", "measured") else "",
+                  **{e: _cell(frame.at[i, e]) for e in extra})
+             for i in range(len(frame)) for c in columns]
+    base = alt.Chart(alt.Data(values=cells)).encode(
+        x=alt.X("column:N", sort=columns, title="column", axis=alt.Axis(orient="top", labelAngle=0)),
+        y=alt.Y("row:N", sort=rows, title="output"),
+        tooltip=[alt.Tooltip("row:N", title="output"), alt.Tooltip("column:N"), alt.Tooltip("text:N", title="value"),
+                 *[alt.Tooltip(f"{e}:N") for e in extra]],
+    )
+    rect = base.mark_rect(stroke="white").encode(color=alt.Color(
+        "category:N", title="category",
+        scale=alt.Scale(domain=[*CATEGORY_COLORS, ""], range=[*CATEGORY_COLORS.values(), "#f2f2f2"]),
+        legend=alt.Legend(values=list(CATEGORY_COLORS))))
+    text = base.mark_text(fontSize=11, limit=cell_width - 6).encode(
+        text="text:N", color=alt.condition("datum.category == ''", alt.value("black"), alt.value("white")))
+    return (rect + text).properties(title=title, width=cell_width * len(columns),
+                                    height=row_height * max(len(rows), 2))
+
+
+def decomposition_bars(data, value: str = "term", color: str | None = None, facet: str | None = None, *,
+                       title: str = "Contribution of each output to dV_G/dt",
+                       x_title: str = "contribution to dV_G/dt (reward per unit of training time)",
+                       width: int | None = None, height: int | None = None) -> alt.Chart:
+    """Horizontal bars: each output's term of the dV_G/dt decomposition (columns output and ``value``).
+
+    Bars are coloured by ``color`` (a category column such as ``predicted`` uses the category colours) or, when it
+    is None, by sign (raises / lowers V_G). ``facet``: a column to draw side-by-side panels for.
+    """
+    frame = _frame(data, ["output", value, color, facet], "decomposition_bars").copy()
+    if color is None:
+        color = "sign"
+        frame[color] = np.select([frame[value] > 0, frame[value] < 0], ["raises V_G", "lowers V_G"], "no effect")
+    colors = SIGN_COLORS if color == "sign" else CATEGORY_COLORS
+    order = list(dict.fromkeys(frame["output"].astype(str)))
+    frame["output"] = frame["output"].astype(str)
+    base = alt.Chart(_data(frame, ["output", value, color, facet]))
+    bars = base.mark_bar().encode(
+        x=alt.X(f"{value}:Q", title=x_title),
+        y=alt.Y("output:N", sort=order, title="output"),
+        color=alt.Color(f"{color}:N", title=color, scale=_scale(colors, frame[color].unique())),
+        tooltip=[alt.Tooltip("output:N"), alt.Tooltip(f"{value}:Q", title=x_title, format=".4g"),
+                 alt.Tooltip(f"{color}:N"), *([alt.Tooltip(f"{facet}:N")] if facet else [])],
+    )
+    zero = base.mark_rule(color="black").encode(x=alt.datum(0))
+    return _finish(bars + zero, title, width, height or 22 * len(order), facet)
+
+
+__all__ = [
+    "CATEGORY_COLORS", "REWARD_COLORS", "SIGN_COLORS", "category_table", "decomposition_bars", "enable",
+    "line_chart", "prob_curves", "render", "value_curves",
+]

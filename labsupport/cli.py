@@ -1,0 +1,104 @@
+"""Command line of the practitioner tools: ``python -m labsupport COMMAND ...``.
+
+Commands:
+    rm-report FILE [--json OUT] [--no-length-norm]
+        score your own reward model: Acc, Acc-W, HAcc, HAcc-W on pairs and one-vs-many groups
+        (see :mod:`labsupport.rmreport` for the input format)
+
+``main(argv)`` returns the exit status: 0 on success, 2 on any error, which is printed to stderr as one line
+("rm-report: error: ...") and never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+from typing import Optional, Sequence
+
+from . import rmreport
+
+__all__ = ["main"]
+
+PROG = "python -m labsupport"
+
+
+class _UsageError(Exception):
+    """A command-line mistake caught by argparse; reported as one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse would print the usage too and exit; one line is enough
+        raise _UsageError(f"{self.prog}: error: {message} (see --help)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Practitioner tools of the book 'Imperfect Rewards'.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+    rm = commands.add_parser(
+        "rm-report",
+        help="score your own reward model (Acc, Acc-W, HAcc, HAcc-W)",
+        description=textwrap.fill(
+            "Score a reward model on your responses: Acc, Acc-W, HAcc and HAcc-W on all preference pairs and on "
+            "one-vs-many groups, with the counts behind them (pairs, ties dropped, mis-rankings forgiven). Prints a "
+            "table; --json writes the same numbers as JSON.",
+            width=116,
+        ),
+        epilog=rmreport.INPUT_FORMAT + f"\nExample: {PROG} rm-report {rmreport.EXAMPLE}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    rm.add_argument("file", metavar="FILE", help="JSON Lines file of response, pair and v_hat records (format below)")
+    rm.add_argument(
+        "--json",
+        metavar="OUT",
+        dest="json_out",
+        help="also write the report as JSON to OUT; '-' writes only the JSON to stdout (no table)",
+    )
+    rm.add_argument(
+        "--no-length-norm",
+        dest="length_norm",
+        action="store_false",
+        help="report acc_w / hacc_w with un-normalised weights log pi_0(y) (both weightings are always shown)",
+    )
+    return parser
+
+
+def _rm_report(args: argparse.Namespace) -> int:
+    report = rmreport.rm_report(args.file, length_norm=args.length_norm)
+    if args.json_out == "-":
+        json.dump(report.to_dict(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    if args.json_out is not None:
+        try:
+            with open(args.json_out, "w", encoding="utf-8") as out:
+                json.dump(report.to_dict(), out, indent=2)
+                out.write("\n")
+        except OSError as exc:
+            raise rmreport.RMReportError(f"cannot write {args.json_out}: {exc.strerror or exc}") from None
+    print(report.format_table())
+    if args.json_out is not None:
+        print(f"\n  JSON written to {args.json_out}")
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run one command; ``argv`` defaults to ``sys.argv[1:]``. Returns 0, or 2 after a one-line error on stderr."""
+    try:
+        args = _parser().parse_args(argv)
+    except _UsageError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else 0
+    try:
+        return _rm_report(args)
+    except (rmreport.RMReportError, OSError) as exc:
+        where = f"{args.file}: " if getattr(exc, "line", None) is not None else ""  # "data.jsonl: line 7: ..."
+        print(f"{args.command}: error: {where}{exc}", file=sys.stderr)
+        return 2

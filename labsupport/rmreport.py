@@ -1,0 +1,656 @@
+"""Score your own reward model: Acc, Acc-W, HAcc and HAcc-W of a reward model on your own responses.
+
+    from labsupport.rmreport import EXAMPLE, rm_report
+    report = rm_report(EXAMPLE)                 # a path to a JSON Lines file, or a list of dicts
+    print(report.format_table())
+    report.acc, report.hacc, report.acc_w, report.hacc_w, report.n_pairs, report.n_ties
+    report.to_dict()                            # every number and count, ready for json.dump
+
+On the command line: ``python -m labsupport rm-report FILE [--json OUT] [--no-length-norm]``.
+
+The metrics are the functions of :mod:`labsupport.metrics` (the definitions of section 4 of the paper); this module
+only reads and checks the records, builds the preference pairs (with :func:`labsupport.metrics.preference_pairs`), the
+one-vs-many groups and V_hat, and hands the arrays to those functions. Every input problem raises
+:class:`RMReportError` (a ``ValueError``) with a one-line message that names the line (``record`` for a list of dicts)
+and the field; nothing is dropped silently: the report counts ties, responses in no pair and where each V_hat came
+from.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Optional, Union
+
+import numpy as np
+
+from . import metrics
+
+INPUT_FORMAT = """\
+Input: JSON Lines, one JSON object per line (blank lines are skipped). Three kinds of record, told apart by their keys:
+
+  response  {"prompt": P, "response": R, "proxy": float, "logp": float, "length": int,
+             "score": float (optional), "policy_sample": bool (optional, default false)}
+      prompt, response: a string or an integer; a response id is unique within its prompt.
+      proxy: the reward model's reward r_P(y). logp: log pi_0(y), the initial policy's log-probability of the whole
+      response (<= 0). length: the response's length in tokens (> 0). score: the ground-truth reward r_G(y).
+      policy_sample: true when the response was sampled from the initial policy. score and policy_sample may be null.
+  pair      {"prompt": P, "chosen": R, "rejected": R}
+      an explicit preference: response chosen is better than response rejected (both responses of prompt P).
+      A prompt with pair records takes its pairs from them, not from scores; two responses form at most one pair.
+  v_hat     {"prompt": P, "v_hat": float}
+      V_hat(x): the initial policy's expected proxy reward on prompt P (at most one per prompt).
+
+Pairs: a prompt without pair records gets one pair for every two of its scored responses, the higher score chosen;
+two equal scores are a tie: dropped and counted. Responses in no pair (no score, a tie only, or named by no pair
+record) are counted.
+V_hat(x): the prompt's v_hat record if it has one, else the mean proxy reward of its responses with
+"policy_sample": true. A prompt with pairs but neither is an error (HAcc needs V_hat).
+One-vs-many groups: a prompt with scores gives its highest-scored response against every strictly lower one (each
+response sharing the top score gives a group); a prompt with pair records gives its pairs grouped by chosen response.
+Weights (Acc-W, HAcc-W): w proportional to pi_0(y+) pi_0(y-) (one-vs-many: pi_0(y+) prod_k pi_0(y_k-)), normalised
+over all pairs (groups); length-normalised by default (log pi_0(y) / length); the un-normalised ones are reported too.
+Any other field, a duplicate key, a non-finite number or a wrong type is an error naming the line and the field.
+"""
+__doc__ += "\n" + INPUT_FORMAT
+
+__all__ = ["EXAMPLE", "INPUT_FORMAT", "PromptSummary", "RMReport", "RMReportError", "Scores", "rm_report"]
+
+EXAMPLE = importlib.resources.files("labsupport") / "data" / "rm_example.jsonl"
+"""The example input shipped with the package (4 prompts, 17 responses, policy samples, ties, explicit pairs)."""
+
+Id = Union[str, int]
+
+_RESPONSE_FIELDS = ("prompt", "response", "proxy", "logp", "length", "score", "policy_sample")
+_RESPONSE_REQUIRED = ("prompt", "response", "proxy", "logp", "length")
+_PAIR_FIELDS = ("prompt", "chosen", "rejected")
+_V_HAT_FIELDS = ("prompt", "v_hat")
+
+
+class RMReportError(ValueError):
+    """A problem with the input of :func:`rm_report`; ``line`` (1-based) and ``field`` say where, when known."""
+
+    def __init__(self, message: str, line: Optional[int] = None, field: Optional[str] = None, where: str = "line"):
+        super().__init__(message if line is None else f"{where} {line}: {message}")
+        self.line = line
+        self.field = field
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Report objects
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scores:
+    """The four metrics on one set of comparisons (all pairs, or all one-vs-many groups), with both weightings.
+
+    ``n``: number of pairs (groups). ``mis_ranked``: comparisons with r_P(y+) <= r_P(y-) (for a group, the best
+    rejected reward), ``proxy_ties`` of them with equality; ``forgiven``: mis-ranked ones with r_P(y-) < V_hat(x),
+    which HAcc counts as right. So acc = 1 - mis_ranked / n and hacc = acc + forgiven / n.
+    """
+
+    n: int
+    acc: float
+    hacc: float
+    acc_w_length_normalised: float
+    hacc_w_length_normalised: float
+    acc_w_unnormalised: float
+    hacc_w_unnormalised: float
+    mis_ranked: int
+    proxy_ties: int
+    forgiven: int
+
+
+@dataclass(frozen=True)
+class PromptSummary:
+    """One prompt: its counts and its V_hat (``v_hat_from``: "v_hat record", "policy samples" or None)."""
+
+    prompt: Id
+    line: int
+    responses: int
+    policy_samples: int
+    pairs_from: str
+    pairs: int
+    ties: int
+    groups: int
+    v_hat: Optional[float]
+    v_hat_from: Optional[str]
+
+
+@dataclass(frozen=True)
+class RMReport:
+    """The report of :func:`rm_report`: counts, the metrics on pairs and on one-vs-many groups, per-prompt rows.
+
+    ``acc``, ``hacc``, ``acc_w``, ``hacc_w`` are the pairwise metrics; ``acc_w`` and ``hacc_w`` use the weighting
+    chosen by ``length_norm`` (both weightings are in ``pairwise`` and ``one_vs_many``).
+    """
+
+    source: str
+    length_norm: bool
+    n_prompts: int
+    n_responses: int
+    n_policy_samples: int
+    n_pairs: int
+    n_pairs_from_scores: int
+    n_pairs_from_records: int
+    n_ties: int
+    n_prompts_with_pair_records: int
+    n_prompts_without_pairs: int
+    n_responses_in_no_pair: int
+    n_v_hat_given: int
+    n_v_hat_estimated: int
+    n_groups: int
+    n_groups_several: int
+    pairwise: Scores
+    one_vs_many: Scores
+    prompts: tuple[PromptSummary, ...] = field(repr=False)
+
+    @property
+    def acc(self) -> float:
+        return self.pairwise.acc
+
+    @property
+    def hacc(self) -> float:
+        return self.pairwise.hacc
+
+    @property
+    def acc_w(self) -> float:
+        return _headline(self.pairwise, self.length_norm)[0]
+
+    @property
+    def hacc_w(self) -> float:
+        return _headline(self.pairwise, self.length_norm)[1]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every number of the report as plain JSON-ready Python values."""
+
+        def scores(s: Scores) -> dict[str, Any]:
+            acc_w, hacc_w = _headline(s, self.length_norm)
+            d = asdict(s)
+            return {"n": d.pop("n"), "acc": d.pop("acc"), "hacc": d.pop("hacc"), "acc_w": acc_w, "hacc_w": hacc_w, **d}
+
+        return {
+            "source": self.source,
+            "length_norm": self.length_norm,
+            "counts": {
+                "prompts": self.n_prompts,
+                "responses": self.n_responses,
+                "policy_samples": self.n_policy_samples,
+                "pairs": self.n_pairs,
+                "pairs_from_scores": self.n_pairs_from_scores,
+                "pairs_from_records": self.n_pairs_from_records,
+                "ties_dropped": self.n_ties,
+                "prompts_with_pair_records": self.n_prompts_with_pair_records,
+                "prompts_without_pairs": self.n_prompts_without_pairs,
+                "responses_in_no_pair": self.n_responses_in_no_pair,
+                "v_hat_given": self.n_v_hat_given,
+                "v_hat_estimated": self.n_v_hat_estimated,
+                "groups": self.n_groups,
+                "groups_with_several_rejected": self.n_groups_several,
+            },
+            "pairwise": scores(self.pairwise),
+            "one_vs_many": scores(self.one_vs_many),
+            "prompts": [asdict(p) for p in self.prompts],
+        }
+
+    def format_table(self) -> str:
+        """The report as a plain-text table (what ``python -m labsupport rm-report`` prints)."""
+        p, g = self.pairwise, self.one_vs_many
+        mark_norm, mark_raw = ("*", " ") if self.length_norm else (" ", "*")
+        lines = [
+            f"Reward-model report: {self.source}",
+            "",
+            f"  prompts                          {self.n_prompts:6d}   ({self.n_prompts_with_pair_records} with pair "
+            f"records, {self.n_prompts_without_pairs} without any pair)",
+            f"  responses                        {self.n_responses:6d}   ({self.n_policy_samples} policy samples, "
+            f"{self.n_responses_in_no_pair} in no pair)",
+            f"  preference pairs                 {self.n_pairs:6d}   ({self.n_pairs_from_scores} from scores, "
+            f"{self.n_pairs_from_records} from pair records)",
+            f"  tied ground-truth pairs dropped  {self.n_ties:6d}",
+            f"  one-vs-many groups               {self.n_groups:6d}   ({self.n_groups_several} with several rejected)",
+            f"  V_hat(x)                                  {self.n_v_hat_given} from v_hat records, "
+            f"{self.n_v_hat_estimated} mean proxy reward of policy samples",
+            "",
+            f"  {'metric':<36}{'pairs':>8}{'one-vs-many':>14}",
+            f"  {'Acc':<36}{p.acc:8.4f}{g.acc:14.4f}",
+            f"  {'HAcc':<36}{p.hacc:8.4f}{g.hacc:14.4f}",
+            f"  {'Acc-W   length-normalised ' + mark_norm:<36}{p.acc_w_length_normalised:8.4f}"
+            f"{g.acc_w_length_normalised:14.4f}",
+            f"  {'HAcc-W  length-normalised ' + mark_norm:<36}{p.hacc_w_length_normalised:8.4f}"
+            f"{g.hacc_w_length_normalised:14.4f}",
+            f"  {'Acc-W   un-normalised ' + mark_raw:<36}{p.acc_w_unnormalised:8.4f}{g.acc_w_unnormalised:14.4f}",
+            f"  {'HAcc-W  un-normalised ' + mark_raw:<36}{p.hacc_w_unnormalised:8.4f}{g.hacc_w_unnormalised:14.4f}",
+            "",
+            f"  {'mis-ranked: r_P(y+) <= r_P(y-)':<36}{p.mis_ranked:8d}{g.mis_ranked:14d}",
+            f"  {'  of which proxy ties':<36}{p.proxy_ties:8d}{g.proxy_ties:14d}",
+            f"  {'forgiven: also r_P(y-) < V_hat(x)':<36}{p.forgiven:8d}{g.forgiven:14d}",
+            "",
+            "  * the weighting reported as acc_w / hacc_w"
+            + (" (--no-length-norm selects the un-normalised one)" if self.length_norm else ""),
+            "  one-vs-many: r_P(y-) is the best rejected reward of the group; weights use all its responses",
+        ]
+        return "\n".join(lines)
+
+
+def _headline(s: Scores, length_norm: bool) -> tuple[float, float]:
+    if length_norm:
+        return s.acc_w_length_normalised, s.hacc_w_length_normalised
+    return s.acc_w_unnormalised, s.hacc_w_unnormalised
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Reading and checking records
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+@dataclass
+class _Prompt:
+    key: Id
+    line: int
+    responses: dict = field(default_factory=dict)  # response id -> (index into the response arrays, line)
+    pairs: list = field(default_factory=list)  # (chosen id, rejected id, line)
+    pair_lines: dict = field(default_factory=dict)  # frozenset of the two ids -> line
+    v_hat: Optional[float] = None
+    v_hat_line: Optional[int] = None
+
+
+class _Reader:
+    """Collects the records one by one, checking each; ``finish`` runs the checks that need all of them."""
+
+    def __init__(self, where: str):
+        self.where = where
+        self.prompts: dict[Id, _Prompt] = {}  # in order of first appearance
+        self.position: dict[Id, int] = {}  # prompt -> its index in self.prompts
+        self.prompt_index: list[int] = []
+        self.proxy: list[float] = []
+        self.logp: list[float] = []
+        self.length: list[int] = []
+        self.score: list[float] = []
+        self.policy: list[bool] = []
+        self.response_id: list[Id] = []
+
+    def error(self, message: str, line: int, field_name: Optional[str] = None) -> RMReportError:
+        return RMReportError(message, line, field_name, self.where)
+
+    # values ------------------------------------------------------------------------------------------------------
+
+    def number(self, rec: Mapping, name: str, line: int) -> float:
+        value = rec[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise self.error(f"field {name!r} must be a finite number; got {_show(value)}", line, name)
+        return float(value)
+
+    def ident(self, rec: Mapping, name: str, line: int) -> Id:
+        value = rec[name]
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise self.error(f"field {name!r} must be a string or an integer; got {_show(value)}", line, name)
+        return value
+
+    def check_fields(self, rec: Mapping, kind: str, allowed: tuple, required: tuple, line: int) -> None:
+        for name in rec:
+            if name not in allowed:
+                raise self.error(
+                    f"unknown field {_show(name)} in a {kind} record (its fields: {', '.join(allowed)})", line, name
+                )
+        for name in required:
+            if name not in rec:
+                raise self.error(f"field {name!r} is missing (a {kind} record needs {', '.join(required)})", line, name)
+
+    def prompt(self, rec: Mapping, line: int) -> _Prompt:
+        key = self.ident(rec, "prompt", line)
+        if key not in self.prompts:
+            self.position[key] = len(self.prompts)
+            self.prompts[key] = _Prompt(key, line)
+        return self.prompts[key]
+
+    # records -----------------------------------------------------------------------------------------------------
+
+    def add(self, rec: Any, line: int) -> None:
+        if not isinstance(rec, Mapping):
+            kind = type(rec).__name__
+            raise self.error(f"expected a JSON object (one record per line); got {kind} {_show(rec)}", line)
+        if "response" in rec:
+            self.add_response(rec, line)
+        elif "chosen" in rec or "rejected" in rec:
+            self.add_pair(rec, line)
+        elif "v_hat" in rec:
+            self.add_v_hat(rec, line)
+        else:
+            keys = ", ".join(_show(k) for k in rec) or "none"
+            raise self.error(
+                "unknown record kind: a record needs 'response' (a response), 'chosen' and 'rejected' (a pair) or "
+                f"'v_hat'; got fields {keys}",
+                line,
+            )
+
+    def add_response(self, rec: Mapping, line: int) -> None:
+        self.check_fields(rec, "response", _RESPONSE_FIELDS, _RESPONSE_REQUIRED, line)
+        p = self.prompt(rec, line)
+        rid = self.ident(rec, "response", line)
+        proxy = self.number(rec, "proxy", line)
+        logp = self.number(rec, "logp", line)
+        if logp > 0:
+            raise self.error(f"field 'logp' must be a log-probability (<= 0); got {_show(rec['logp'])}", line, "logp")
+        length = rec["length"]
+        if isinstance(length, bool) or not isinstance(length, int) or length <= 0:
+            raise self.error(f"field 'length' must be a positive integer (tokens); got {_show(length)}", line, "length")
+        score = math.nan
+        if rec.get("score") is not None:
+            score = self.number(rec, "score", line)
+        policy = rec.get("policy_sample")
+        if policy is None:
+            policy = False
+        elif not isinstance(policy, bool):
+            raise self.error(f"field 'policy_sample' must be true or false; got {_show(policy)}", line, "policy_sample")
+        if rid in p.responses:
+            raise self.error(
+                f"field 'response': prompt {_show(p.key)} already has a response {_show(rid)} "
+                f"({self.where} {p.responses[rid][1]})",
+                line,
+                "response",
+            )
+        p.responses[rid] = (len(self.proxy), line)
+        self.prompt_index.append(self.position[p.key])
+        self.response_id.append(rid)
+        self.proxy.append(proxy)
+        self.logp.append(logp)
+        self.length.append(length)
+        self.score.append(score)
+        self.policy.append(policy)
+
+    def add_pair(self, rec: Mapping, line: int) -> None:
+        self.check_fields(rec, "pair", _PAIR_FIELDS, _PAIR_FIELDS, line)
+        p = self.prompt(rec, line)
+        chosen = self.ident(rec, "chosen", line)
+        rejected = self.ident(rec, "rejected", line)
+        if chosen == rejected:
+            raise self.error(
+                f"field 'rejected' equals field 'chosen' ({_show(chosen)}); a pair needs two different responses",
+                line,
+                "rejected",
+            )
+        both = frozenset((chosen, rejected))
+        if both in p.pair_lines:
+            raise self.error(
+                f"fields 'chosen', 'rejected': prompt {_show(p.key)} already has a pair of {_show(chosen)} and "
+                f"{_show(rejected)} ({self.where} {p.pair_lines[both]})",
+                line,
+                "chosen",
+            )
+        p.pair_lines[both] = line
+        p.pairs.append((chosen, rejected, line))
+
+    def add_v_hat(self, rec: Mapping, line: int) -> None:
+        self.check_fields(rec, "v_hat", _V_HAT_FIELDS, _V_HAT_FIELDS, line)
+        p = self.prompt(rec, line)
+        value = self.number(rec, "v_hat", line)
+        if p.v_hat_line is not None:
+            raise self.error(
+                f"field 'v_hat': prompt {_show(p.key)} already has one ({self.where} {p.v_hat_line})", line, "v_hat"
+            )
+        p.v_hat, p.v_hat_line = value, line
+
+    # checks across records ---------------------------------------------------------------------------------------
+
+    def finish(self) -> None:
+        if not self.proxy:
+            raise RMReportError("no response records: nothing to score (see the input format with --help)")
+        problems: list[RMReportError] = []
+        for p in self.prompts.values():
+            for chosen, rejected, line in p.pairs:
+                for name, rid in (("chosen", chosen), ("rejected", rejected)):
+                    if rid not in p.responses:
+                        problems.append(
+                            self.error(
+                                f"field {name!r} names response {_show(rid)}, which prompt {_show(p.key)} does "
+                                "not have",
+                                line,
+                                name,
+                            )
+                        )
+                        break
+            if p.v_hat_line is not None and not p.responses:
+                problems.append(
+                    self.error(f"field 'prompt': prompt {_show(p.key)} has no response records", p.v_hat_line, "prompt")
+                )
+        if problems:
+            raise min(problems, key=lambda e: e.line)
+
+
+def _read_lines(source: Any, reader: _Reader) -> None:
+    try:
+        handle = open(source, "rb") if isinstance(source, (str, os.PathLike)) else source.open("rb")
+    except OSError as exc:
+        raise RMReportError(f"cannot read {source!s}: {exc.strerror or exc}") from None
+    with handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError:
+                raise reader.error("not valid UTF-8 text", number) from None
+            if not text.strip():
+                continue
+            try:
+                record = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+            except _DuplicateKey as dup:
+                raise reader.error(f"field {dup.args[0]!r} appears twice in the record", number, dup.args[0]) from None
+            except json.JSONDecodeError as exc:
+                raise reader.error(f"invalid JSON: {exc.msg} (column {exc.colno})", number) from None
+            reader.add(record, number)
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _no_duplicate_keys(items: list) -> dict:
+    out: dict = {}
+    for key, value in items:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The report
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def _scores(
+    rc: np.ndarray,
+    rr: Union[np.ndarray, list],
+    r_worst: np.ndarray,
+    v: np.ndarray,
+    lc: np.ndarray,
+    lr: Union[np.ndarray, list],
+    nc: np.ndarray,
+    nr: Union[np.ndarray, list],
+    one_vs_many: bool,
+) -> Scores:
+    """The metrics of labsupport.metrics on pairs (rr, lr, nr of shape (P,)) or groups (lists of 1-D arrays)."""
+    m = metrics
+    acc, hacc, acc_w, hacc_w = (
+        (m.acc_1vk, m.hacc_1vk, m.acc_w_1vk, m.hacc_w_1vk) if one_vs_many else (m.acc, m.hacc, m.acc_w, m.hacc_w)
+    )
+    wrong = rc <= r_worst
+    return Scores(
+        n=int(rc.size),
+        acc=acc(rc, rr),
+        hacc=hacc(rc, rr, v),
+        acc_w_length_normalised=acc_w(rc, rr, lc, lr, nc, nr),
+        hacc_w_length_normalised=hacc_w(rc, rr, v, lc, lr, nc, nr),
+        acc_w_unnormalised=acc_w(rc, rr, lc, lr),
+        hacc_w_unnormalised=hacc_w(rc, rr, v, lc, lr),
+        mis_ranked=int(wrong.sum()),
+        proxy_ties=int((rc == r_worst).sum()),
+        forgiven=int((wrong & (r_worst < v)).sum()),
+    )
+
+
+def rm_report(path_or_records: Union[str, os.PathLike, Iterable[Mapping]], length_norm: bool = True) -> RMReport:
+    """Read responses (and optional pair and v_hat records), build the pairs and groups, compute every metric.
+
+    ``path_or_records``: a path to a JSON Lines file (str, ``os.PathLike`` or an ``importlib.resources`` file such as
+    :data:`EXAMPLE`), or an iterable of dicts with the same fields (errors then name ``record N``, 1-based).
+    ``length_norm``: which weighting ``acc_w`` / ``hacc_w`` report (both are always computed). The input format is
+    in the module docstring (:data:`INPUT_FORMAT`). Raises :class:`RMReportError` with a one-line message.
+    """
+    if not isinstance(length_norm, bool):
+        raise ValueError(f"length_norm must be True or False; got {length_norm!r}")
+    if isinstance(path_or_records, (str, os.PathLike)) or hasattr(path_or_records, "is_file"):
+        reader = _Reader("line")
+        _read_lines(path_or_records, reader)
+        source = str(path_or_records)
+    elif isinstance(path_or_records, Mapping) or not isinstance(path_or_records, Iterable):
+        raise ValueError(
+            f"path_or_records must be a path or an iterable of dicts; got {type(path_or_records).__name__}"
+        )
+    else:
+        reader = _Reader("record")
+        for number, record in enumerate(path_or_records, start=1):
+            reader.add(record, number)
+        source = "<records>"
+    reader.finish()
+    return _report(reader, source, length_norm)
+
+
+def _report(rd: _Reader, source: str, length_norm: bool) -> RMReport:
+    prompts = list(rd.prompts.values())
+    n_prompts = len(prompts)
+    pidx = np.asarray(rd.prompt_index, dtype=np.intp)
+    proxy = np.asarray(rd.proxy, dtype=float)
+    logp = np.asarray(rd.logp, dtype=float)
+    length = np.asarray(rd.length, dtype=float)
+    score = np.asarray(rd.score, dtype=float)
+    policy = np.asarray(rd.policy, dtype=bool)
+    explicit = np.array([bool(p.pairs) for p in prompts])
+
+    # pairs from scores (every prompt without pair records) and from pair records
+    scored = np.flatnonzero(~np.isnan(score) & ~explicit[pidx])
+    n_ties = 0
+    chosen_parts, rejected_parts = [np.zeros(0, np.intp)], [np.zeros(0, np.intp)]
+    if scored.size:
+        pp = metrics.preference_pairs(pidx[scored], score[scored])
+        chosen_parts.append(scored[pp.chosen])
+        rejected_parts.append(scored[pp.rejected])
+        n_ties = pp.n_ties
+    n_from_scores = int(chosen_parts[-1].size)
+    for p in prompts:
+        if p.pairs:
+            chosen_parts.append(np.array([p.responses[c][0] for c, _, _ in p.pairs], dtype=np.intp))
+            rejected_parts.append(np.array([p.responses[r][0] for _, r, _ in p.pairs], dtype=np.intp))
+    chosen, rejected = np.concatenate(chosen_parts), np.concatenate(rejected_parts)
+    order = np.argsort(pidx[chosen], kind="stable")  # by prompt, keeping the order within each prompt
+    chosen, rejected = chosen[order], rejected[order]
+    n_pairs = int(chosen.size)
+    pairs_per_prompt = np.bincount(pidx[chosen], minlength=n_prompts)
+    if n_pairs == 0:
+        raise RMReportError(
+            f"no preference pairs: {len(proxy)} responses in {n_prompts} prompts, {n_ties} tied pairs dropped; "
+            "give scores that differ within a prompt, or pair records"
+        )
+
+    # V_hat: the v_hat record, else the mean proxy reward of the prompt's policy samples
+    samples_per_prompt = np.bincount(pidx[policy], minlength=n_prompts)
+    sample_mean = np.bincount(pidx[policy], weights=proxy[policy], minlength=n_prompts) / np.maximum(
+        samples_per_prompt, 1
+    )
+    v_hat: list[Optional[float]] = []
+    v_from: list[Optional[str]] = []
+    for i, p in enumerate(prompts):
+        if p.v_hat_line is not None:
+            v_hat.append(p.v_hat)
+            v_from.append("v_hat record")
+        elif samples_per_prompt[i]:
+            v_hat.append(float(sample_mean[i]))
+            v_from.append("policy samples")
+        else:
+            v_hat.append(None)
+            v_from.append(None)
+            if pairs_per_prompt[i]:
+                n = int(pairs_per_prompt[i])
+                raise RMReportError(
+                    f"prompt {_show(p.key)} has {n} pair{'' if n == 1 else 's'} but no "
+                    "V_hat(x), which HAcc needs: no 'v_hat' record and no response with 'policy_sample' true (add "
+                    '{"prompt": ..., "v_hat": ...} or mark its initial-policy samples "policy_sample": true)',
+                    p.line,
+                    "v_hat",
+                    rd.where,
+                )
+    v_pair = np.array([np.nan if x is None else x for x in v_hat])[pidx[chosen]]
+
+    pairwise = _scores(
+        proxy[chosen], proxy[rejected], proxy[rejected], v_pair,
+        logp[chosen], logp[rejected], length[chosen], length[rejected], one_vs_many=False,
+    )  # fmt: skip
+
+    # one-vs-many groups: pairs grouped by chosen response; for score prompts only the top-scored responses choose
+    top = np.full(n_prompts, -np.inf)
+    if scored.size:
+        np.maximum.at(top, pidx[scored], score[scored])
+    keep = explicit[pidx[chosen]] | (score[chosen] == top[pidx[chosen]])
+    groups: dict[int, list[int]] = {}
+    for c, r in zip(chosen[keep].tolist(), rejected[keep].tolist()):
+        groups.setdefault(c, []).append(r)
+    g_chosen = np.fromiter(groups, dtype=np.intp, count=len(groups))
+    g_rejected = [np.asarray(rs, dtype=np.intp) for rs in groups.values()]
+    groups_per_prompt = np.bincount(pidx[g_chosen], minlength=n_prompts)
+    one_vs_many = _scores(
+        proxy[g_chosen], [proxy[r] for r in g_rejected], np.array([proxy[r].max() for r in g_rejected]),
+        np.array([v_hat[i] for i in pidx[g_chosen]], dtype=float),
+        logp[g_chosen], [logp[r] for r in g_rejected], length[g_chosen], [length[r] for r in g_rejected],
+        one_vs_many=True,
+    )  # fmt: skip
+
+    responses_per_prompt = np.bincount(pidx, minlength=n_prompts)
+    scored_per_prompt = np.bincount(pidx[scored], minlength=n_prompts)
+    ties_per_prompt = scored_per_prompt * (scored_per_prompt - 1) // 2 - pairs_per_prompt  # two scored: pair or tie
+    in_pair = np.zeros(proxy.size, dtype=bool)
+    in_pair[chosen] = in_pair[rejected] = True
+    summaries = tuple(
+        PromptSummary(
+            prompt=p.key,
+            line=p.line,
+            responses=int(responses_per_prompt[i]),
+            policy_samples=int(samples_per_prompt[i]),
+            pairs_from="pair records" if explicit[i] else "scores",
+            pairs=int(pairs_per_prompt[i]),
+            ties=0 if explicit[i] else int(ties_per_prompt[i]),
+            groups=int(groups_per_prompt[i]),
+            v_hat=v_hat[i],
+            v_hat_from=v_from[i],
+        )
+        for i, p in enumerate(prompts)
+    )
+    return RMReport(
+        source=source,
+        length_norm=length_norm,
+        n_prompts=n_prompts,
+        n_responses=int(proxy.size),
+        n_policy_samples=int(policy.sum()),
+        n_pairs=n_pairs,
+        n_pairs_from_scores=n_from_scores,
+        n_pairs_from_records=n_pairs - n_from_scores,
+        n_ties=int(n_ties),
+        n_prompts_with_pair_records=int(explicit.sum()),
+        n_prompts_without_pairs=int((pairs_per_prompt == 0).sum()),
+        n_responses_in_no_pair=int((~in_pair).sum()),
+        n_v_hat_given=sum(f == "v_hat record" for f in v_from),
+        n_v_hat_estimated=sum(f == "policy samples" for f in v_from),
+        n_groups=int(g_chosen.size),
+        n_groups_several=sum(r.size >= 2 for r in g_rejected),
+        pairwise=pairwise,
+        one_vs_many=one_vs_many,
+        prompts=summaries,
+    )
