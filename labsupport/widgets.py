@@ -37,7 +37,6 @@ import altair as alt
 import ipywidgets as w
 import numpy as np
 import pandas as pd
-import torch
 
 from . import charts
 from .algorithms import GRPO, PPO, RLOO, Algorithm, ExactPG, Reinforce
@@ -108,16 +107,10 @@ def normalize(weights: Sequence[float]) -> list[float]:
 
 @contextlib.contextmanager
 def _quick() -> Iterator[None]:
-    """Settings for small interactive updates, restored afterwards: one CPU thread for torch (a 5-output step is a
-    few microseconds of work; spreading it over threads costs far more than it saves) and no Altair schema
-    validation while the charts are built (the builders' output is validated in the tests)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with alt.utils.schemapi.debug_mode(False):
-            yield
-    finally:
-        torch.set_num_threads(threads)
+    """No Altair schema validation while the charts are built, restored afterwards (the builders' output is
+    validated in the tests; validating every record of the inline data costs more than the training)."""
+    with alt.utils.schemapi.debug_mode(False):
+        yield
 
 
 _INLINE = "labsupport-inline-"
@@ -203,7 +196,8 @@ class RewardErrorExplorer:
             also the seeds of their measured categories. The exact rule uses one run.
         measure: fill the measured column via :func:`labsupport.categorize` (one more batched training per
             change, roughly doubling the update time); ``False`` shows the predicted categories only.
-        points: recorded steps per curve (``record_every = steps // points``), keeping the chart data small.
+        points: about this many recorded steps per curve (``record_every = steps // points``, plus step 0), which
+            keeps the chart data small; the charts draw every recorded step.
         device: where to train, ``"cpu"`` (default: the runs are small) or ``"auto"`` / ``"cuda"``.
 
     Attributes:
@@ -216,9 +210,11 @@ class RewardErrorExplorer:
         categories: the latest :func:`labsupport.categorize` DataFrame (no rows when the proxy has no error).
         charts: the latest Altair charts, keys ``"values"``, ``"probs"``, ``"categories"`` (None without errors).
         outputs: the ipywidgets Output areas, same keys.
-        message: the latest error text, or ``""`` after a successful update.
-        last_update_seconds: wall time of the latest update (training, categorising, charting, redrawing).
+        message: the latest error text, or ``""`` after a successful update; ``message_area`` shows it.
+        last_update_seconds: wall time of the latest update (training, categorising, charting, redrawing);
+            ``status`` shows it.
         widget: the top-level VBox; a notebook cell ending in the explorer shows it.
+        names, steps, seeds, measure, device, record_every: the settings given to the constructor (read-only).
     """
 
     def __init__(self, r_true=None, r_proxy=None, init_probs=None, names=None, *, steps: int = 2000,
@@ -313,8 +309,9 @@ class RewardErrorExplorer:
         self.status = w.Label()
         self.outputs = {key: w.Output() for key in ("values", "probs", "categories")}
         captions = {
-            "values": "Expected ground-truth reward V_G (solid) and proxy reward V_P (dashed) while training on the "
-                      "proxy (r_P) and on the ground truth (r_G). Sampled rules: one thin line per seed.",
+            "values": "Expected ground-truth reward V_G and proxy reward V_P (line style, see the legend) while "
+                      "training on the proxy (r_P) and on the ground truth (r_G). Sampled rules: one thin line per "
+                      "seed.",
             "probs": "Probability of each output while training on each reward (sampled rules: mean over seeds).",
             "categories": "Every output whose proxy reward differs from its ground truth: the predicted category "
                           "(the paper's rules at pi_0) and the measured one (train with the error vs with it "
@@ -367,6 +364,7 @@ class RewardErrorExplorer:
         """Recompute and redraw from the current controls. Returns False (and shows the message) when labsupport
         rejects the input; the previous results and charts then stay."""
         start = time.perf_counter()
+        self.status.value = "computing…"
         try:
             with _quick():
                 result = self._compute()
@@ -405,13 +403,13 @@ class RewardErrorExplorer:
 
         what = f"{self.algorithm.value}, lr = {self.lr.value:.3g}, {self.steps} steps"
         what += f", {seeds} seeds" if sampled else ""
-        value_chart = charts.value_curves(frame, value=["true_value", "proxy_value"], color="label",
+        value_chart = charts.value_curves(frame, value=["true_value", "proxy_value"], color="label", max_steps=None,
                                           title=f"Expected reward, trained on the proxy vs the ground truth ({what})")
         prob_frame = frame
         if seeds > 1:  # mean over seeds: one line per (training, output)
             prob_frame = (frame.groupby(["label", "step", "output"], sort=False, as_index=False)["prob"].mean()
                           .assign(run=lambda f: (f["label"] == TRAINED_ON_TRUE).astype(int)))
-        prob_chart = charts.prob_curves(prob_frame, color="output", facet="label",
+        prob_chart = charts.prob_curves(prob_frame, color="output", facet="label", max_steps=None,
                                         title=f"Probability of each output ({what})")
         table = charts.category_table(categories) if len(categories) else None
         items = {"values": _bundle(value_chart), "probs": _bundle(prob_chart),
