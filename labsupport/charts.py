@@ -234,11 +234,11 @@ def value_curves(data, value: str | Sequence[str] = "true_value", color: str | N
     when the default ``label`` column is absent, e.g. for a single ``Run.to_frame()``).
     """
     values = [value] if isinstance(value, str) else list(value)
-    if color == "label" and "label" not in getattr(data, "columns", ()):
-        color = None
     if not values:
         raise ValueError("value_curves: value must name at least one column, e.g. 'true_value'")
-    frame = _frame(data, ["step", "run", *values, color], "value_curves")
+    frame = _frame(data, (), "value_curves")
+    color = None if color == "label" and "label" not in frame.columns else color
+    frame = _frame(frame, ["step", "run", *values, color], "value_curves")
     frame = frame.drop_duplicates(["step", "run", *values, *([color] if color else [])])  # run frames: 1 row/output
     long = frame.melt(id_vars=[c for c in ("step", "run", color) if c], value_vars=values,
                       var_name="reward", value_name="expected reward")

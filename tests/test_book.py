@@ -1,0 +1,264 @@
+"""The book builds (every notebook executed, warnings as errors) and every built page renders offline.
+
+The build runs once per test session: ``python tools/vendor_assets.py`` then
+``jupyter-book build --all -W -n --keep-going book/`` (output in build/test-book/_build/html, small mode).
+
+The browser test serves that folder on 127.0.0.1 and opens every page in headless Chromium (Debian's
+``/usr/bin/chromium``, or ``$CHROMIUM``) driven by Playwright. A page fails when it requests any other host, logs a
+console error or throws, leaves raw TeX visible once MathJax has finished, has a chart with nothing drawn, or an
+ipywidget left unrendered. Without Chromium or Playwright the browser test is skipped, unless ``REQUIRE_BROWSER=1``
+(then it fails).
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import urllib.parse
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.book
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOK = ROOT / "book"
+# The tests build into build/test-book (not book/_build, which `make book` serves at full size), running every
+# notebook in small mode unless LABSUPPORT_SMALL is already set.
+OUT = ROOT / "build" / "test-book"
+HTML = OUT / "_build" / "html"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+# the jupyter-book command of this interpreter (the package has no __main__)
+JUPYTER_BOOK = [sys.executable, "-c", "import sys; from jupyter_book.cli.main import main; sys.exit(main())"]
+WAIT_MS = 30_000  # for MathJax, charts and widgets on one page
+
+
+def run(cmd: list[str], cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    env = {**os.environ, "LABSUPPORT_SMALL": os.environ.get("LABSUPPORT_SMALL", "1")}
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
+
+
+def tail(proc: subprocess.CompletedProcess, chars: int = 6000) -> str:
+    return (proc.stdout + proc.stderr)[-chars:]
+
+
+@pytest.fixture(scope="session")
+def built_book() -> Path:
+    """Vendor the browser libraries and build the whole book once; fail with the build's output if it fails."""
+    vendor = run([sys.executable, str(ROOT / "tools" / "vendor_assets.py")])
+    print(vendor.stdout)
+    assert vendor.returncode == 0, f"tools/vendor_assets.py failed:\n{tail(vendor)}"
+    build = run([*JUPYTER_BOOK, "build", "--all", "-W", "-n", "--keep-going", "--path-output", str(OUT), str(BOOK)])
+    if build.returncode != 0:
+        pytest.fail(f"jupyter-book build exited with {build.returncode}:\n{tail(build)}", pytrace=False)
+    return HTML
+
+
+def toc_files(toc: dict) -> list[str]:
+    """Every ``file`` entry of a jb-book _toc.yml, the root included."""
+    files = [toc["root"]]
+
+    def walk(entries):
+        for entry in entries or []:
+            if "file" in entry:
+                files.append(entry["file"])
+            walk(entry.get("sections"))
+            walk(entry.get("chapters"))
+
+    walk(toc.get("parts"))
+    walk(toc.get("chapters"))
+    return files
+
+
+def built_pages(html: Path, redirects: bool = True) -> list[str]:
+    """The pages of the built site (paths relative to ``html``), without Sphinx's support folders (_static, ...);
+    ``redirects=False`` also leaves out one-line redirect pages (index.html -> the root page)."""
+    pages = [p.relative_to(html).as_posix() for p in html.rglob("*.html")]
+    pages = [p for p in pages if not any(part.startswith("_") for part in p.split("/"))]
+    if not redirects:
+        pages = [p for p in pages if 'http-equiv="Refresh"' not in (html / p).read_text()[:300]]
+    return sorted(pages)
+
+
+def test_book_builds_every_toc_page(built_book: Path):
+    """Every _toc.yml entry is a page; every notebook among them was executed (the sources have no outputs)."""
+    files = [Path(f).with_suffix("") for f in toc_files(yaml.safe_load((BOOK / "_toc.yml").read_text()))]
+    missing = [str(f) for f in files if not (built_book / f"{f}.html").is_file()]
+    assert not missing, f"pages of _toc.yml not in the built book: {missing}"
+    notebooks = [f for f in files if (BOOK / f"{f}.ipynb").is_file()]
+    unexecuted = [str(f) for f in notebooks if 'class="cell_output' not in (built_book / f"{f}.html").read_text()]
+    assert not unexecuted, f"notebook pages without any output (not executed?): {unexecuted}"
+
+
+def test_vendored_libraries_are_served_locally(built_book: Path):
+    """With book/_vendor complete, no page links a script or stylesheet from another host."""
+    manifest = BOOK / "_vendor" / "manifest.json"
+    if not manifest.is_file():
+        pytest.skip("book/_vendor was not filled (npm missing or registry unreachable): the book uses CDNs")
+    assert (built_book / "_static" / "vega" / "vega-embed.min.js").is_file()
+    remote = re.compile(r"""<(?:script|link)\b[^>]*\b(?:src|href)="(https?://[^"]+)""")
+    found = {page: remote.findall((built_book / page).read_text()) for page in built_pages(built_book)}
+    found = {page: urls for page, urls in found.items() if urls}
+    assert not found, f"pages load assets from other hosts: {json.dumps(found, indent=1)}"
+
+
+# ------------------------------------------------------------------------------------------------ a failing notebook
+
+
+FAILING_NOTEBOOK = {
+    "cells": [{"cell_type": "code", "execution_count": None, "id": "boom", "metadata": {}, "outputs": [],
+               "source": "raise RuntimeError('deliberate failure in a lab notebook')"}],
+    "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+    "nbformat": 4, "nbformat_minor": 5,
+}
+
+
+def test_failing_notebook_fails_the_build(tmp_path: Path):
+    """The book's own configuration makes a notebook that raises fail the build (even without -W)."""
+    book = tmp_path / "book"
+    book.mkdir()
+    for name in ("_config.yml", "references.bib"):
+        shutil.copy(BOOK / name, book / name)
+    shutil.copytree(BOOK / "_ext", book / "_ext", ignore=shutil.ignore_patterns("__pycache__"))
+    (book / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: lab\n")
+    (book / "intro.md").write_text("# Intro\n\nA page.\n")
+    (book / "lab.ipynb").write_text(json.dumps(FAILING_NOTEBOOK))
+    build = run([*JUPYTER_BOOK, "build", "--all", str(book)], cwd=tmp_path)
+    assert build.returncode != 0, f"a failing notebook did not fail the build:\n{tail(build)}"
+    assert "deliberate failure in a lab notebook" in build.stdout + build.stderr, tail(build)
+
+
+# ------------------------------------------------------------------------------------------------ the browser test
+
+
+def browser_or_skip():
+    """A started Playwright and Chromium, or skip (fail when REQUIRE_BROWSER=1) saying what is missing."""
+    def unavailable(reason: str):
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail(f"REQUIRE_BROWSER=1 but {reason}", pytrace=False)
+        pytest.skip(reason)
+
+    try:
+        from playwright.sync_api import Error, sync_playwright
+    except ImportError:
+        unavailable("Playwright for Python is not installed (pip install playwright)")
+    if not Path(CHROMIUM).is_file():
+        unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set CHROMIUM=/path/to/chromium)")
+    manager = sync_playwright().start()
+    try:
+        browser = manager.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    except Error as err:
+        manager.stop()
+        unavailable(f"Chromium at {CHROMIUM} does not start under Playwright: {err.message.splitlines()[0]}")
+    return manager, browser
+
+
+@pytest.fixture(scope="module")
+def site_url(built_book: Path):
+    """Serve the built site on a random loopback port."""
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(built_book)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+# Runs in the page once it has loaded: waits for MathJax, charts and widgets, then reports what is wrong.
+INSPECT = """async (waitMs) => {
+  const problems = [];
+  const until = async (test, what) => {
+    const end = Date.now() + waitMs;
+    while (!test()) {
+      if (Date.now() > end) { problems.push("timed out waiting for " + what); return; }
+      await new Promise(r => setTimeout(r, 100));
+    }
+  };
+  if (window.MathJax) {
+    await until(() => window.MathJax.startup && window.MathJax.startup.promise, "MathJax to start");
+    if (window.MathJax.startup) await window.MathJax.startup.promise;
+  }
+  const views = Array.from(document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]'));
+  const shown = v => { const p = v.previousElementSibling;
+                       return p && p.matches(".widget-subarea") && p.querySelector(".jupyter-widgets") !== null; };
+  await until(() => views.every(shown), "ipywidgets to render");
+  views.filter(v => !shown(v)).forEach(v => problems.push("ipywidget not rendered: " + v.textContent.slice(0, 120)));
+  // after the widgets: charts inside Output widgets only exist once those are rendered
+  const charts = Array.from(document.querySelectorAll(".labsupport-chart, .vega-embed, [id^='altair-viz']"));
+  const drawn = c => c.querySelector("svg.marks, canvas.marks") !== null;
+  await until(() => charts.every(drawn), "charts to be drawn");
+  charts.filter(c => !drawn(c)).forEach(c =>
+    problems.push("chart " + (c.id || c.className) + " has nothing drawn: " + c.textContent.slice(0, 200)));
+  if (window.MathJax && window.MathJax.startup) await window.MathJax.startup.promise;
+  const skip = "script, style, pre, code, textarea, mjx-container, .highlight, .vega-embed";
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const text = node.textContent;
+    if (node.parentElement.closest(skip)) continue;
+    for (const raw of ["\\\\(", "\\\\[", "$$", "\\\\begin{"]) {
+      if (!text.includes(raw)) continue;
+      problems.push("raw TeX " + JSON.stringify(raw) + " in: " + text.trim().slice(0, 160));
+      break;
+    }
+  }
+  document.querySelectorAll("mjx-merror").forEach(e => problems.push("MathJax error: " + e.textContent.slice(0, 160)));
+  return problems;
+}"""
+
+
+def inspect_page(browser, base: str, page_path: str) -> list[str]:
+    """Everything wrong with one page, as messages prefixed by the page path."""
+    loopback = urllib.parse.urlsplit(base).netloc
+    problems: list[str] = []
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+
+    def on_request(request):
+        host = urllib.parse.urlsplit(request.url).netloc
+        if request.url.startswith(("data:", "blob:", "about:")) or host == loopback:
+            return
+        problems.append(f"request to another host: {request.url}")
+
+    def on_console(message):
+        # Chromium asks every site for /favicon.ico on its own; the book has none.
+        if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico"):
+            problems.append(f"console error: {message.text} ({message.location.get('url')})")
+
+    page.on("request", on_request)
+    page.on("console", on_console)
+    page.on("pageerror", lambda err: problems.append(f"page error: {err}"))
+    # outside requests are recorded above and then refused here, so the page never waits for them
+    page.route("**/*", lambda route: route.continue_() if urllib.parse.urlsplit(route.request.url).netloc == loopback
+               else route.abort())
+    try:
+        page.goto(base + page_path, wait_until="load")
+        problems += page.evaluate(INSPECT, WAIT_MS)
+    finally:
+        page.close()
+    return [f"{page_path}: {p}" for p in problems]
+
+
+def test_every_page_renders_offline(request):
+    manager, browser = browser_or_skip()
+    try:
+        base = request.getfixturevalue("site_url")
+        pages = built_pages(HTML, redirects=False)
+        assert pages, f"no pages found in {HTML}"
+        problems = [p for page in pages for p in inspect_page(browser, base, page)]
+    finally:
+        browser.close()
+        manager.stop()
+    assert not problems, f"{len(problems)} problem(s) in {len(pages)} pages:\n" + "\n".join(problems)
