@@ -50,6 +50,8 @@ import pandas as pd
 CATEGORY_COLORS = {"harmful": "#d62728", "benign": "#7f7f7f", "beneficial": "#2ca02c", "unclassified": "#bcbd22"}
 #: Which reward a curve measures: "true" = ground truth r_G, "proxy" = r_P.
 REWARD_COLORS = {"true": "#1f77b4", "proxy": "#9467bd"}
+#: stroke dash of each reward's curves (solid ground truth, dashed proxy)
+REWARD_DASHES = {"true": [1, 0], "proxy": [6, 3]}
 #: Sign of a contribution to dV_G/dt.
 SIGN_COLORS = {"raises V_G": "#1f77b4", "lowers V_G": "#ff7f0e", "no effect": "#c7c7c7"}
 #: Run-frame value columns and the reward each measures.
@@ -213,7 +215,10 @@ def line_chart(data, x: str, y: str, color: str | None = None, *, detail: str | 
         enc["color"] = alt.Color(f"{color}:N", title=color, scale=_scale(colors, frame[color].unique()),
                                  legend=alt.Legend(orient="top") if facet else alt.Undefined)
     if dash:
+        rewards = set(map(str, frame[dash].unique())) <= set(REWARD_DASHES)  # ground truth solid, proxy dashed
         enc["strokeDash"] = alt.StrokeDash(f"{dash}:N", title=dash,
+                                           scale=alt.Scale(domain=list(REWARD_DASHES), range=list(REWARD_DASHES.values()))
+                                           if rewards else alt.Undefined,
                                            legend=alt.Legend(orient="top") if facet else alt.Undefined)
     if detail:
         enc["detail"] = alt.Detail(f"{detail}:N")
@@ -350,3 +355,259 @@ __all__ = [
     "CATEGORY_COLORS", "REWARD_COLORS", "SIGN_COLORS", "category_table", "decomposition_bars", "enable",
     "line_chart", "prob_curves", "render", "value_curves",
 ]
+
+
+# ------------------------------------------------------------------------------------------------ bands, explorer
+# Builders added for chapter 4: curves with a spread band and optional log axes, and a kernel-free explorer of a
+# precomputed grid (two range sliders bound to Altair parameters). Column names are passed as fields, not as
+# Altair shorthands, so names such as "pi_0(y*)" are taken literally.
+
+
+def _thin_log(frame: pd.DataFrame, x: str, max_steps: int | None) -> pd.DataFrame:
+    """Keep at most ``max_steps`` values of ``x`` spaced about evenly in log x (first and last included)."""
+    steps = np.unique(frame[x].to_numpy())
+    if max_steps is None or len(steps) <= max_steps:
+        return frame
+    if max_steps < 2:
+        raise ValueError(f"max_steps must be at least 2 or None; got {max_steps!r}")
+    targets = np.geomspace(steps[0], steps[-1], max_steps)
+    keep = steps[np.unique(np.searchsorted(steps, targets).clip(0, len(steps) - 1))]
+    return frame[frame[x].isin(keep)]
+
+
+def _positive(frame: pd.DataFrame, columns: Sequence[str | None], builder: str, what: str) -> None:
+    """A ValueError unless every value of ``columns`` is > 0 (log axes)."""
+    for c in columns:
+        if c and not (frame[c].dropna() > 0).all():
+            raise ValueError(f"{builder}: {what} needs positive values, but column {c!r} has values <= 0 "
+                             f"(on a step axis, drop step 0 before charting)")
+
+
+def _tip(frame: pd.DataFrame, column: str, title: str | None = None) -> alt.Tooltip:
+    if pd.api.types.is_numeric_dtype(frame[column]):
+        return alt.Tooltip(field=column, type="quantitative", title=title or column, format=".4g")
+    return alt.Tooltip(field=column, type="nominal", title=title or column)
+
+
+def band_curves(data, x: str, y: str, color: str | None = None, *, low: str | None = None,
+                high: str | None = None, dash: str | None = None, detail: str | None = None,
+                facet: str | None = None, colors: dict[str, str] | None = None, title: str, x_title: str,
+                y_title: str, log_x: bool = False, log_y: bool = False,
+                y_domain: tuple[float, float] | None = None, points: bool | Sequence[str] = False,
+                tooltip: Sequence[str] = (),
+                max_steps: int | None = MAX_STEPS, width: int | None = None, height: int = HEIGHT):
+    """Lines of quantitative ``y`` against ``x``, each with an optional shaded band from column ``low`` to ``high``.
+
+    The band draws a spread computed before charting, e.g. the mean of V_G over seeds as ``y`` and its 10% and 90%
+    quantiles per step as ``low`` and ``high``. One line (and band) per combination of ``color``, ``dash``,
+    ``detail`` and ``facet`` values (nominal columns; ``facet`` draws side-by-side panels, two per row); ``colors``
+    maps values of ``color`` to colours (used when it covers them all).
+
+    ``log_x`` / ``log_y``: logarithmic axes (the columns must then be positive). ``x`` is thinned to at most
+    ``max_steps`` values, evenly spaced in log x with ``log_x`` and evenly spaced otherwise (None keeps all).
+    ``points``: True draws a visible point at every row (for short series, e.g. a scaling study); a list of values
+    of ``dash`` draws points only on those lines (e.g. on measurements, not on fitted lines). Hovering shows
+    ``x``, ``y``, the band limits, the grouping columns and the ``tooltip`` columns.
+    """
+    if (low is None) != (high is None):
+        raise ValueError(f"band_curves: give both low and high, or neither; got low={low!r}, high={high!r}")
+    if not isinstance(points, bool) and dash is None:
+        raise ValueError(f"band_curves: points={points!r} names values of the dash column, but dash is None")
+    frame = _frame(data, [x, y, low, high, color, dash, detail, facet, *tooltip], "band_curves")
+    if log_x:
+        _positive(frame, [x], "band_curves", "log_x")
+    if log_y:
+        _positive(frame, [y, low, high], "band_curves", "log_y")
+    frame = (_thin_log if log_x else _thin)(frame, x, max_steps)
+    keys = [c for c in dict.fromkeys([x, color, dash, detail, facet]) if c]
+    if frame.duplicated(keys).any():
+        raise ValueError(f"band_curves: several rows share the same {keys}, so their lines would be mixed up; pass "
+                         f"the column that tells them apart (e.g. 'label') as color, dash, detail or facet")
+    groups = [c for c in dict.fromkeys([color, dash, detail]) if c]
+    tips = [alt.Tooltip(field=c, type="nominal") for c in dict.fromkeys([*groups, facet]) if c]
+    tips += [_tip(frame, x, x_title), _tip(frame, y, y_title), *[_tip(frame, c) for c in (low, high) if c]]
+    tips += [_tip(frame, c) for c in tooltip]
+    y_scale = alt.Scale(type="log" if log_y else "linear", **({"domain": list(y_domain)} if y_domain else {}))
+    common = {"x": alt.X(field=x, type="quantitative", title=x_title,
+                         scale=alt.Scale(type="log") if log_x else alt.Undefined)}
+    legend = alt.Legend(orient="top") if facet else alt.Undefined
+    if color:
+        common["color"] = alt.Color(field=color, type="nominal", title=color,
+                                    scale=_scale(colors, frame[color].unique()), legend=legend)
+    line = dict(common, y=alt.Y(field=y, type="quantitative", title=y_title, scale=y_scale), tooltip=tips)
+    if dash:
+        order = list(dict.fromkeys(frame[dash].astype(str)))  # dash patterns by first appearance: first is solid
+        line["strokeDash"] = alt.StrokeDash(field=dash, type="nominal", title=dash, sort=order, legend=alt.Legend(
+            symbolType="stroke", symbolStrokeColor="black", orient="top" if facet else alt.Undefined))
+    separate = [c for c in (dash, detail) if c]  # one band per line, also where lines differ only in dash
+    layers = []
+    if low:
+        area = dict(common, y=alt.Y(field=low, type="quantitative", title=y_title, scale=y_scale),
+                    y2=alt.Y2(field=high))
+        if separate:
+            area["detail"] = [alt.Detail(field=c, type="nominal") for c in separate]
+        layers.append(alt.Chart().mark_area(opacity=0.2).encode(**area))
+    if detail:
+        line["detail"] = alt.Detail(field=detail, type="nominal")
+    # invisible points on the line carry the tooltips; visible ones are a layer of their own
+    layers.append(alt.Chart().mark_line(strokeWidth=2, point=alt.OverlayMarkDef(filled=True, opacity=0, size=40))
+                  .encode(**line))
+    if points is not False:
+        dots = alt.Chart().mark_point(filled=True, size=45, opacity=1).encode(
+            **{k: v for k, v in line.items() if k != "strokeDash"})
+        if points is not True:
+            dots = dots.transform_filter(alt.FieldOneOfPredicate(field=dash, oneOf=[str(v) for v in points]))
+        layers.append(dots)
+    chart = alt.layer(*layers, data=_data(frame, [x, y, low, high, *groups, facet, *tooltip]))
+    return _finish(chart, title, width, height, facet)
+
+
+def _slider_values(cells: pd.DataFrame, column: str) -> tuple[np.ndarray, float]:
+    """The sorted grid values of a slider column and their (even) spacing."""
+    values = np.unique(cells[column].to_numpy(dtype=float))
+    if len(values) < 2:
+        raise ValueError(f"category_explorer: column {column!r} must take at least 2 values to drive a slider; "
+                         f"got {values.tolist()}")
+    gaps = np.diff(values)
+    if not np.allclose(gaps, gaps[0], rtol=1e-6, atol=1e-12):
+        raise ValueError(f"category_explorer: the values of {column!r} must be evenly spaced (a slider has one "
+                         f"step); got {values.tolist()}")
+    return values, float(np.round(gaps.mean(), 12))
+
+
+def _near(column: str, param: str, half: float, any_when_missing: bool = False) -> str:
+    """Vega expression: the datum's ``column`` equals the slider ``param`` within half a slider step (and, with
+    ``any_when_missing``, a missing value matches every slider position)."""
+    field = f"datum[{json.dumps(column)}]"
+    test = f"abs({field} - {param}) < {half!r}"
+    return f"(!isValid({field}) || {test})" if any_when_missing else f"({test})"
+
+
+def category_explorer(curves, cells, first: str, second: str, *, first_title: str, second_title: str,
+                      x: str = "step", y: str = "true_value", color: str = "label",
+                      categories: Sequence[str] = ("predicted",), notes: Sequence[str] = (),
+                      colors: dict[str, str] | None = None, title: str, x_title: str = STEP_TITLE,
+                      y_title: str = "expected ground-truth reward V_G", y_domain: tuple[float, float] | None = None,
+                      y_rule: float | None = None, log_x: bool = False, initial: tuple[float, float] | None = None,
+                      max_steps: int | None = 80, decimals: int = 4, width: int | None = None,
+                      height: int = HEIGHT, cell_size: int = 26, wrap: int = 90):
+    """A kernel-free explorer of a precomputed grid: two sliders pick a cell; its curves and categories show.
+
+    Everything is computed before charting; the chart only filters the embedded data, so it works in a static
+    page (no kernel, no server).
+
+    Args:
+        curves: tidy frame, columns ``first``, ``second``, ``x``, ``y``, ``color``: one line per ``color`` value and
+            cell. A missing value (NaN or None) in ``first`` or ``second`` means the row holds for every value of that
+            slider (e.g. a run trained on r_G does not depend on the proxy), so such curves are stored once.
+        cells: one row per combination of the slider values (every combination exactly once, checked), with the
+            columns ``first``, ``second``, the ``categories`` columns (text naming a category: harmful, benign,
+            beneficial or unclassified, possibly followed by more words) and the ``notes`` columns (any text).
+        first, second: the grid columns the two sliders set; the values of each must be evenly spaced.
+        first_title, second_title: the sliders' labels (also the axis titles of the maps).
+        categories: columns drawn as maps of the whole grid coloured by category (the selected cell outlined) and
+            as coloured lines of text for the selected cell.
+        notes: text columns shown for the selected cell below the categories, wrapped at ``wrap`` characters.
+        colors: colours of the ``color`` values. y_domain: the y range (default: the range of all curves, so the
+            axis stays put while the sliders move). y_rule: a dashed horizontal line at this y (e.g. a target).
+        log_x: logarithmic x axis (``x`` must be positive). initial: the sliders' starting values (default: the
+            smallest of each). max_steps: keep at most this many ``x`` values (evenly spaced, in log x with
+            ``log_x``). decimals: ``y`` is rounded to this many decimals in the page.
+
+    Returns:
+        A vertically concatenated chart (curves; maps; the selected cell in words) whose two parameters,
+        ``slider_<first>`` and ``slider_<second>`` (non-identifier characters replaced by ``_``), are bound to
+        range sliders.
+    """
+    import re
+    import textwrap
+
+    if not categories:
+        raise ValueError("category_explorer: categories must name at least one column, e.g. 'predicted'")
+    cells = _frame(cells, [first, second, *categories, *notes], "category_explorer").reset_index(drop=True)
+    curves = _frame(curves, [first, second, x, y, color], "category_explorer")
+    if cells[[first, second]].isna().any().any():
+        raise ValueError(f"category_explorer: cells must give {first!r} and {second!r} in every row")
+    (v1, step1), (v2, step2) = _slider_values(cells, first), _slider_values(cells, second)
+    if cells.duplicated([first, second]).any() or len(cells) != len(v1) * len(v2):
+        raise ValueError(f"category_explorer: cells must hold every combination of {first!r} ({len(v1)} values) "
+                         f"and {second!r} ({len(v2)} values) exactly once; got {len(cells)} rows")
+    for column, values, step in ((first, v1, step1), (second, v2, step2)):
+        given = curves[column].dropna().to_numpy(dtype=float)
+        off = np.abs(given[:, None] - values[None, :]).min(1) > step / 100
+        if off.any():
+            raise ValueError(f"category_explorer: curves has {column!r} = {given[off][0]!r}, which is not a grid "
+                             f"value {values.tolist()}")
+    if log_x:
+        _positive(curves, [x], "category_explorer", "log_x")
+    curves = (_thin_log if log_x else _thin)(curves, x, max_steps).copy()
+    curves[y] = curves[y].round(decimals)
+
+    start = (v1[0], v2[0]) if initial is None else initial
+    names = [f"slider_{re.sub(r'[^0-9A-Za-z_]', '_', c)}" for c in (first, second)]
+    params = [alt.param(name=n, value=float(s), bind=alt.binding_range(min=float(v[0]), max=float(v[-1]), step=st,
+                                                                        name=f"{label} "))
+              for n, s, v, st, label in zip(names, start, (v1, v2), (step1, step2), (first_title, second_title))]
+    halves = (step1 / 2, step2 / 2)
+    pick_curve = " && ".join(_near(c, n, h, any_when_missing=True) for c, n, h in zip((first, second), names, halves))
+    pick_cell = " && ".join(_near(c, n, h) for c, n, h in zip((first, second), names, halves))
+    text_colors = alt.Scale(domain=[*CATEGORY_COLORS, ""], range=[*CATEGORY_COLORS.values(), "black"])
+    fill_colors = alt.Scale(domain=list(CATEGORY_COLORS), range=list(CATEGORY_COLORS.values()))
+    panel_width = width or WIDTH
+
+    # the selected cell's curves
+    lo, hi = (float(curves[y].min()), float(curves[y].max())) if y_domain is None else y_domain
+    x_scale = alt.Scale(type="log" if log_x else "linear", domain=[float(curves[x].min()), float(curves[x].max())])
+    lines = alt.Chart(_data(curves, [first, second, x, y, color])).mark_line(
+        strokeWidth=2, point=alt.OverlayMarkDef(filled=True, opacity=0, size=40)).encode(
+        x=alt.X(field=x, type="quantitative", title=x_title, scale=x_scale),
+        y=alt.Y(field=y, type="quantitative", title=y_title, scale=alt.Scale(domain=[lo, hi])),
+        color=alt.Color(field=color, type="nominal", title=color, scale=_scale(colors, curves[color].unique()),
+                        legend=alt.Legend(orient="top")),
+        tooltip=[alt.Tooltip(field=color, type="nominal"), _tip(curves, x, x_title), _tip(curves, y, y_title)],
+    ).transform_filter(pick_curve).add_params(*params)
+    panel = lines
+    if y_rule is not None:
+        rule = alt.Chart(alt.Data(values=[{"y": float(y_rule)}])).mark_rule(strokeDash=[4, 4], color="black")
+        panel = alt.layer(lines, rule.encode(y=alt.Y(field="y", type="quantitative")))
+    panel = panel.properties(width=panel_width, height=height, title="The selected cell during training")
+
+    # one map of the whole grid per category column, the selected cell outlined
+    grid = cells[[first, second]].astype(float)
+    for i, c in enumerate(categories):
+        grid[f"text_{i}"] = cells[c].map(_cell)
+        grid[f"category_{i}"] = cells[c].map(_category)
+    maps = []
+    for i, c in enumerate(categories):
+        maps.append(alt.Chart(_data(grid, [first, second, f"text_{i}", f"category_{i}"])).mark_rect().encode(
+            x=alt.X(field=first, type="ordinal", title=first_title, axis=alt.Axis(format="~g", labelAngle=-45)),
+            y=alt.Y(field=second, type="ordinal", title=second_title, sort="descending", axis=alt.Axis(format="~g")),
+            color=alt.Color(field=f"category_{i}", type="nominal", title="category", scale=fill_colors),
+            stroke=alt.condition(pick_cell, alt.value("black"), alt.value("white")),
+            strokeWidth=alt.condition(pick_cell, alt.value(3), alt.value(0.5)),
+            tooltip=[alt.Tooltip(field=first, type="quantitative", title=first_title, format=".4g"),
+                     alt.Tooltip(field=second, type="quantitative", title=second_title, format=".4g"),
+                     alt.Tooltip(field=f"text_{i}", type="nominal", title=c)],
+        ).properties(width=cell_size * len(v1), height=cell_size * len(v2), title=f"{c}: the whole grid"))
+
+    # the selected cell in words: slider values, categories (coloured), notes (wrapped)
+    said_rows = []
+    for row in cells.to_dict("records"):
+        said = [(f"{first_title} = {row[first]:.4g}, {second_title} = {row[second]:.4g}", "")]
+        said += [(f"{c}: {_cell(row[c])}", _category(row[c])) for c in categories]
+        for c in notes:
+            said += [(part, "") for part in textwrap.wrap(f"{c}: {_cell(row[c])}", wrap)]
+        said_rows += [{first: float(row[first]), second: float(row[second]), "line": k, "text": t, "category": cat}
+                      for k, (t, cat) in enumerate(said)]
+    n_lines = max(r["line"] for r in said_rows) + 1
+    words = alt.Chart(alt.Data(values=said_rows)).mark_text(
+        align="left", baseline="middle", fontSize=12, limit=panel_width + 60).encode(
+        x=alt.value(0), y=alt.Y(field="line", type="ordinal", axis=None), text=alt.Text(field="text", type="nominal"),
+        color=alt.Color(field="category", type="nominal", scale=text_colors, legend=None),
+    ).transform_filter(pick_cell).properties(width=panel_width + 60, height=18 * n_lines,
+                                             view=alt.ViewBackground(stroke=None), title="The selected cell in words")
+    return (alt.vconcat(panel, alt.hconcat(*maps), words).properties(title=title)
+            .resolve_scale(color="independent"))
+
+
+__all__ += ["band_curves", "category_explorer"]
