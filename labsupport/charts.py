@@ -7,7 +7,10 @@ with a title, axis titles with units, a legend and tooltips):
 * :func:`prob_curves`   probability of each output over training steps;
 * :func:`category_table` a coloured table of a :func:`labsupport.categorize` result;
 * :func:`decomposition_bars` per-output contributions to dV_G/dt;
-* :func:`line_chart`    the generic line chart the two curve builders are made of.
+* :func:`line_chart`    the generic line chart the two curve builders are made of;
+* :func:`band_curves`   lines with an optional quantile band, log axes and dash styles (seeds, scaling studies);
+* :func:`category_explorer` the kernel-free explorer: range sliders over a precomputed grid pick the curves and
+  the categories shown (works in the static book).
 
 Run frames come from ``Run.to_frame()`` (columns step, run, output, prob, true_value, proxy_value); add a ``label``
 column (e.g. "trained on r_P") before charting several runs together::
@@ -449,12 +452,15 @@ def band_curves(data, x: str, y: str, color: str | None = None, *, low: str | No
         layers.append(alt.Chart().mark_area(opacity=0.2).encode(**area))
     if detail:
         line["detail"] = alt.Detail(field=detail, type="nominal")
-    # invisible points on the line carry the tooltips; visible ones are a layer of their own
-    layers.append(alt.Chart().mark_line(strokeWidth=2, point=alt.OverlayMarkDef(filled=True, opacity=0, size=40))
-                  .encode(**line))
+    # Points are layers of their own, without strokeDash (a point overlay on the line would hide the dash legend's
+    # symbols): invisible ones carry the tooltips, visible ones (``points``) mark the rows.
+    layers.append(alt.Chart().mark_line(strokeWidth=2).encode(**{k: v for k, v in line.items() if k != "tooltip"}))
+    dot = {k: v for k, v in line.items() if k != "strokeDash"}
+    if dash:
+        dot["detail"] = [alt.Detail(field=c, type="nominal") for c in separate]
+    layers.append(alt.Chart().mark_point(filled=True, size=40, opacity=0).encode(**dot))
     if points is not False:
-        dots = alt.Chart().mark_point(filled=True, size=45, opacity=1).encode(
-            **{k: v for k, v in line.items() if k != "strokeDash"})
+        dots = alt.Chart().mark_point(filled=True, size=45, opacity=1).encode(**dot)
         if points is not True:
             dots = dots.transform_filter(alt.FieldOneOfPredicate(field=dash, oneOf=[str(v) for v in points]))
         layers.append(dots)
@@ -611,3 +617,228 @@ def category_explorer(curves, cells, first: str, second: str, *, first_title: st
 
 
 __all__ += ["band_curves", "category_explorer"]
+
+
+# ------------------------------------------------------------------------------------------------ heat map
+# Builder added for chapter 7: a grid of cells coloured by a signed quantity (e.g. which of two rewards reaches a
+# target first, and by what factor) with a label written in each cell. Fields are passed as fields, not shorthands.
+
+#: Chapter 7's rewards: binary credit is the ground truth and partial credit the proxy (the colours of
+#: REWARD_COLORS); the two adaptive schemes get colours of their own.
+CREDIT_COLORS = {"binary": REWARD_COLORS["true"], "partial": REWARD_COLORS["proxy"], "anneal": "#17becf",
+                 "switch": "#8c564b"}
+
+
+def heat_map(data, x: str, y: str, color: str, *, text: str | None = None, facet: str | None = None, title: str,
+             x_title: str, y_title: str, color_title: str, limit: float | None = None,
+             colors: tuple[str, str] = (REWARD_COLORS["proxy"], REWARD_COLORS["true"]),
+             tooltip: Sequence[str] = (), cell_size: int = 52, missing: str = "#d9d9d9"):
+    """A grid of cells (``x``, ``y`` read as ordinal values) coloured by the quantitative column ``color``.
+
+    The colour scale diverges from ``colors[0]`` at ``-limit`` through white at 0 to ``colors[1]`` at ``+limit``
+    (default ``limit``: the largest absolute value); values beyond +-limit take the end colours. Cells whose
+    ``color`` is missing (NaN) are drawn in ``missing``. ``text``: a column written in each cell. ``facet``: a column
+    to draw side-by-side panels for (two per row). Larger ``y`` values are drawn on top. Hovering a cell shows
+    ``x``, ``y``, ``color``, ``text`` and the ``tooltip`` columns.
+    """
+    frame = _frame(data, [x, y, color, text, facet, *tooltip], "heat_map")
+    if frame.duplicated([c for c in (x, y, facet) if c]).any():
+        raise ValueError(f"heat_map: several rows share the same ({x!r}, {y!r}{', ' + repr(facet) if facet else ''}); "
+                         f"each cell must appear once per panel")
+    values = pd.to_numeric(frame[color], errors="coerce")
+    if limit is None:
+        finite = values[np.isfinite(values)].abs()
+        limit = float(finite.max()) if len(finite) and finite.max() > 0 else 1.0
+    if not limit > 0:
+        raise ValueError(f"heat_map: limit must be > 0; got {limit!r}")
+    frame = frame.copy()
+    frame[color] = values.where(np.isfinite(values))
+    for c in frame.columns:  # JSON has no infinities: show them as missing
+        if pd.api.types.is_float_dtype(frame[c]):
+            frame[c] = frame[c].where(~np.isinf(frame[c]))
+    tips = [_tip(frame, x, x_title), _tip(frame, y, y_title), _tip(frame, color, color_title)]
+    tips += [_tip(frame, c) for c in dict.fromkeys([text, facet, *tooltip]) if c and c not in (x, y, color)]
+    enc = dict(x=alt.X(field=x, type="ordinal", title=x_title, axis=alt.Axis(format="~g", labelAngle=0)),
+               y=alt.Y(field=y, type="ordinal", title=y_title, sort="descending", axis=alt.Axis(format="~g")),
+               tooltip=tips)
+    scale = alt.Scale(domain=[-limit, 0, limit], range=[colors[0], "#ffffff", colors[1]], clamp=True, interpolate="rgb")
+    layers = [
+        alt.Chart().mark_rect(color=missing, stroke="white").encode(**enc),
+        alt.Chart().mark_rect(stroke="white").encode(
+            color=alt.Color(field=color, type="quantitative", title=color_title, scale=scale,
+                            legend=alt.Legend(orient="top" if facet else "right", gradientLength=160)), **enc
+        ).transform_filter(f"isValid(datum[{json.dumps(color)}])"),
+    ]
+    if text:
+        layers.append(alt.Chart().mark_text(fontSize=10, color="black").encode(
+            text=alt.Text(field=text, type="nominal"), **enc))
+    chart = alt.layer(*layers, data=_data(frame, [x, y, color, text, facet, *tooltip]))
+    width = cell_size * frame[x].nunique()
+    return _finish(chart, title, width, cell_size * frame[y].nunique(), facet)
+
+
+__all__ += ["CREDIT_COLORS", "heat_map"]
+
+
+# ------------------------------------------------------------------------------------------------ metric vs outcome
+# Builders added for chapter 6: reward-model metrics against the ground-truth gain after RL (one point per reward
+# model, one panel per initial policy), and correlations drawn as points with confidence intervals. Fields are
+# passed as fields, not shorthands.
+
+#: Where a reward model of chapter 6 comes from: learned on initial-policy samples, on offline data, or a perturbed
+#: copy of a learned model.
+RM_SOURCE_COLORS = {"policy": "#1f77b4", "offline": "#ff7f0e", "perturbed": "#d62728"}
+#: The three correlation statistics of chapter 6.
+STAT_COLORS = {"pearson": "#1f77b4", "spearman": "#2ca02c", "kendall": "#9467bd"}
+
+
+def metric_scatter(data, x: str, y: str = "gain", color: str | None = None, *, facet: str | None = None,
+                   reference: str | None = None, colors: dict[str, str] | None = None, title: str, x_title: str,
+                   y_title: str, tooltip: Sequence[str] = (), width: int | None = None, height: int = HEIGHT):
+    """One point per row: quantitative ``x`` (a metric) against ``y`` (an outcome), coloured by ``color``.
+
+    ``reference``: a boolean column; its True rows are drawn as dashed horizontal rules at their ``y`` (e.g. the
+    gain of training on the ground truth itself) instead of points, per ``facet`` panel. ``facet`` draws one panel per
+    value (two per row); ``colors`` maps values of ``color`` to colours (used when it covers them all). Hovering a
+    point shows ``x``, ``y``, ``color`` and the ``tooltip`` columns.
+    """
+    frame = _frame(data, [x, y, color, facet, reference, *tooltip], "metric_scatter").copy()
+    is_ref = frame[reference].astype(bool) if reference else pd.Series(False, index=frame.index)
+    frame["_reference"] = is_ref.to_numpy()
+    if frame.loc[~is_ref, [x, y]].isna().any().any():
+        raise ValueError(f"metric_scatter: columns {x!r} and {y!r} must be given in every point row")
+    tips = [_tip(frame, c) for c in dict.fromkeys([*tooltip, color, facet]) if c]
+    tips += [_tip(frame, x, x_title), _tip(frame, y, y_title)]
+    enc = dict(x=alt.X(field=x, type="quantitative", title=x_title, scale=alt.Scale(zero=False)),
+               y=alt.Y(field=y, type="quantitative", title=y_title), tooltip=tips)
+    if color:
+        enc["color"] = alt.Color(field=color, type="nominal", title=color,
+                                 scale=_scale(colors, frame.loc[~is_ref, color].unique()),
+                                 legend=alt.Legend(orient="top") if facet else alt.Undefined)
+    layers = [alt.Chart().mark_point(filled=True, size=55, opacity=0.85).encode(**enc)
+              .transform_filter("!datum._reference")]
+    if reference and is_ref.any():
+        layers.append(alt.Chart().mark_rule(strokeDash=[5, 4], color="black").encode(
+            y=alt.Y(field=y, type="quantitative"),
+            tooltip=[_tip(frame, c) for c in dict.fromkeys([*tooltip, facet, y]) if c])
+            .transform_filter("datum._reference"))
+    chart = alt.layer(*layers, data=_data(frame, [x, y, color, facet, "_reference", *tooltip]))
+    return _finish(chart, title, width, height, facet)
+
+
+def correlation_intervals(data, x: str = "value", y: str = "metric", color: str = "stat", *, low: str = "ci_low",
+                          high: str = "ci_high", facet: str | None = None, colors: dict[str, str] | None = None,
+                          title: str, x_title: str = "correlation with the ground-truth gain", y_title: str = "metric",
+                          tooltip: Sequence[str] = (), width: int | None = None, row_height: int = 22):
+    """Correlations as points with horizontal interval bars from ``low`` to ``high``: one row per ``y`` value
+    (kept in the order of first appearance), the ``color`` values side by side within a row; a rule marks 0.
+
+    ``facet``: one panel per value (two per row). Hovering shows the value, the interval and the ``tooltip`` columns.
+    """
+    frame = _frame(data, [x, y, color, low, high, facet, *tooltip], "correlation_intervals")
+    if frame.duplicated([c for c in (y, color, facet) if c]).any():
+        raise ValueError(f"correlation_intervals: several rows share the same ({y!r}, {color!r}"
+                         f"{', ' + repr(facet) if facet else ''}); each interval must appear once per panel")
+    order = list(dict.fromkeys(frame[y].astype(str)))
+    tips = [_tip(frame, c) for c in dict.fromkeys([y, color, facet, x, low, high, *tooltip]) if c]
+    enc = dict(y=alt.Y(field=y, type="nominal", sort=order, title=y_title),
+               yOffset=alt.YOffset(field=color, type="nominal", sort=list(dict.fromkeys(frame[color].astype(str)))),
+               color=alt.Color(field=color, type="nominal", title=color,
+                               scale=_scale(colors, frame[color].unique()),
+                               legend=alt.Legend(orient="top") if facet else alt.Undefined),
+               tooltip=tips)
+    bars = alt.Chart().mark_rule(strokeWidth=2, opacity=0.7).encode(
+        x=alt.X(field=low, type="quantitative", title=x_title, scale=alt.Scale(domain=[-1, 1])),
+        x2=alt.X2(field=high), **enc)
+    dots = alt.Chart().mark_point(filled=True, size=45, opacity=1).encode(
+        x=alt.X(field=x, type="quantitative", title=x_title), **enc)
+    zero = alt.Chart().mark_rule(color="black", strokeDash=[3, 3]).encode(x=alt.datum(0))
+    chart = alt.layer(bars, dots, zero, data=_data(frame, [x, y, color, low, high, facet, *tooltip]))
+    height = row_height * len(order) * max(1, min(frame[color].nunique(), 3)) // 2 + 20
+    return _finish(chart, title, width, height, facet)
+
+
+__all__ += ["RM_SOURCE_COLORS", "STAT_COLORS", "correlation_intervals", "metric_scatter"]
+
+
+# ------------------------------------------------------------------------------------------------ stress test
+# Builders added for chapter 5: confusion matrices of predicted against measured error categories, and grouped bars of
+# rates (e.g. the agreement of the rules with the measurement per algorithm and entropy bin). The numbers come
+# precomputed from labsupport.sweeps (confusion, agreement); the charts only draw them.
+
+PREDICTED_ORDER = ["harmful", "benign", "beneficial", "unclassified"]
+MEASURED_ORDER = ["harmful", "benign", "beneficial"]
+
+
+def confusion_heatmap(data, facet: str | None = "algorithm", *, value: str = "share", count: str = "count",
+                      title: str = "Predicted against measured error categories", columns: int = 3,
+                      cell: int = 46) -> alt.Chart:
+    """Confusion matrices as heat maps: one panel per ``facet`` value, rows = predicted category, columns = measured.
+
+    ``data``: tidy rows with columns predicted, measured, ``value`` (the cell's shade, in [0, 1]: by default the share
+    of the row's errors, as :func:`labsupport.sweeps.confusion` computes it) and ``count`` (printed in the cell).
+    Hovering a cell shows the category pair, the count and the share. Panels wrap after ``columns``.
+    """
+    frame = _frame(data, ["predicted", "measured", value, count, facet], "confusion_heatmap").copy()
+    frame["_label"] = frame[count].map(lambda c: f"{int(c)}")
+    rows = [c for c in PREDICTED_ORDER if c in set(frame["predicted"])] or sorted(set(frame["predicted"]))
+    cols = [c for c in MEASURED_ORDER if c in set(frame["measured"])] or sorted(set(frame["measured"]))
+    base = alt.Chart().encode(
+        x=alt.X(field="measured", type="nominal", sort=cols, title="measured category",
+                axis=alt.Axis(labelAngle=0, orient="top")),
+        y=alt.Y(field="predicted", type="nominal", sort=rows, title="predicted category"),
+        tooltip=[alt.Tooltip(field="predicted", type="nominal"), alt.Tooltip(field="measured", type="nominal"),
+                 alt.Tooltip(field=count, type="quantitative", title="errors"),
+                 alt.Tooltip(field=value, type="quantitative", title="share of the predicted row", format=".1%"),
+                 *([alt.Tooltip(field=facet, type="nominal")] if facet else [])],
+    )
+    rect = base.mark_rect(stroke="white").encode(color=alt.Color(
+        field=value, type="quantitative", title="share of the predicted row",
+        scale=alt.Scale(scheme="blues", domain=[0, 1]), legend=alt.Legend(format=".0%", orient="top")))
+    text = base.mark_text(fontSize=12).encode(
+        text=alt.Text(field="_label", type="nominal"),
+        color=alt.condition(f"datum[{json.dumps(value)}] > 0.5", alt.value("white"), alt.value("black")))
+    layer = alt.layer(rect, text, data=_data(frame, ["predicted", "measured", value, count, "_label", facet]))
+    layer = layer.properties(width=cell * len(cols), height=cell * len(rows))
+    if facet:
+        layer = layer.facet(facet=alt.Facet(field=facet, type="nominal", title=None,
+                                            sort=list(dict.fromkeys(frame[facet].astype(str)))), columns=columns)
+    return layer.properties(title=title)
+
+
+def rate_bars(data, x: str, y: str, color: str | None = None, *, title: str, x_title: str, y_title: str,
+              colors: dict[str, str] | None = None, y_domain: tuple[float, float] | None = (0, 1),
+              percent: bool = True, tooltip: Sequence[str] = (), width: int | None = None,
+              height: int = HEIGHT) -> alt.Chart:
+    """Grouped vertical bars of a precomputed rate ``y`` for each value of the nominal ``x``, one bar per ``color``
+    value side by side (e.g. the agreement rate per entropy bin, one bar per algorithm).
+
+    ``percent`` formats the axis and tooltips as percentages; ``colors`` maps ``color`` values to colours (used when
+    it covers them all); ``tooltip`` adds columns to the hover text. Bars keep the order of first appearance.
+    """
+    frame = _frame(data, [x, y, color, *tooltip], "rate_bars").copy()
+    keys = [c for c in (x, color) if c]
+    if frame.duplicated(keys).any():
+        raise ValueError(f"rate_bars: several rows share the same {keys}; aggregate them first")
+    fmt = ".0%" if percent else "~g"
+    order_x = list(dict.fromkeys(frame[x].astype(str)))
+    frame[x] = frame[x].astype(str)
+    tips = [alt.Tooltip(field=c, type="nominal") for c in keys]
+    tips += [alt.Tooltip(field=y, type="quantitative", title=y_title, format=".1%" if percent else ".4g")]
+    tips += [_tip(frame, c) for c in tooltip]
+    enc = dict(x=alt.X(field=x, type="nominal", sort=order_x, title=x_title, axis=alt.Axis(labelAngle=0)),
+               y=alt.Y(field=y, type="quantitative", title=y_title, axis=alt.Axis(format=fmt),
+                       scale=alt.Scale(domain=list(y_domain)) if y_domain else alt.Undefined),
+               tooltip=tips)
+    if color:
+        order_c = list(dict.fromkeys(frame[color].astype(str)))
+        frame[color] = frame[color].astype(str)
+        scale = _scale(colors, order_c)
+        enc["color"] = alt.Color(field=color, type="nominal", title=color, sort=order_c,
+                                 scale=scale if scale is not alt.Undefined else alt.Scale(domain=order_c))
+        enc["xOffset"] = alt.XOffset(field=color, type="nominal", sort=order_c)
+    chart = alt.Chart(_data(frame, [x, y, color, *tooltip])).mark_bar().encode(**enc)
+    return _finish(chart, title, width, height)
+
+
+__all__ += ["confusion_heatmap", "rate_bars"]

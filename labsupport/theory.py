@@ -134,7 +134,8 @@ def predict(problem: Bandit, negligible: float = 1e-6) -> list[dict]:
     for b, y in problem.errors().nonzero().tolist():
         rg, rp, pi0 = problem.r_true[b, y].item(), problem.r_proxy[b, y].item(), p[b, y].item()
         ag, ap = a_g[b, y].item(), a_p[b, y].item()
-        facts = dict(name=problem.names[y], rg=rg, rp=rp, vg=v_g[b].item(), vp=v_p[b].item(), pi0=pi0)
+        # values within rounding noise of 0 print as 0 in the rule text
+        facts = dict(name=problem.names[y], rg=rg, rp=rp, vg=_clean(v_g[b].item()), vp=_clean(v_p[b].item()), pi0=pi0)
         predicted, kind, rule = _rule(
             facts, ag, ap, negligible,
             proxy_best=rp >= problem.r_proxy[b].max().item(),
@@ -143,6 +144,10 @@ def predict(problem: Bandit, negligible: float = 1e-6) -> list[dict]:
         rows.append(dict(run=b, output=problem.names[y], index=y, r_true=rg, r_proxy=rp, pi0=pi0,
                          predicted=predicted, kind=kind, rule=rule))
     return rows
+
+
+def _clean(x: float) -> float:
+    return 0.0 if abs(x) < 1e-12 else x
 
 
 def _rule(f: dict, ag: float, ap: float, negligible: float, proxy_best: bool, true_best: bool):
