@@ -262,3 +262,47 @@ def test_every_page_renders_offline(request):
         browser.close()
         manager.stop()
     assert not problems, f"{len(problems)} problem(s) in {len(pages)} pages:\n" + "\n".join(problems)
+
+
+# Runs in a page with kernel-free interactive charts: moves each chart's first range slider to its other end and
+# reports the charts whose drawing did not change.
+MOVE_SLIDERS = """async () => {
+  const charts = Array.from(document.querySelectorAll(".vega-embed")).filter(c => c.querySelector(".vega-bind input[type=range]"));
+  const picture = c => { const s = c.querySelector("svg.marks"); const k = c.querySelector("canvas.marks");
+                         return s ? s.outerHTML : (k ? k.toDataURL() : ""); };
+  const unchanged = [];
+  for (const chart of charts) {
+    const before = picture(chart);
+    const slider = chart.querySelector(".vega-bind input[type=range]");
+    slider.value = slider.value === slider.max ? slider.min : slider.max;
+    slider.dispatchEvent(new Event("input", {bubbles: true}));
+    slider.dispatchEvent(new Event("change", {bubbles: true}));
+    await new Promise(r => setTimeout(r, 500));
+    if (picture(chart) === before) unchanged.push(chart.id || chart.className);
+  }
+  return {count: charts.length, unchanged};
+}"""
+
+
+def test_static_sliders_change_what_is_drawn(request):
+    """Kernel-free interactivity: on every page with slider-bound charts, moving a slider redraws the chart."""
+    manager, browser = browser_or_skip()
+    try:
+        base = request.getfixturevalue("site_url")
+        pages = [p for p in built_pages(HTML, redirects=False) if "vega-bind" in (HTML / p).read_text()
+                 or "binding_range" in (HTML / p).read_text() or '"bind"' in (HTML / p).read_text()]
+        results = {}
+        for path in pages:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            try:
+                page.goto(base + path, wait_until="load")
+                page.evaluate(INSPECT, WAIT_MS)  # waits until every chart is drawn
+                results[path] = page.evaluate(MOVE_SLIDERS)
+            finally:
+                page.close()
+    finally:
+        browser.close()
+        manager.stop()
+    with_sliders = {p: r for p, r in results.items() if r["count"]}
+    assert with_sliders, f"no page has a chart with a range slider (looked at {sorted(results)})"
+    assert all(not r["unchanged"] for r in with_sliders.values()), with_sliders
