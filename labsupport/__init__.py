@@ -7,7 +7,8 @@
     run = ls.train(prob, ls.ExactPG(lr=0.1), steps=2000, reward="proxy")
     ls.categorize(prob)
 
-Charts (``ls.charts``) and widgets (``ls.widgets``) are imported on first use.
+Charts (``ls.charts``), widgets (``ls.widgets``) and the larger studies (``ls.verifiable``, ``ls.rlhf``,
+``ls.sweeps``) are imported on first use.
 """
 
 from importlib import import_module
@@ -27,7 +28,11 @@ __all__ = [
 __version__ = "0.1.0"
 
 
+#: modules imported on first use (``ls.charts``, ``ls.verifiable``, ...): they pull in Altair, ipywidgets or more
+LAZY = ("charts", "widgets", "verifiable", "rlhf", "sweeps", "cli")
+
+
 def __getattr__(name):
-    if name in ("charts", "widgets"):
+    if name in LAZY:
         return import_module(f".{name}", __name__)
     raise AttributeError(f"module 'labsupport' has no attribute {name!r}")
