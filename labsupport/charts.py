@@ -151,15 +151,19 @@ def _frame(data, needed: Sequence[str], builder: str) -> pd.DataFrame:
     return frame
 
 
-def _thin(frame: pd.DataFrame, x: str, max_steps: int | None) -> pd.DataFrame:
-    """Keep at most ``max_steps`` evenly spaced values of ``x`` (first and last included); all when None."""
+def _thin(frame: pd.DataFrame, x: str, max_steps: int | None, log: bool = False) -> pd.DataFrame:
+    """Keep at most ``max_steps`` values of ``x`` (first and last included), evenly spaced in x or, with ``log``,
+    about evenly in log x; all when None."""
     steps = np.unique(frame[x].to_numpy())
     if max_steps is None or len(steps) <= max_steps:
         return frame
     if max_steps < 2:
         raise ValueError(f"max_steps must be at least 2 or None; got {max_steps!r}")
-    keep = steps[np.unique(np.linspace(0, len(steps) - 1, max_steps).round().astype(int))]
-    return frame[frame[x].isin(keep)]
+    if log:
+        picks = np.searchsorted(steps, np.geomspace(steps[0], steps[-1], max_steps)).clip(0, len(steps) - 1)
+    else:
+        picks = np.linspace(0, len(steps) - 1, max_steps).round().astype(int)
+    return frame[frame[x].isin(steps[np.unique(picks)])]
 
 
 def _data(frame: pd.DataFrame, columns: Sequence[str]) -> alt.Data:
@@ -361,21 +365,9 @@ __all__ = [
 
 
 # ------------------------------------------------------------------------------------------------ bands, explorer
-# Builders added for chapter 4: curves with a spread band and optional log axes, and a kernel-free explorer of a
+# Curves with a spread band and optional log axes, and a kernel-free explorer of a
 # precomputed grid (two range sliders bound to Altair parameters). Column names are passed as fields, not as
 # Altair shorthands, so names such as "pi_0(y*)" are taken literally.
-
-
-def _thin_log(frame: pd.DataFrame, x: str, max_steps: int | None) -> pd.DataFrame:
-    """Keep at most ``max_steps`` values of ``x`` spaced about evenly in log x (first and last included)."""
-    steps = np.unique(frame[x].to_numpy())
-    if max_steps is None or len(steps) <= max_steps:
-        return frame
-    if max_steps < 2:
-        raise ValueError(f"max_steps must be at least 2 or None; got {max_steps!r}")
-    targets = np.geomspace(steps[0], steps[-1], max_steps)
-    keep = steps[np.unique(np.searchsorted(steps, targets).clip(0, len(steps) - 1))]
-    return frame[frame[x].isin(keep)]
 
 
 def _positive(frame: pd.DataFrame, columns: Sequence[str | None], builder: str, what: str) -> None:
@@ -421,7 +413,7 @@ def band_curves(data, x: str, y: str, color: str | None = None, *, low: str | No
         _positive(frame, [x], "band_curves", "log_x")
     if log_y:
         _positive(frame, [y, low, high], "band_curves", "log_y")
-    frame = (_thin_log if log_x else _thin)(frame, x, max_steps)
+    frame = _thin(frame, x, max_steps, log=log_x)
     keys = [c for c in dict.fromkeys([x, color, dash, detail, facet]) if c]
     if frame.duplicated(keys).any():
         raise ValueError(f"band_curves: several rows share the same {keys}, so their lines would be mixed up; pass "
@@ -546,7 +538,7 @@ def category_explorer(curves, cells, first: str, second: str, *, first_title: st
                              f"value {values.tolist()}")
     if log_x:
         _positive(curves, [x], "category_explorer", "log_x")
-    curves = (_thin_log if log_x else _thin)(curves, x, max_steps).copy()
+    curves = _thin(curves, x, max_steps, log=log_x).copy()
     curves[y] = curves[y].round(decimals)
 
     start = (v1[0], v2[0]) if initial is None else initial
