@@ -3,13 +3,14 @@ PY      := .venv/bin/python
 PORT    ?= 8000
 BOOKOUT := book/_build/html
 
-.PHONY: help venv book build-book serve lab test browser bench
+.PHONY: help venv book build-book serve lab test browser bench assignments
 
 help:
 	@echo "make book   install, execute the notebooks, build the book and serve it on http://127.0.0.1:$(PORT)"
 	@echo "make test   install and run the whole test suite"
 	@echo "make lab    open JupyterLab on notebooks/"
 	@echo "make bench  run the benchmarks (ratios measured in one run)"
+	@echo "make assignments  build the assignments' student notebooks and autograders into build/assignments/"
 
 venv:
 	python3 tools/install_env.py
@@ -39,3 +40,6 @@ test: venv browser
 
 bench: venv
 	$(PY) benchmarks/bench_engine.py
+
+assignments: venv
+	$(PY) tools/build_assignments.py --jobs 2
