@@ -63,6 +63,8 @@ class Run:
     names: tuple[str, ...]
     reward: str
     algorithm: Algorithm
+    #: with ``train(..., track_level=...)``: per run, the first step with V_G >= the level (-1: never); else None
+    hit_steps: np.ndarray | None = None
 
     @property
     def true_value(self) -> np.ndarray:
@@ -119,6 +121,7 @@ def train(
     dtype: torch.dtype = torch.float32,
     common_noise=None,
     progress: bool | None = None,
+    track_level=None,
 ) -> Run:
     """Train the B problems of ``problem`` together for ``steps`` updates of ``algorithm``.
 
@@ -135,6 +138,10 @@ def train(
         common_noise: optional (B,) integer ids; runs with the same id see the same random numbers (common
             random numbers for counterfactual comparisons). Default: every run has its own.
         progress: show a progress bar; ``None`` shows one for long runs.
+        track_level: optional level of V_G (a number, or (B,) numbers, one per run): the first step at which each
+            run's expected ground-truth reward reaches it is tracked on the device at every step, whatever
+            ``record_every`` is, and returned as ``Run.hit_steps`` (-1 for never). With ``record_every=None`` this
+            gives first-passage times of large sweeps without storing trajectories.
 
     Returns:
         A :class:`Run` with ``probs`` of shape (records, B, N).
@@ -162,6 +169,7 @@ def train(
         uniforms=_uniform_source(b, seed, dev, dtype, common_noise),
     )
     record_at = _record_steps(steps, record_every)
+    tracker = None if track_level is None else _HitTracker(track_level, put(problem.r_true), b)
     probs = torch.empty((len(record_at), b, n), device=dev, dtype=dtype)
     bar = _progress_bar(steps, progress, steps * b * n)
     slot = 0
@@ -171,6 +179,8 @@ def train(
             if slot < len(record_at) and record_at[slot] == t:
                 probs[slot] = pi
                 slot += 1
+            if tracker is not None:
+                tracker.update(pi, t)
             if t == steps:
                 break
             algorithm.step(theta, pi, inp)
@@ -186,7 +196,24 @@ def train(
         names=problem.names,
         reward=reward,
         algorithm=algorithm,
+        hit_steps=None if tracker is None else tracker.hit.cpu().numpy(),
     )
+
+
+class _HitTracker:
+    """First step at which <pi, r_G> >= level, per run, kept on the device (-1 until reached)."""
+
+    def __init__(self, level, r_true: torch.Tensor, b: int):
+        level = torch.as_tensor(np.asarray(level, dtype=float), dtype=r_true.dtype)
+        if level.ndim > 1 or level.numel() not in (1, b) or not torch.isfinite(level).all():
+            raise ValueError(f"track_level must be a finite number or {b} finite numbers (one per run); got {level!r}")
+        self.level = level.to(r_true.device).expand(b)
+        self.r_true = r_true
+        self.hit = torch.full((b,), -1, dtype=torch.long, device=r_true.device)
+
+    def update(self, pi: torch.Tensor, t: int) -> None:
+        reached = ((pi * self.r_true).sum(-1) >= self.level) & (self.hit < 0)
+        self.hit.masked_fill_(reached, t)
 
 
 @contextmanager

@@ -24,8 +24,8 @@ Random instances (:func:`random_instances`), numbered from best to worst output:
 
 :func:`stress_test` calls :func:`labsupport.categorize` itself on chunks of instances, one batched ``train`` call per
 (algorithm, chunk) holding the chunk's instances, all their counterfactual variants and seeds; so its rows are exactly
-``categorize``'s, plus bookkeeping columns. Chunks are sized to a memory budget, because ``categorize`` records the
-policy at every step.
+``categorize``'s, plus bookkeeping columns. Chunks are sized to a memory budget: a measurement keeps no
+trajectory (first-passage times are tracked on the device), only the working tensors of each run.
 """
 
 from __future__ import annotations
@@ -57,9 +57,9 @@ COLUMNS = ["instance", "algorithm", "output", "role", "n_errors", "entropy", "V_
 #: what a measured verdict rests on (``basis`` column): both runs reached the target ("time"), one did ("bound": the
 #: effect is a bound), neither did ("final value": final V_G compared, effect NaN)
 BASES = ("time", "bound", "final value")
-#: bytes held per recorded run-step-output during a measurement (float32 on the device, float64 copy on the host,
-#: and room for the host's arithmetic)
-_BYTES_PER_CELL = 24
+#: bytes held per run and output during a measurement: about a dozen float32 working tensors of shape (runs, N),
+#: the first and last policy (float64 copies on the host), with room to spare
+_BYTES_PER_RUN_OUTPUT = 128
 
 
 # --------------------------------------------------------------------------------------------- instances
@@ -240,7 +240,7 @@ def stress_test(problems: Bandit, algorithms, steps: int = 2000, *, seeds: int |
             always uses one.
         target, tol, negligible: as in :func:`labsupport.categorize`.
         device: ``"auto"`` (GPU when present), ``"cpu"`` or ``"cuda"``.
-        memory_mb: memory budget of one chunk's recorded trajectories; default 256 MB on the CPU, 4096 MB on a GPU.
+        memory_mb: memory budget of one chunk's measuring run; default 256 MB on the CPU, 4096 MB on a GPU.
         progress: show the progress bar.
         text: also keep ``categorize``'s ``rule`` and ``evidence`` sentences (memory-hungry for large sweeps).
 
@@ -264,7 +264,7 @@ def stress_test(problems: Bandit, algorithms, steps: int = 2000, *, seeds: int |
         raise ValueError(f"memory_mb must be a number > 0 or None; got {memory_mb!r}")
 
     n_err = problems.errors().sum(-1).numpy()
-    total_chunks = {name: _chunks(n_err, _seeds(a, seeds), steps, problems.n_outputs, budget)
+    total_chunks = {name: _chunks(n_err, _seeds(a, seeds), problems.n_outputs, budget)
                     for name, a in algos.items()}
     bar = None
     if progress:
@@ -277,7 +277,7 @@ def stress_test(problems: Bandit, algorithms, steps: int = 2000, *, seeds: int |
             bar.set_postfix(algorithm=name)
         for start, stop in total_chunks[name]:
             part = categorize(problems.rows(range(start, stop)), algorithm=algo, steps=steps, target=target, tol=tol,
-                              seeds=_seeds(algo, seeds), negligible=negligible, device=str(dev))
+                              seeds=_seeds(algo, seeds), negligible=negligible, device=str(dev), progress=False)
             frames.append(part.assign(run=part["run"] + start, algorithm=name))
             if bar is not None:
                 bar.update(1)
@@ -311,10 +311,10 @@ def _seeds(algo: Algorithm, seeds: int | None) -> int:
     return 16 if seeds is None else seeds
 
 
-def _chunks(n_err: np.ndarray, seeds: int, steps: int, n_out: int, budget_mb: float) -> list[tuple[int, int]]:
+def _chunks(n_err: np.ndarray, seeds: int, n_out: int, budget_mb: float) -> list[tuple[int, int]]:
     """Contiguous (start, stop) ranges of instances whose runs (instances + variants, times seeds) fit the budget."""
     runs = (1 + n_err) * seeds
-    per_chunk = max(int(budget_mb * 2**20 // ((steps + 1) * n_out * _BYTES_PER_CELL)), int(runs.max()))
+    per_chunk = max(int(budget_mb * 2**20 // (n_out * _BYTES_PER_RUN_OUTPUT)), int(runs.max()))
     bounds, start, used = [], 0, 0
     for i, r in enumerate(runs.tolist()):
         if used + r > per_chunk and i > start:

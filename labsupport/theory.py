@@ -189,6 +189,7 @@ def categorize(
     negligible: float = 1e-6,
     measure: bool = True,
     device: str = "auto",
+    progress: bool | None = None,
 ):
     """One row per reward error: the predicted category (rules) and the measured one (counterfactual).
 
@@ -210,6 +211,7 @@ def categorize(
         negligible: pi_0 below which an output counts as never sampled.
         measure: ``False`` skips the training and fills the measured columns with None (fast).
         device: where to train ("auto", "cpu", "cuda").
+        progress: progress bar of the measuring run (``None``: only for long runs; ``False`` inside larger sweeps).
 
     Returns:
         pandas DataFrame with columns run, output, r_true, r_proxy, pi0, predicted, kind, rule, measured,
@@ -230,14 +232,14 @@ def categorize(
         return pd.DataFrame(columns=columns)
     if measure:
         seeds = (1 if algorithm.samples_per_step == 0 else 16) if seeds is None else count("seeds", seeds, minimum=1)
-        _measure(problem, rows, algorithm, steps, target, tol, seeds, device)
+        _measure(problem, rows, algorithm, steps, target, tol, seeds, device, progress)
     else:
         for row in rows:
             row.update(measured=None, effect=None, evidence=None)
     return pd.DataFrame(rows)[columns]
 
 
-def _measure(problem, rows, algorithm, steps, target, tol, seeds, device):
+def _measure(problem, rows, algorithm, steps, target, tol, seeds, device, progress):
     """Fill measured / effect / evidence in ``rows`` from one batched counterfactual run."""
     b = problem.batch_size
     # variant 0..B-1: the proxy as given; B + i: the proxy with error i corrected. Each repeated `seeds` times.
@@ -246,14 +248,14 @@ def _measure(problem, rows, algorithm, steps, target, tol, seeds, device):
     variants = problem.rows(base).with_rewards(r_proxy=torch.cat(r_proxy).reshape(-1, problem.n_outputs))
     batch = variants.rows(torch.arange(len(base)).repeat_interleave(seeds))
     noise = np.tile(np.arange(seeds), len(base)) + seeds * np.repeat(np.asarray(base), seeds)
-    run = train(batch, algorithm, steps, reward="proxy", seed=0, device=device, record_every=1, common_noise=noise)
     r_t = problem.r_true
     lo, hi = r_t.min(-1).values.numpy(), r_t.max(-1).values.numpy()
     levels = lo + 0.95 * (hi - lo) if target is None else np.full(b, float(target))
     level_per_run = np.repeat(levels[np.asarray(base)], seeds)
-    hit = run.true_value >= level_per_run
-    reached = hit.any(0).reshape(len(base), seeds)
-    times = np.where(hit.any(0), hit.argmax(0), steps).reshape(len(base), seeds).astype(float)
+    run = train(batch, algorithm, steps, reward="proxy", seed=0, device=device, record_every=None,
+                common_noise=noise, track_level=level_per_run, progress=progress)
+    reached = (run.hit_steps >= 0).reshape(len(base), seeds)
+    times = np.where(reached.reshape(-1), run.hit_steps, steps).reshape(len(base), seeds).astype(float)
     final = run.true_value[-1].reshape(len(base), seeds).mean(1)
     span = np.maximum(hi - lo, 1e-12)
     for i, row in enumerate(rows):

@@ -194,3 +194,14 @@ def test_batched_features_set_the_batch_size():
     np.testing.assert_allclose(prob.init_probs.numpy(), [TOY["init_probs"]] * 3)
     with pytest.raises(ValueError, match="batch sizes do not match.*features"):
         ls.Bandit(r_true=[TOY["r_true"]] * 2, init_probs=TOY["init_probs"], features=phis)
+
+
+def test_tracked_first_hits_equal_steps_to_without_storing_trajectories():
+    prob = toy(init_probs=[[0.05, 0.5, 0.15, 0.15, 0.15], [0.15, 0.5, 0.35 / 3, 0.35 / 3, 0.35 / 3], [0.9, 0.025, 0.025, 0.025, 0.025]])
+    full = ls.train(prob, ls.ExactPG(lr=0.1), steps=3000, reward="true")
+    ends = ls.train(prob, ls.ExactPG(lr=0.1), steps=3000, reward="true", record_every=None, track_level=[0.9, 0.9, 2.0])
+    assert ends.probs.shape[0] == 2
+    np.testing.assert_array_equal(ends.hit_steps, [full.steps_to(0.9)[0], full.steps_to(0.9)[1], -1])
+    assert ends.hit_steps[1] > 0 and full.hit_steps is None
+    with pytest.raises(ValueError, match="track_level"):
+        ls.train(prob, ls.ExactPG(lr=0.1), steps=1, track_level=[0.9, 0.9])

@@ -122,10 +122,10 @@ def test_exact_rows_match_categorize_instance_by_instance_and_chunking_changes_n
         assert mine.measured.astype(str).tolist() == ref.measured.tolist()
         assert mine.predicted.astype(str).tolist() == ref.predicted.tolist()
         assert np.allclose(mine.r_proxy, ref.r_proxy) and np.allclose(mine.pi0, ref.pi0)
-    chunked = sweeps.stress_test(prob, [ls.ExactPG(lr=0.1)], steps=400, device="cpu", memory_mb=0.01,
+    chunked = sweeps.stress_test(prob, [ls.ExactPG(lr=0.1)], steps=400, device="cpu", memory_mb=0.002,
                                  progress=False)
-    assert sweeps._chunks(prob.errors().sum(1).numpy(), 1, 400, 6, 0.01)[-1][1] == 12
-    assert len(sweeps._chunks(prob.errors().sum(1).numpy(), 1, 400, 6, 0.01)) > 1
+    assert sweeps._chunks(prob.errors().sum(1).numpy(), 1, 6, 0.002)[-1][1] == 12
+    assert len(sweeps._chunks(prob.errors().sum(1).numpy(), 1, 6, 0.002)) > 1
     assert chunked.measured.astype(str).tolist() == exact.measured.astype(str).tolist()
     assert np.allclose(chunked.effect, exact.effect, equal_nan=True)
 
