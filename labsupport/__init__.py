@@ -16,14 +16,14 @@ from importlib import import_module
 from . import metrics, theory
 from .labmode import pick, small_mode
 from .algorithms import GRPO, PPO, RLOO, Algorithm, ExactPG, Reinforce
-from .problems import Bandit
+from .problems import Bandit, paper_bandit
 from .rmreport import rm_report
 from .simulate import Run, train
 from .theory import categorize
 
 __all__ = [
     "Algorithm", "Bandit", "ExactPG", "GRPO", "PPO", "RLOO", "Reinforce", "Run",
-    "categorize", "metrics", "pick", "rm_report", "small_mode", "theory", "train",
+    "categorize", "metrics", "paper_bandit", "pick", "rm_report", "small_mode", "theory", "train",
 ]
 __version__ = "0.1.0"
 

@@ -198,4 +198,61 @@ def _features_and_theta0(features, logits: torch.Tensor):
     return phi, theta0
 
 
-__all__ = ["Bandit"]
+__all__ = ["Bandit", "PAPER_GEOMETRIES", "PAPER_NAMES", "PAPER_R_PROXY", "PAPER_R_TRUE", "paper_bandit",
+           "paper_features", "paper_init_probs"]
+
+
+# ------------------------------------------------------------------------ the paper's controlled experiment
+
+#: outputs of the paper's controlled experiment (its section 3.3): the best output, a mediocre one, three bad ones
+PAPER_NAMES = ("y*", "y_med", "bad1", "bad2", "bad3")
+#: ground truth r_G and the proxy r_P whose only error demotes the mediocre output
+PAPER_R_TRUE = (1.0, 0.8, -1.0, -1.0, -1.0)
+PAPER_R_PROXY = (1.0, -1.0, -1.0, -1.0, -1.0)
+#: phi(y_med) in the feature-geometry variant: orthogonal to phi(y*), or at a negative / positive inner product
+PAPER_GEOMETRIES = {
+    "orthogonal": (0.0, 1.0, 0.0, 0.0, 0.0),
+    "negative": (-2**-0.5, 2**-0.5, 0.0, 0.0, 0.0),
+    "positive": (2**-0.5, 2**-0.5, 0.0, 0.0, 0.0),
+}
+
+
+def paper_init_probs(p_star: float = 0.05, p_med: float = 0.5) -> list[float]:
+    """pi_0 of the paper's experiment: y* gets ``p_star``, y_med ``p_med``, the three bad outputs share the rest."""
+    rest = (1 - p_star - p_med) / 3
+    if min(p_star, p_med, rest) <= 0:
+        raise ValueError(f"p_star and p_med must be > 0 with p_star + p_med < 1; got p_star={p_star!r}, p_med={p_med!r}")
+    return [p_star, p_med, rest, rest, rest]
+
+
+def paper_features(y_med_row=None) -> np.ndarray:
+    """Phi (5 x 5) of the feature-geometry variant: phi(y*) = 1.5 e1, phi(y_med) = ``y_med_row`` (a row of
+    :data:`PAPER_GEOMETRIES`, or any 5 numbers), bad outputs e3, e4, e5. ``None`` gives the one-hot (tabular)
+    features, the identity."""
+    phi = np.eye(5)
+    if y_med_row is not None:
+        row = np.asarray(PAPER_GEOMETRIES.get(y_med_row, y_med_row) if isinstance(y_med_row, str) else y_med_row,
+                         dtype=float)
+        if row.shape != (5,):
+            raise ValueError(f"y_med_row must be a name in {list(PAPER_GEOMETRIES)} or 5 numbers; got {y_med_row!r}")
+        phi[0, 0] = 1.5
+        phi[1] = row
+    return phi
+
+
+def paper_bandit(p_star=0.05, p_med: float = 0.5, geometry=None) -> Bandit:
+    """The paper's toy: r_G = (1, .8, -1, -1, -1), r_P = (1, -1, -1, -1, -1), pi_0 from :func:`paper_init_probs`.
+
+    ``p_star`` may be a list (one problem per value); ``geometry`` a name of :data:`PAPER_GEOMETRIES` or a list of
+    them (one problem per geometry, with the features of :func:`paper_features`); ``None`` is the tabular policy.
+    """
+    stars = list(np.atleast_1d(p_star))
+    probs = [paper_init_probs(p, p_med) for p in stars]
+    features = None
+    if geometry is not None:
+        names = [geometry] if isinstance(geometry, str) else list(geometry)
+        features = np.stack([paper_features(g) for g in names])
+        if len(names) == 1:
+            features = features[0]
+    return Bandit(r_true=PAPER_R_TRUE, r_proxy=PAPER_R_PROXY, init_probs=probs[0] if np.ndim(p_star) == 0 else probs,
+                  features=features, names=PAPER_NAMES)

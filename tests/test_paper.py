@@ -85,3 +85,19 @@ def test_feature_geometry_changes_the_stall():
     assert 0 < t["positive"] < 1000
     assert t["orthogonal"] > 10 * t["positive"]
     assert t["negative"] == -1
+
+
+def test_the_packaged_paper_setup_is_the_papers():
+    prob = ls.paper_bandit([0.05, 0.10, 0.15])
+    np.testing.assert_allclose(prob.r_true[0].numpy(), R_TRUE)
+    np.testing.assert_allclose(prob.r_proxy[0].numpy(), R_PROXY)
+    np.testing.assert_allclose(prob.init_probs.numpy(), [init(p) for p in (0.05, 0.10, 0.15)])
+    assert prob.names == ("y*", "y_med", "bad1", "bad2", "bad3")
+    geo = ls.paper_bandit(geometry=["orthogonal", "negative", "positive"])
+    np.testing.assert_allclose(geo.kernel()[:, 0, 1].numpy(), [0, -1.5 * S, 1.5 * S])  # <phi(y*), phi(y_med)>
+    np.testing.assert_allclose(geo.init_probs.numpy(), [init(0.05)] * 3, atol=1e-9)
+    np.testing.assert_array_equal(ls.problems.paper_features(None), np.eye(5))
+    with pytest.raises(ValueError, match="p_star"):
+        ls.problems.paper_init_probs(0.6)
+    with pytest.raises(ValueError, match="y_med_row"):
+        ls.problems.paper_features([1, 2])
