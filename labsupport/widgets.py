@@ -40,17 +40,15 @@ import pandas as pd
 
 from . import charts
 from .algorithms import GRPO, PPO, RLOO, Algorithm, ExactPG, Reinforce
-from .problems import Bandit
+from .problems import PAPER_NAMES, PAPER_R_PROXY, PAPER_R_TRUE, Bandit, paper_init_probs
 from .simulate import train
 from .theory import categorize, values
 
 # ------------------------------------------------------------------------------------------------ defaults
 
-#: The paper's controlled experiment (Section 3.3): y*, a mediocre output y_med and three bad outputs.
-TOY_R_TRUE = (1.0, 0.8, -1.0, -1.0, -1.0)
-TOY_R_PROXY = (1.0, -1.0, -1.0, -1.0, -1.0)
-TOY_INIT_PROBS = (0.05, 0.5, 0.15, 0.15, 0.15)
-TOY_NAMES = ("y*", "y_med", "bad1", "bad2", "bad3")
+#: The paper's controlled experiment (labsupport.problems): y*, a mediocre output y_med and three bad outputs.
+TOY_R_TRUE, TOY_R_PROXY, TOY_NAMES = PAPER_R_TRUE, PAPER_R_PROXY, PAPER_NAMES
+TOY_INIT_PROBS = tuple(paper_init_probs())
 
 #: Dropdown label -> update rule for a learning rate.
 ALGORITHMS: dict[str, Callable[[float], Algorithm]] = {
