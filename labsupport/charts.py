@@ -34,6 +34,10 @@ In the built book that HTML loads vega, vega-lite and vega-embed once per page f
 (vendored by ``tools/vendor_assets.py``), falling back to a CDN when those files are missing; elsewhere it loads
 them from the CDN. JupyterLab 4 prefers ``text/html`` to Vega-Lite (and renders Vega-Lite only up to v5), so there
 too the HTML draws the chart, which needs the CDN. The book's ``_config.yml`` makes myst-nb pick ``text/html``.
+
+Specs: :func:`vegalite_spec` is where a chart becomes its Vega-Lite JSON, the same dict as ``chart.to_dict()``
+without Altair walking the inline records one by one (the slow part of showing a chart of many points); the Reward
+Error Explorer redraws its charts from it.
 """
 
 from __future__ import annotations
@@ -130,6 +134,72 @@ def render(spec: dict, **metadata) -> dict:
             "<Altair chart>"}
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
+def _plain(data) -> bool:
+    """Whether ``data`` is an ``alt.Data(values=records)`` with nothing else set whose records are dicts of plain
+    JSON values (str keys; str, int, float, bool or None values), as :func:`_data` makes them: Altair would copy such
+    records unchanged, and the Vega-Lite schema accepts any list of objects as inline values."""
+    if type(data) is not alt.Data or any(k != "values" and v is not alt.Undefined for k, v in data._kwds.items()):
+        return False
+    values = data._kwds.get("values", alt.Undefined)
+    return type(values) is list and all(
+        type(record) is dict and all(type(k) is str and type(v) in _PLAIN for k, v in record.items())
+        for record in values)
+
+
+def vegalite_spec(chart, *, validate: bool = True) -> dict:
+    """The Vega-Lite spec of ``chart``: the dict ``chart.to_dict(validate=validate)`` returns when Altair displays
+    the chart (``pre_transform`` off), built without walking inline data records one by one.
+
+    Altair converts every record of an inline ``alt.Data(values=...)`` field by field and validates each, which for
+    a chart of a few thousand points costs more than the training behind it. Records that are plain already (dicts
+    of str, int, float, bool or None, as the builders' inline data is) are set aside while the spec is built, under
+    a placeholder name, and copied back into the finished spec; any other data goes through Altair as usual.
+    ``validate`` checks the rest of the spec against the Vega-Lite schema (the set-aside records are valid inline
+    data whatever they hold), so an invalid chart raises as ``chart.to_dict()`` does. This is the one place where a
+    chart becomes a spec without Altair's display path: the explorer's charts (``validate=False``) use it.
+    """
+    prefix = f"labsupport-inline-{uuid.uuid4().hex}-"
+    stash: list[tuple[object, alt.Data]] = []
+
+    def set_aside(obj):
+        data = getattr(obj, "data", alt.Undefined)
+        if _plain(data):
+            stash.append((obj, data))
+            obj.data = alt.Data(name=f"{prefix}{len(stash) - 1}")
+        for key in ("layer", "concat", "hconcat", "vconcat"):
+            subs = getattr(obj, key, alt.Undefined)
+            for sub in () if subs is alt.Undefined else subs:
+                set_aside(sub)
+        spec = getattr(obj, "spec", alt.Undefined)
+        if spec is not alt.Undefined:
+            set_aside(spec)
+
+    try:
+        set_aside(chart)
+        spec = chart.to_dict(validate=validate, context={"pre_transform": False})
+    finally:
+        for obj, data in stash:
+            obj.data = data
+    if not stash:
+        return spec
+    records = {f"{prefix}{i}": data.values for i, (_, data) in enumerate(stash)}
+
+    def put_back(node):
+        if isinstance(node, dict):
+            name = node.get("name")
+            if isinstance(name, str) and name in records and set(node) == {"name"}:
+                return {"values": [dict(record) for record in records[name]]}
+            return {key: put_back(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [put_back(value) for value in node]
+        return node
+
+    return put_back(spec)
+
+
 def enable() -> None:
     """Make the ``labsupport`` renderer Altair's active renderer (done once when this module is imported)."""
     if RENDERER not in alt.renderers.names():
@@ -167,7 +237,8 @@ def _thin(frame: pd.DataFrame, x: str, max_steps: int | None, log: bool = False)
 
 
 def _data(frame: pd.DataFrame, columns: Sequence[str]) -> alt.Data:
-    """Inline records of ``columns`` (NaN -> null), bypassing Altair's row limit for DataFrames."""
+    """Inline records of ``columns`` (NaN -> null), bypassing Altair's row limit for DataFrames; plain Python values,
+    which :func:`vegalite_spec` copies into the spec without Altair's conversion."""
     sub = frame[list(dict.fromkeys(c for c in columns if c))]
     return alt.Data(values=sub.astype(object).where(sub.notna(), None).to_dict("records"))
 
@@ -360,7 +431,7 @@ def decomposition_bars(data, value: str = "term", color: str | None = None, face
 
 __all__ = [
     "CATEGORY_COLORS", "REWARD_COLORS", "SIGN_COLORS", "category_table", "decomposition_bars", "enable",
-    "line_chart", "prob_curves", "render", "value_curves",
+    "line_chart", "prob_curves", "render", "value_curves", "vegalite_spec",
 ]
 
 

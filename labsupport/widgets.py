@@ -111,56 +111,9 @@ def _quick() -> Iterator[None]:
         yield
 
 
-_INLINE = "labsupport-inline-"
-
-
-def _spec(chart) -> dict:
-    """``chart.to_dict()`` without validation, and without walking the inline data records one by one.
-
-    Altair converts every record of an inline ``alt.Data(values=...)`` field by field, which costs more than the
-    training behind the chart. The records (plain Python values already, see ``charts._data``) are set aside
-    while the spec is built, under a placeholder name, and put back into the finished spec.
-    """
-    stash: list[tuple[object, object]] = []
-
-    def set_aside(obj):
-        data = getattr(obj, "data", alt.Undefined)
-        if isinstance(data, alt.Data) and data.values is not alt.Undefined:
-            stash.append((obj, data))
-            obj.data = alt.Data(name=f"{_INLINE}{len(stash) - 1}")
-        for key in ("layer", "concat", "hconcat", "vconcat"):
-            subs = getattr(obj, key, alt.Undefined)
-            for sub in () if subs is alt.Undefined else subs:
-                set_aside(sub)
-        spec = getattr(obj, "spec", alt.Undefined)
-        if spec is not alt.Undefined:
-            set_aside(spec)
-
-    try:
-        set_aside(chart)
-        spec = chart.to_dict(validate=False, context={"pre_transform": False})
-    finally:
-        for obj, data in stash:
-            obj.data = data
-
-    def put_back(node):
-        if isinstance(node, dict):
-            name = node.get("name")
-            if isinstance(name, str) and name.startswith(_INLINE) and set(node) <= {"name", "format"}:
-                data = stash[int(name[len(_INLINE):])][1]
-                plain = all(v is alt.Undefined for k, v in data._kwds.items() if k != "values")
-                return {"values": data.values} if plain else data.to_dict(validate=False)
-            return {key: put_back(value) for key, value in node.items()}
-        if isinstance(node, list):
-            return [put_back(value) for value in node]
-        return node
-
-    return put_back(spec)
-
-
 def _bundle(chart) -> dict:
     """The active Altair renderer's mimebundle for ``chart`` (unvalidated spec), as an Output-widget item."""
-    spec = _spec(chart)
+    spec = charts.vegalite_spec(chart, validate=False)
     data = alt.renderers.get()(spec)
     metadata = {}
     if isinstance(data, tuple):

@@ -80,7 +80,9 @@ def test_charts_are_valid_vega_lite_and_the_drawn_specs_match_them(toy_app):
     for key in ("values", "probs", "categories"):
         chart = toy_app.charts[key]
         full = chart.to_dict()  # validates against the Vega-Lite schema
-        assert widgets._spec(chart) == full  # the fast path draws exactly the same spec
+        assert charts.vegalite_spec(chart, validate=False) == full  # the fast path draws exactly the same spec
+        assert charts.vegalite_spec(chart) == full  # ... and with validation
+        assert chart._repr_mimebundle_()[VEGALITE] == full
         assert drawn_spec(toy_app, key) == full
     values = inline_values(toy_app.charts["values"].to_dict())
     assert {v["label"] for v in values} == {widgets.TRAINED_ON_PROXY, widgets.TRAINED_ON_TRUE}
