@@ -122,6 +122,7 @@ def train(
     common_noise=None,
     progress: bool | None = None,
     track_level=None,
+    backend: str = "auto",
 ) -> Run:
     """Train the B problems of ``problem`` together for ``steps`` updates of ``algorithm``.
 
@@ -142,6 +143,11 @@ def train(
             run's expected ground-truth reward reaches it is tracked on the device at every step, whatever
             ``record_every`` is, and returned as ``Run.hit_steps`` (-1 for never). With ``record_every=None`` this
             gives first-passage times of large sweeps without storing trajectories.
+        backend: ``"torch"`` runs each step as tensor operations (the reference); ``"fused"`` runs all steps in one
+            Triton kernel (:mod:`labsupport.fused`; CUDA, float32, ExactPG / Reinforce / RLOO / GRPO, tabular or
+            shared features; an error when it cannot); ``"auto"`` (default) takes the fused kernel on CUDA when it
+            can run the training and Triton is installed, else the torch path. CPU training is never fused by
+            ``"auto"``. Sampled rules draw from another random stream on the fused path (same distribution).
 
     Returns:
         A :class:`Run` with ``probs`` of shape (records, B, N).
@@ -155,6 +161,7 @@ def train(
     count("seed", seed)
     if record_every is not None:
         count("record_every", record_every, minimum=1)
+    choice("backend", backend, ("auto", "torch", "fused"))
     dev = resolve_device(device)
     b, n = problem.batch_size, problem.n_outputs
 
@@ -162,30 +169,22 @@ def train(
         return None if t is None else t.to(device=dev, dtype=dtype)
 
     theta = put(problem.theta0).clone()
+    noise_ids = _noise_ids(common_noise, b, dev)
     inp = StepInput(
         policy=SoftmaxPolicy(put(problem.features)),
         reward=put(problem.reward(reward)),
         log_pi0=put(problem.init_logits),
-        uniforms=_uniform_source(b, seed, dev, dtype, common_noise),
+        uniforms=_uniform_source(b, seed, dev, dtype, noise_ids),
     )
     record_at = _record_steps(steps, record_every)
-    tracker = None if track_level is None else _HitTracker(track_level, put(problem.r_true), b)
-    probs = torch.empty((len(record_at), b, n), device=dev, dtype=dtype)
+    levels = None if track_level is None else _levels(track_level, b, dev, dtype)
+    fast = _fused_backend(backend, problem, algorithm, dev, dtype)
     bar = _progress_bar(steps, progress, steps * b * n)
-    slot = 0
-    with torch.no_grad(), _threads(1 if dev.type == "cpu" and b * n < SINGLE_THREAD_BELOW else None):
-        for t in range(steps + 1):
-            pi = inp.policy.probs(theta)
-            if slot < len(record_at) and record_at[slot] == t:
-                probs[slot] = pi
-                slot += 1
-            if tracker is not None:
-                tracker.update(pi, t)
-            if t == steps:
-                break
-            algorithm.step(theta, pi, inp)
-            if bar is not None and (t + 1) % bar.chunk == 0:
-                bar.update(bar.chunk)
+    if fast is not None:
+        probs, hit = fast.run(problem, algorithm, steps, inp.reward, theta, inp.log_pi0, put(problem.r_true),
+                              record_at, seed, noise_ids, levels, bar)
+    else:
+        probs, hit = _train_steps(algorithm, steps, theta, inp, record_at, levels, put(problem.r_true), bar)
     if bar is not None:
         bar.close()
     return Run(
@@ -196,24 +195,54 @@ def train(
         names=problem.names,
         reward=reward,
         algorithm=algorithm,
-        hit_steps=None if tracker is None else tracker.hit.cpu().numpy(),
+        hit_steps=None if hit is None else hit.cpu().numpy(),
     )
 
 
-class _HitTracker:
-    """First step at which <pi, r_G> >= level, per run, kept on the device (-1 until reached)."""
+def _train_steps(algorithm, steps, theta, inp, record_at, levels, r_true, bar):
+    """The plain path: one set of tensor operations per step. Returns probs (records, B, N) and hit steps."""
+    b, n = inp.reward.shape
+    probs = torch.empty((len(record_at), b, n), device=theta.device, dtype=theta.dtype)
+    hit = None if levels is None else torch.full((b,), -1, dtype=torch.long, device=theta.device)
+    slot = 0
+    with torch.no_grad(), _threads(1 if theta.device.type == "cpu" and b * n < SINGLE_THREAD_BELOW else None):
+        for t in range(steps + 1):
+            pi = inp.policy.probs(theta)
+            if slot < len(record_at) and record_at[slot] == t:
+                probs[slot] = pi
+                slot += 1
+            if hit is not None:
+                hit.masked_fill_(((pi * r_true).sum(-1) >= levels) & (hit < 0), t)
+            if t == steps:
+                break
+            algorithm.step(theta, pi, inp)
+            if bar is not None and (t + 1) % bar.chunk == 0:
+                bar.update(bar.chunk)
+    return probs, hit
 
-    def __init__(self, level, r_true: torch.Tensor, b: int):
-        level = torch.as_tensor(np.asarray(level, dtype=float), dtype=r_true.dtype)
-        if level.ndim > 1 or level.numel() not in (1, b) or not torch.isfinite(level).all():
-            raise ValueError(f"track_level must be a finite number or {b} finite numbers (one per run); got {level!r}")
-        self.level = level.to(r_true.device).expand(b)
-        self.r_true = r_true
-        self.hit = torch.full((b,), -1, dtype=torch.long, device=r_true.device)
 
-    def update(self, pi: torch.Tensor, t: int) -> None:
-        reached = ((pi * self.r_true).sum(-1) >= self.level) & (self.hit < 0)
-        self.hit.masked_fill_(reached, t)
+def _fused_backend(backend: str, problem, algorithm, dev: torch.device, dtype: torch.dtype):
+    """The :mod:`labsupport.fused` module when it should run this training, else ``None`` (see ``train``)."""
+    if backend == "torch" or (backend == "auto" and dev.type != "cuda"):
+        return None
+    try:
+        from . import fused
+    except ImportError as err:
+        if backend == "fused":
+            raise ValueError(f"backend='fused' needs Triton, which could not be imported ({err})") from None
+        return None
+    why = fused.unsupported(problem, algorithm, dev, dtype)
+    if why is not None and backend == "fused":
+        raise ValueError(f"backend='fused' cannot run this training: {why} (use backend='auto' or 'torch')")
+    return None if why is not None else fused
+
+
+def _levels(level, b: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """``track_level`` checked and broadcast to one level per run, shape (B,)."""
+    values = torch.as_tensor(np.asarray(level, dtype=float), dtype=torch.float64)
+    if values.ndim > 1 or values.numel() not in (1, b) or not torch.isfinite(values).all():
+        raise ValueError(f"track_level must be a finite number or {b} finite numbers (one per run); got {level!r}")
+    return values.expand(b).to(device=device, dtype=dtype)
 
 
 @contextmanager
@@ -235,17 +264,22 @@ def _record_steps(steps: int, every: int | None) -> list[int]:
     return at
 
 
-def _uniform_source(b: int, seed: int, device: torch.device, dtype: torch.dtype, common_noise):
-    """A function k -> (B, k) uniforms from one seeded generator, optionally shared between runs by id."""
-    gen = torch.Generator(device=device)
-    gen.manual_seed(seed)
+def _noise_ids(common_noise, b: int, device: torch.device) -> torch.Tensor | None:
+    """``common_noise`` checked and renumbered 0..G-1 on the device, or ``None`` (every run its own noise)."""
     if common_noise is None:
-        return lambda k: torch.rand((b, k), generator=gen, device=device, dtype=dtype)
+        return None
     ids = torch.as_tensor(np.asarray(common_noise), dtype=torch.long)
     if ids.shape != (b,) or (ids < 0).any():
         raise ValueError(f"common_noise must be {b} non-negative integer ids (one per run); got shape {tuple(ids.shape)}")
-    _, ids = torch.unique(ids, return_inverse=True)
-    ids = ids.to(device)
+    return torch.unique(ids, return_inverse=True)[1].to(device)
+
+
+def _uniform_source(b: int, seed: int, device: torch.device, dtype: torch.dtype, ids: torch.Tensor | None):
+    """A function k -> (B, k) uniforms from one seeded generator, shared between runs with the same id."""
+    gen = torch.Generator(device=device)
+    gen.manual_seed(seed)
+    if ids is None:
+        return lambda k: torch.rand((b, k), generator=gen, device=device, dtype=dtype)
     groups = int(ids.max().item()) + 1
     return lambda k: torch.rand((groups, k), generator=gen, device=device, dtype=dtype)[ids]
 

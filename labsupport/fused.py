@@ -1,0 +1,259 @@
+"""The fused fast path behind :func:`labsupport.train`: one Triton kernel runs every step of a batched sweep.
+
+The plain path in :mod:`labsupport.simulate` launches a handful of tensor operations per step, so a 1,000-step
+run costs thousands of kernel launches and reads and writes the whole (B, N) state each time. Here each program
+of one kernel owns a block of runs, holds their parameters, rewards and policy in registers for all T steps,
+and writes to memory only what is recorded: the policy every ``record_every`` steps (or only the first and last),
+and the first step at which each run's expected ground-truth reward reaches ``track_level``.
+
+What it runs (everything else stays on the plain path, which is also the reference it is tested against):
+
+* policies: tabular, and log-linear with features shared by all runs, shape (1, N, d) or (N, d);
+* update rules: :class:`~labsupport.ExactPG`, :class:`~labsupport.Reinforce` (every baseline),
+  :class:`~labsupport.RLOO` and :class:`~labsupport.GRPO`, each with or without the exact KL penalty;
+* float32, on a CUDA device, or on the CPU when Triton runs in its interpreter (``TRITON_INTERPRET=1``, slow,
+  for tests).
+
+Exact updates agree with the plain path to float32 rounding. Sampled updates draw the same kind of samples (inverse
+CDF of uniform numbers) from a different random stream, Philox counters (seed, noise id, step, sample), so a fixed
+seed gives a fixed result and the same distribution of outcomes as the plain path, not the same samples. Runs with
+the same ``common_noise`` id see the same uniform numbers, as on the plain path.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+import triton
+import triton.language as tl
+
+from .algorithms import GRPO, RLOO, Algorithm, ExactPG, Reinforce
+
+#: update rules the kernel runs, and the code of their advantage rule in the kernel
+_ADVANTAGE_CODE = {"none": 0, "mean": 1, "loo": 2, "grpo": 3}
+
+
+def interpreted() -> bool:
+    """Whether Triton runs kernels in its CPU interpreter (``TRITON_INTERPRET=1`` when Triton was imported)."""
+    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+
+
+def unsupported(problem, algorithm: Algorithm, device: torch.device, dtype: torch.dtype) -> str | None:
+    """Why the fused kernel cannot run this training (a sentence), or ``None`` when it can."""
+    if device.type != "cuda" and not interpreted():
+        return f"it runs on CUDA devices (or on the CPU with TRITON_INTERPRET=1), not on {device}"
+    if dtype != torch.float32:
+        return f"it computes in float32, not {dtype}"
+    if not isinstance(algorithm, (ExactPG, Reinforce, RLOO, GRPO)):
+        return f"it runs ExactPG, Reinforce, RLOO and GRPO, not {type(algorithm).__name__}"
+    if problem.features is not None and problem.features.shape[0] != 1:
+        return "log-linear policies need features shared by all runs, shape (N, d)"
+    return None
+
+
+def _advantage_rule(algorithm: Algorithm) -> tuple[int, int, bool, float]:
+    """(samples K, advantage code, normalise by the group's std, eps) of a supported update rule."""
+    if isinstance(algorithm, ExactPG):
+        return 0, 0, False, 0.0
+    if isinstance(algorithm, Reinforce):
+        return algorithm.samples, _ADVANTAGE_CODE[algorithm.baseline], False, 0.0
+    if isinstance(algorithm, RLOO):
+        return algorithm.k, _ADVANTAGE_CODE["loo"], False, 0.0
+    return algorithm.group, _ADVANTAGE_CODE["grpo"], algorithm.normalize_std, float(algorithm.eps)
+
+
+def launch_config(b: int, n: int, d: int = 0) -> tuple[int, int]:
+    """(runs per program, warps per program) for B runs of N outputs (d features).
+
+    On a GPU about 2,048 policy entries per program of 4 warps; in the interpreter, where every operation has a
+    fixed cost, as many runs per program as fit in 65,536 entries.
+    """
+    width = max(triton.next_power_of_2(n), triton.next_power_of_2(d) if d else 1)
+    per_program = 65_536 if interpreted() else 2_048
+    block = max(1, min(triton.next_power_of_2(b), per_program // width, 4096))
+    return block, 4
+
+
+def run(
+    problem,
+    algorithm: Algorithm,
+    steps: int,
+    reward: torch.Tensor,
+    theta0: torch.Tensor,
+    log_pi0: torch.Tensor,
+    r_true: torch.Tensor,
+    record_at: list[int],
+    seed: int,
+    noise_ids: torch.Tensor | None,
+    levels: torch.Tensor | None,
+    bar=None,
+    config: tuple[int, int] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Train with the fused kernel; the arguments are :func:`labsupport.train`'s, already on the device.
+
+    Args:
+        reward, r_true, log_pi0: (B, N) float32 tensors (the reward trained on, r_G, log pi_0).
+        theta0: (B, N) or (B, d) initial parameters (copied, not changed).
+        record_at: the steps to record (0, every k-th step, and the last).
+        noise_ids: (B,) ids for common random numbers, or ``None`` (each run its own).
+        levels: (B,) V_G levels whose first-passage steps are tracked, or ``None``.
+        bar: a progress bar with a ``chunk`` attribute (steps per update), or ``None`` (one launch).
+        config: (runs per program, warps) to override :func:`launch_config` (for benchmarks).
+
+    Returns:
+        probs (records, B, N) and the hit steps (B,) int64 (-1 never) or ``None``.
+    """
+    b, n = reward.shape
+    dev = reward.device
+    features = problem.features
+    d = 0 if features is None else features.shape[-1]
+    if features is not None:
+        features = features.reshape(n, d).to(device=dev, dtype=torch.float32).contiguous()
+    every = record_at[1] - record_at[0] if len(record_at) > 2 else 0
+    k, code, normalize, eps = _advantage_rule(algorithm)
+    block, warps = config or launch_config(b, n, d)
+    theta = theta0.to(torch.float32).contiguous().clone()
+    probs = torch.empty((len(record_at), b, n), device=dev, dtype=torch.float32)
+    hit = torch.full((b,), -1, dtype=torch.int32, device=dev)
+    ids = (torch.arange(b, device=dev) if noise_ids is None else noise_ids).to(torch.int32).contiguous()
+    track = levels is not None
+    level = levels.to(torch.float32).contiguous() if track else reward  # unused pointer when not tracking
+    chunk = steps if bar is None else bar.chunk
+    grid = (triton.cdiv(b, block),)
+    start = 0
+    while True:
+        count = min(chunk, steps - start)
+        _train_kernel[grid](
+            theta, features if features is not None else theta,
+            reward.contiguous(), r_true.contiguous(), log_pi0.contiguous(), level, ids, probs, hit,
+            b, n, d, start, count, int(start + count == steps), every, len(record_at), seed,
+            float(algorithm.lr), float(algorithm.kl), float(eps),
+            NP=triton.next_power_of_2(n), DP=triton.next_power_of_2(max(d, 1)), FEATURES=d > 0,
+            K=k, KP=triton.next_power_of_2(max(k, 1)), ADVANTAGE=code, NORMALIZE=normalize,
+            KL=algorithm.kl > 0, TRACK=track, BLOCK=block, num_warps=warps,
+        )
+        start += count
+        if bar is not None and count:
+            bar.update(count)
+        if start >= steps:
+            break
+    return probs, (hit.to(torch.int64) if track else None)
+
+
+@triton.jit
+def _policy(theta, feats, cols, NP: tl.constexpr, FEATURES: tl.constexpr, n):
+    """Logits z, log-probabilities and probabilities of a block of runs (padded outputs get probability 0)."""
+    if FEATURES:
+        z = tl.sum(feats[None, :, :] * theta[:, None, :], axis=2)
+    else:
+        z = theta
+    z = tl.where((cols < n)[None, :], z, float("-inf"))
+    z = z - tl.max(z, axis=1)[:, None]
+    e = tl.exp(z)
+    total = tl.sum(e, axis=1)
+    p = e / total[:, None]
+    logp = z - tl.log(total)[:, None]
+    return p, logp
+
+
+@triton.jit
+def _train_kernel(
+    theta_ptr, feat_ptr, r_ptr, rtrue_ptr, logpi0_ptr, level_ptr, ids_ptr, probs_ptr, hit_ptr,
+    B, n, d, t0, T, last, every, R, seed, lr, kl, eps,
+    NP: tl.constexpr, DP: tl.constexpr, FEATURES: tl.constexpr, K: tl.constexpr, KP: tl.constexpr,
+    ADVANTAGE: tl.constexpr, NORMALIZE: tl.constexpr, KL: tl.constexpr, TRACK: tl.constexpr, BLOCK: tl.constexpr,
+):
+    rows = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    cols = tl.arange(0, NP)
+    live = rows < B
+    out = live[:, None] & (cols < n)[None, :]
+    at = rows[:, None] * n + cols[None, :]
+    r = tl.load(r_ptr + at, mask=out, other=0.0)
+    if FEATURES:
+        dims = tl.arange(0, DP)
+        feats = tl.load(feat_ptr + cols[:, None] * d + dims[None, :],
+                        mask=(cols < n)[:, None] & (dims < d)[None, :], other=0.0)
+        wmask = live[:, None] & (dims < d)[None, :]
+        wat = rows[:, None] * d + dims[None, :]
+        theta = tl.load(theta_ptr + wat, mask=wmask, other=0.0)
+    else:
+        feats = r  # not used
+        theta = tl.load(theta_ptr + at, mask=out, other=0.0)
+    if KL:
+        logpi0 = tl.load(logpi0_ptr + at, mask=out, other=0.0)
+    if TRACK:
+        rtrue = tl.load(rtrue_ptr + at, mask=out, other=0.0)
+        level = tl.load(level_ptr + rows, mask=live, other=0.0)
+        hit = tl.load(hit_ptr + rows, mask=live, other=-1)
+    if K > 0:
+        ids = tl.load(ids_ptr + rows, mask=live, other=0)
+        kcols = tl.arange(0, KP)
+    for i in range(T + last):
+        t = t0 + i
+        p, logp = _policy(theta, feats, cols, NP, FEATURES, n)
+        if every > 0:
+            if t % every == 0:
+                tl.store(probs_ptr + tl.cast(t // every, tl.int64) * B * n + at, p, mask=out)
+        if t == 0:
+            tl.store(probs_ptr + at, p, mask=out)
+        if TRACK:
+            reached = (tl.sum(p * rtrue, axis=1) >= level) & (hit < 0)
+            hit = tl.where(reached, t, hit)
+        if i == T:
+            tl.store(probs_ptr + tl.cast(R - 1, tl.int64) * B * n + at, p, mask=out)
+        else:
+            if K == 0:
+                g = p * (r - tl.sum(p * r, axis=1)[:, None])
+            else:
+                # K draws by the inverse CDF, y = #{z : cdf(z) <= u}; rewards and outputs kept per draw
+                cdf = tl.cumsum(p, axis=1)
+                total = tl.sum(p, axis=1)
+                ys = tl.zeros((BLOCK, KP), dtype=tl.int32)
+                rs = tl.zeros((BLOCK, KP), dtype=tl.float32)
+                for j in tl.static_range(K):
+                    bits, _, _, _ = tl.philox(seed, ids, tl.zeros_like(ids) + t, tl.zeros_like(ids) + j,
+                                              tl.zeros_like(ids))
+                    u = tl.random.uint_to_uniform_float(bits)
+                    below = (cdf <= (u * total)[:, None]) & (cols < n)[None, :]
+                    y = tl.minimum(tl.sum(below.to(tl.int32), axis=1), n - 1)
+                    ry = tl.sum(tl.where(cols[None, :] == y[:, None], r, 0.0), axis=1)
+                    ys = tl.where(kcols[None, :] == j, y[:, None], ys)
+                    rs = tl.where(kcols[None, :] == j, ry[:, None], rs)
+                valid = (kcols < K)[None, :]
+                mean = tl.sum(rs, axis=1) / K
+                if ADVANTAGE == 0:
+                    adv = rs
+                elif ADVANTAGE == 1:
+                    adv = rs - mean[:, None]
+                elif ADVANTAGE == 2:
+                    adv = rs - (tl.sum(rs, axis=1)[:, None] - rs) / (K - 1)
+                else:
+                    adv = rs - mean[:, None]
+                    if NORMALIZE:
+                        var = tl.sum(tl.where(valid, adv * adv, 0.0), axis=1) / K
+                        adv = adv / (tl.sqrt(var) + eps)[:, None]
+                adv = tl.where(valid, adv, 0.0)
+                g = tl.zeros((BLOCK, NP), dtype=tl.float32)
+                for j in tl.static_range(K):
+                    y = tl.sum(tl.where(kcols[None, :] == j, ys, 0), axis=1)
+                    a = tl.sum(tl.where(kcols[None, :] == j, adv, 0.0), axis=1)
+                    g += tl.where(cols[None, :] == y[:, None], a[:, None], 0.0)
+                g = (g - p * tl.sum(adv, axis=1)[:, None]) / K
+            if KL:
+                l = tl.where((cols < n)[None, :], logp - logpi0, 0.0)
+                g -= kl * p * (l - tl.sum(p * l, axis=1)[:, None])
+            if FEATURES:
+                theta += lr * tl.sum(g[:, :, None] * feats[None, :, :], axis=1)
+            else:
+                theta += lr * g
+    if FEATURES:
+        tl.store(theta_ptr + wat, theta, mask=wmask)
+    else:
+        tl.store(theta_ptr + at, theta, mask=out)
+    if TRACK:
+        tl.store(hit_ptr + rows, hit, mask=live)
+
+
+__all__ = ["interpreted", "launch_config", "run", "unsupported"]

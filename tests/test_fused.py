@@ -1,0 +1,170 @@
+"""The fused Triton kernel behind ``train(backend="fused")`` against the plain torch path, its reference.
+
+On a machine without CUDA the kernel runs in Triton's CPU interpreter (tests/conftest.py sets TRITON_INTERPRET=1),
+so these tests check the same kernel code everywhere; on a GPU they check the compiled kernel.
+"""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import labsupport as ls
+from labsupport.problems import paper_init_probs
+
+pytest.importorskip("triton")
+from labsupport import fused  # noqa: E402  (after the skip: needs Triton)
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def random_problem(b, n, seed, features=None):
+    g = torch.Generator().manual_seed(seed)
+    return ls.Bandit(r_true=torch.rand(b, n, generator=g), r_proxy=torch.rand(b, n, generator=g) * 2 - 1,
+                     init_logits=2 * torch.randn(b, n, generator=g), features=features)
+
+
+def both(problem, algorithm, steps, **kw):
+    fast = ls.train(problem, algorithm, steps, device=DEVICE, backend="fused", **kw)
+    plain = ls.train(problem, algorithm, steps, device=DEVICE, backend="torch", **kw)
+    return fast, plain
+
+
+@pytest.mark.parametrize("algorithm", [ls.ExactPG(lr=0.5), ls.ExactPG(lr=0.5, kl=0.1)], ids=["plain", "kl"])
+def test_exact_updates_match_the_torch_path(algorithm):
+    problem = random_problem(300, 6, seed=1)
+    fast, plain = both(problem, algorithm, 120, record_every=7, track_level=0.6)
+    assert fast.steps.tolist() == plain.steps.tolist()  # every 7th step and the last
+    assert np.abs(fast.probs - plain.probs).max() < 1e-5
+    assert (fast.hit_steps == plain.hit_steps).mean() > 0.99
+    assert np.abs(fast.hit_steps - plain.hit_steps).max() <= 1  # a level crossed within rounding of a step
+    assert fast.probs.shape == (len(fast.steps), 300, 6)
+
+
+@pytest.mark.parametrize("geometry", ["positive", "orthogonal", "negative"])
+def test_log_linear_policies_match_the_torch_path(geometry):
+    problem = ls.paper_bandit(0.1, geometry=geometry)
+    assert problem.features is not None
+    fast, plain = both(problem, ls.ExactPG(lr=0.5, kl=0.05), 400, reward="true", record_every=100)
+    assert np.abs(fast.probs - plain.probs).max() < 1e-5
+    assert np.abs(fast.probs[-1] - fast.probs[0]).max() > 0.01  # training moved the policy
+
+
+@settings(max_examples=15, deadline=None)
+@given(n=st.integers(2, 9), b=st.integers(1, 40), steps=st.integers(0, 30), lr=st.floats(0.01, 2.0),
+       kl=st.sampled_from([0.0, 0.3]), seed=st.integers(0, 1000))
+def test_exact_agreement_on_random_problems(n, b, steps, lr, kl, seed):
+    fast, plain = both(random_problem(b, n, seed), ls.ExactPG(lr=lr, kl=kl), steps, record_every=None)
+    assert fast.probs.shape == plain.probs.shape == (2 if steps else 1, b, n)
+    assert np.abs(fast.probs - plain.probs).max() < 1e-5
+
+
+SAMPLED = [
+    ls.Reinforce(lr=0.5),
+    ls.Reinforce(lr=0.5, samples=3, baseline="mean"),
+    ls.Reinforce(lr=0.5, samples=3, baseline="loo"),
+    ls.RLOO(lr=0.5, k=4),
+    ls.GRPO(lr=0.3, group=4),
+    ls.GRPO(lr=0.3, group=4, normalize_std=False, kl=0.05),
+]
+
+
+@pytest.mark.parametrize("algorithm", SAMPLED, ids=lambda a: repr(a)[:40])
+def test_sampled_updates_have_the_torch_paths_distribution(algorithm):
+    """1,024 independent runs of the paper's toy: the mean final V_G agrees with the plain path's within 4.5 standard
+    errors (the two paths use different random streams), and the runs do spread (the samples are random)."""
+    b = 1024
+    problem = _copies(ls.paper_bandit(0.1), b)
+    fast, plain = both(problem, algorithm, 30, record_every=None, seed=4)
+    vf, vp = fast.true_value[-1], plain.true_value[-1]
+    z = (vf.mean() - vp.mean()) / np.sqrt(vf.var() / b + vp.var() / b)
+    assert abs(z) < 4.5, (vf.mean(), vp.mean(), z)
+    assert vf.std() > 1e-3 and vf.mean() != pytest.approx(fast.true_value[0].mean(), abs=1e-3)
+
+
+def _copies(problem, b):
+    return ls.Bandit(r_true=problem.r_true.expand(b, -1), r_proxy=problem.r_proxy.expand(b, -1),
+                     init_logits=problem.init_logits.expand(b, -1), names=problem.names)
+
+
+def test_a_seed_fixes_the_run_and_common_noise_is_shared():
+    problem = _copies(ls.paper_bandit(0.1), 6)
+    algo = ls.RLOO(lr=0.5, k=3)
+    first = ls.train(problem, algo, 25, device=DEVICE, backend="fused", seed=7, common_noise=[0, 0, 1, 1, 2, 2])
+    again = ls.train(problem, algo, 25, device=DEVICE, backend="fused", seed=7, common_noise=[0, 0, 1, 1, 2, 2])
+    other = ls.train(problem, algo, 25, device=DEVICE, backend="fused", seed=8, common_noise=[0, 0, 1, 1, 2, 2])
+    assert np.array_equal(first.probs, again.probs)
+    assert not np.array_equal(first.probs, other.probs)
+    final = first.probs[-1]
+    assert np.array_equal(final[0::2], final[1::2])  # same id, same problem -> same run
+    assert not np.allclose(final[0], final[2])  # different ids -> different noise
+
+
+def test_a_group_with_equal_rewards_gives_no_update():
+    """GRPO on a constant reward: every group has zero variance, so the policy never moves (chapter 7's silence)."""
+    problem = ls.Bandit(r_true=[0.5] * 5, init_probs=paper_init_probs(0.1))
+    run = ls.train(problem, ls.GRPO(lr=1.0, group=8), 20, device=DEVICE, backend="fused", reward="true")
+    assert np.abs(run.probs[-1] - run.probs[0]).max() < 1e-6
+
+
+def test_progress_chunks_give_the_single_launch_result():
+    problem = random_problem(64, 7, seed=3)
+    kw = dict(device=DEVICE, backend="fused", record_every=10, track_level=0.5, seed=2)
+    chunked = ls.train(problem, ls.GRPO(lr=0.5, group=3), 50, progress=True, **kw)
+    single = ls.train(problem, ls.GRPO(lr=0.5, group=3), 50, progress=False, **kw)
+    assert np.array_equal(chunked.probs, single.probs)
+    assert np.array_equal(chunked.hit_steps, single.hit_steps)
+
+
+def test_zero_steps_records_the_initial_policy():
+    problem = random_problem(3, 4, seed=0)
+    run = ls.train(problem, ls.ExactPG(), 0, device=DEVICE, backend="fused", track_level=2.0)
+    assert run.steps.tolist() == [0] and run.hit_steps.tolist() == [-1, -1, -1]
+    assert np.allclose(run.probs[0], torch.softmax(problem.init_logits, -1).numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(algorithm=ls.PPO()), "not PPO"),
+    (dict(dtype=torch.float64), "float32"),
+])
+def test_what_the_kernel_cannot_run_is_a_clear_error(kwargs, message):
+    args = dict(algorithm=ls.ExactPG()) | kwargs
+    with pytest.raises(ValueError, match=message):
+        ls.train(random_problem(2, 3, 0), steps=3, device=DEVICE, backend="fused", **args)
+
+
+def test_per_run_features_are_refused_by_the_kernel():
+    features = torch.randn(4, 5, 3, dtype=torch.float64)
+    features[..., 0] = 1.0  # a constant feature represents the uniform initial policy
+    problem = ls.Bandit(r_true=torch.rand(4, 5), features=features)
+    with pytest.raises(ValueError, match="shared by all runs"):
+        ls.train(problem, ls.ExactPG(), 3, device=DEVICE, backend="fused")
+    assert "shared" in fused.unsupported(problem, ls.ExactPG(), torch.device(DEVICE), torch.float32)
+
+
+def test_a_bad_backend_names_the_argument():
+    with pytest.raises(ValueError, match="backend"):
+        ls.train(random_problem(2, 3, 0), ls.ExactPG(), 3, backend="triton")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU's automatic choice")
+def test_auto_never_fuses_on_the_cpu():
+    """CPU behaviour is unchanged: "auto" on the CPU is the torch path, bit for bit, even with Triton present."""
+    problem = random_problem(50, 5, seed=9)
+    auto = ls.train(problem, ls.RLOO(lr=0.5), 40, device="cpu", seed=1)
+    plain = ls.train(problem, ls.RLOO(lr=0.5), 40, device="cpu", seed=1, backend="torch")
+    assert np.array_equal(auto.probs, plain.probs)
+
+
+def test_launch_config_keeps_a_program_within_the_register_budget():
+    for b, n, d in [(1, 5, 0), (1_048_576, 64, 0), (65_536, 64, 0), (100, 5, 3), (10, 300, 0)]:
+        block, warps = fused.launch_config(b, n, d)
+        width = max(triton_pow2(n), triton_pow2(d))
+        assert 1 <= block <= triton_pow2(b) and warps >= 1
+        assert block * width <= (65_536 if fused.interpreted() else 2_048) or block == 1
+
+
+def triton_pow2(x):
+    return 1 if x <= 1 else 1 << (int(x) - 1).bit_length()
+
