@@ -153,7 +153,7 @@ def _policy(theta, feats, cols, NP: tl.constexpr, FEATURES: tl.constexpr, n):
     z = z - tl.max(z, axis=1)[:, None]
     e = tl.exp(z)
     total = tl.sum(e, axis=1)
-    p = e / total[:, None]
+    p = e * (1.0 / total)[:, None]
     logp = z - tl.log(total)[:, None]
     return p, logp
 
@@ -215,7 +215,7 @@ def _train_kernel(
                 for j in tl.static_range(K):
                     bits, _, _, _ = tl.philox(seed, ids, tl.zeros_like(ids) + t, tl.zeros_like(ids) + j,
                                               tl.zeros_like(ids))
-                    u = tl.random.uint_to_uniform_float(bits)
+                    u = tl.uint_to_uniform_float(bits)
                     below = (cdf <= (u * total)[:, None]) & (cols < n)[None, :]
                     y = tl.minimum(tl.sum(below.to(tl.int32), axis=1), n - 1)
                     ry = tl.sum(tl.where(cols[None, :] == y[:, None], r, 0.0), axis=1)

@@ -168,3 +168,22 @@ def test_launch_config_keeps_a_program_within_the_register_budget():
 def triton_pow2(x):
     return 1 if x <= 1 else 1 << (int(x) - 1).bit_length()
 
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the GPU runs the real benchmark (benchmarks/gpu_checks.sh)")
+def test_the_gpu_benchmark_script_runs_end_to_end_in_the_interpreter():
+    """benchmarks/bench_gpu.py at a tiny size on the CPU: every case times the fused and eager ways and agrees."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run(
+        [sys.executable, "benchmarks/bench_gpu.py", "--device", "cpu", "--scale", "0.0005", "--steps", "3",
+         "--repeat", "1", "--no-compile"],
+        cwd=root, capture_output=True, text=True, timeout=300, env=os.environ | {"TRITON_INTERPRET": "1"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("ratio eager / fused") == 4
+    exact = [float(line.split("=")[-1].split()[0]) for line in out.stdout.splitlines() if "max |pi_fused" in line]
+    assert len(exact) == 3 and max(exact) < 1e-5

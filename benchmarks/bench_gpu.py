@@ -1,0 +1,174 @@
+"""GPU benchmark of the fused kernel (labsupport.fused) against eager torch and torch.compile, in one process.
+
+    python benchmarks/bench_gpu.py                      # on a CUDA machine: the full sizes below
+    python benchmarks/bench_gpu.py --scale 0.01         # a quick look (sizes scaled down)
+    TRITON_INTERPRET=1 python benchmarks/bench_gpu.py --device cpu --scale 0.001 --no-compile   # plumbing check
+
+Cases (goals on one H100, float32, records of the first and last policy only):
+
+1. exact policy gradient, tabular, B = 1,048,576 runs, N = 64 outputs, T = 1000 steps: goal <= 60 ms;
+2. RLOO with k = 8, B = 65,536, N = 64, T = 1000: goal <= 70 ms (eager torch took 0.68 s in the reference);
+3. exact policy gradient at B = 4,096 and 65,536 (the reference table's smaller sizes).
+
+For each case it times three ways of running the same training, each after a warm-up, median of ``--repeat``:
+``train(backend="torch")`` (eager: a handful of kernels per step), the same step code (``policy.probs`` then
+``algorithm.step``) compiled with ``torch.compile`` and called in a Python loop, and ``train(backend="fused")``
+(one kernel for all steps). It prints each time, the ratios, the peak GPU memory of each way, the agreement of
+the fused result with eager (exact: max |delta pi|; sampled: mean final V_G in standard errors), and, with
+``--configs``, the kernel time for other launch configurations (runs per program x warps).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+
+import labsupport as ls
+from labsupport import fused
+from labsupport.algorithms import StepInput
+from labsupport.policies import SoftmaxPolicy
+
+N = 64
+STEPS = 1000
+CASES = [  # name, algorithm, runs, goal in seconds (None: no goal)
+    ("exact, B=1,048,576", ls.ExactPG(lr=0.1), 1_048_576, 0.060),
+    ("RLOO k=8, B=65,536", ls.RLOO(lr=0.1, k=8), 65_536, 0.070),
+    ("exact, B=65,536", ls.ExactPG(lr=0.1), 65_536, None),
+    ("exact, B=4,096", ls.ExactPG(lr=0.1), 4_096, None),
+]
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(fn, device, repeat):
+    """Median wall time of fn() over ``repeat`` calls after one warm-up, and the peak memory of one call."""
+    fn()
+    sync(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        out = fn()
+        sync(device)
+        times.append(time.perf_counter() - start)
+    peak = torch.cuda.max_memory_allocated() if device.type == "cuda" else float("nan")
+    return statistics.median(times), peak, out
+
+
+def problems(b, seed=0):
+    rng = np.random.default_rng(seed)
+    return ls.Bandit(r_true=rng.uniform(-1, 1, (b, N)), r_proxy=rng.uniform(-1, 1, (b, N)),
+                     init_logits=rng.normal(size=(b, N)))
+
+
+def compiled_loop(problem, algorithm, steps, device):
+    """The eager path's own step code (``policy.probs`` + ``algorithm.step``), compiled, called ``steps`` times."""
+    put = lambda t: t.to(device=device, dtype=torch.float32)  # noqa: E731
+    b = problem.batch_size
+    inp = StepInput(policy=SoftmaxPolicy(None), reward=put(problem.r_proxy), log_pi0=put(problem.init_logits),
+                    uniforms=lambda k: torch.rand((b, k), device=device))
+
+    @torch.compile(dynamic=False)
+    def step(theta):
+        algorithm.step(theta, inp.policy.probs(theta), inp)
+        return theta
+
+    def run():
+        theta = put(problem.theta0).clone()
+        for _ in range(steps):
+            theta = step(theta)
+        return torch.softmax(theta, -1)
+
+    return run
+
+
+def bench_case(name, algorithm, b, goal, device, args):
+    problem = problems(b)
+    steps = args.steps
+    print(f"\n== {name}, N={N}, T={steps} ==", flush=True)
+    train = lambda backend: ls.train(problem, algorithm, steps, device=str(device), backend=backend,  # noqa: E731
+                                     record_every=None, progress=False)
+    fast_t, fast_mem, fast = timed(lambda: train("fused"), device, args.repeat)
+    eager_t, eager_mem, eager = timed(lambda: train("torch"), device, max(1, min(args.repeat, 3)))
+    rows = [("fused kernel (train backend='fused')", fast_t, fast_mem), ("eager torch (train backend='torch')",
+                                                                          eager_t, eager_mem)]
+    if args.compile:
+        comp_t, comp_mem, _ = timed(compiled_loop(problem, algorithm, steps, device), device, max(1, min(args.repeat, 3)))
+        rows.append(("torch.compile'd step in a Python loop", comp_t, comp_mem))
+    for label, t, mem in rows:
+        print(f"{label:42s} {t * 1e3:10.1f} ms   peak GPU memory {mem / 2**20:9.1f} MiB")
+    print(f"ratio eager / fused: {eager_t / fast_t:.1f}x", end="")
+    if args.compile:
+        print(f"   compiled / fused: {comp_t / fast_t:.1f}x", end="")
+    print()
+    if goal is not None and args.scale == 1.0 and steps == STEPS:
+        print(f"goal: fused <= {goal * 1e3:.0f} ms -> {'met' if fast_t <= goal else 'NOT met'}")
+    if algorithm.samples_per_step == 0:
+        print(f"agreement: max |pi_fused - pi_eager| after {steps} steps = "
+              f"{np.abs(fast.probs[-1] - eager.probs[-1]).max():.2e}   (tests require < 1e-5 on small problems)")
+    else:
+        vf, ve = fast.proxy_value[-1], eager.proxy_value[-1]
+        z = (vf.mean() - ve.mean()) / np.sqrt(vf.var() / len(vf) + ve.var() / len(ve))
+        print(f"agreement: mean final V_P fused {vf.mean():.5f} vs eager {ve.mean():.5f} ({z:+.2f} standard errors)")
+    if args.configs:
+        kernel_configs(problem, algorithm, steps, device)
+
+
+def kernel_configs(problem, algorithm, steps, device):
+    """Kernel time of each launch configuration (runs per program x warps) on this case."""
+    put = lambda t: t.to(device=device, dtype=torch.float32)  # noqa: E731
+    r, r_true, logits, theta0 = (put(t) for t in (problem.r_proxy, problem.r_true, problem.init_logits,
+                                                   problem.theta0))
+    chosen = fused.launch_config(problem.batch_size, N)
+    print(f"launch configurations (default {chosen[0]} runs x {chosen[1]} warps):")
+    for block in (8, 16, 32, 64, 128):
+        for warps in (1, 2, 4, 8):
+            if block * N > 16_384:
+                continue
+            run = lambda: fused.run(problem, algorithm, steps, r, theta0, logits, r_true, [0, steps], 0,  # noqa: E731
+                                    None, None, config=(block, warps))
+            try:
+                t, _, _ = timed(run, device, 3)
+            except Exception as err:  # a configuration may not fit the registers or shared memory
+                print(f"  {block:4d} x {warps}: failed ({type(err).__name__})")
+                continue
+            print(f"  {block:4d} x {warps}: {t * 1e3:8.2f} ms")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda", help="cuda (default) or cpu with TRITON_INTERPRET=1")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply every case's B by this (quick looks)")
+    parser.add_argument("--steps", type=int, default=STEPS, help=f"T (default {STEPS})")
+    parser.add_argument("--repeat", type=int, default=5, help="timed calls per way (median reported)")
+    parser.add_argument("--no-compile", dest="compile", action="store_false", help="skip the torch.compile way")
+    parser.add_argument("--configs", action="store_true", help="also time other launch configurations")
+    parser.add_argument("--only", default=None, help="run only the cases whose name contains this text")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("bench_gpu.py needs a CUDA GPU (or --device cpu with TRITON_INTERPRET=1 for a plumbing check)")
+    if device.type == "cpu" and not fused.interpreted():
+        raise SystemExit("--device cpu runs the kernel in Triton's interpreter: set TRITON_INTERPRET=1")
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU (Triton interpreter)"
+    import triton
+
+    print(f"{gpu}; torch {torch.__version__}, triton {triton.__version__}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    if args.scale != 1.0 or args.steps != STEPS:
+        print(f"sizes scaled by {args.scale}, T = {args.steps}: the goals apply to the full sizes only")
+    for name, algorithm, b, goal in CASES:
+        if args.only and args.only not in name:
+            continue
+        bench_case(name, algorithm, max(1, int(b * args.scale)), goal, device, args)
+
+
+if __name__ == "__main__":
+    main()
