@@ -64,14 +64,16 @@ def _advantage_rule(algorithm: Algorithm) -> tuple[int, int, bool, float]:
     return algorithm.group, _ADVANTAGE_CODE["grpo"], algorithm.normalize_std, float(algorithm.eps)
 
 
-def launch_config(b: int, n: int, d: int = 0) -> tuple[int, int]:
-    """(runs per program, warps per program) for B runs of N outputs (d features).
+def launch_config(b: int, n: int, d: int = 0, samples: int = 0) -> tuple[int, int]:
+    """(runs per program, warps per program) for B runs of N outputs (d features), ``samples`` draws per step.
 
-    On a GPU about 2,048 policy entries per program of 4 warps; in the interpreter, where every operation has a
-    fixed cost, as many runs per program as fit in 65,536 entries.
+    On a GPU, programs of 4 warps with about 1,024 policy entries (exact updates) or 512 (sampled updates, which
+    keep more per entry): compiled for an H100, these use at most about 128 registers per thread and spill none
+    (see :func:`resources`). In the interpreter, where every operation has a fixed cost, as many runs per program
+    as fit in 65,536 entries.
     """
     width = max(triton.next_power_of_2(n), triton.next_power_of_2(d) if d else 1)
-    per_program = 65_536 if interpreted() else 2_048
+    per_program = 65_536 if interpreted() else 512 if samples else 1_024
     block = max(1, min(triton.next_power_of_2(b), per_program // width, 4096))
     return block, 4
 
@@ -112,8 +114,8 @@ def run(
     if features is not None:
         features = features.reshape(n, d).to(device=dev, dtype=torch.float32).contiguous()
     every = record_at[1] - record_at[0] if len(record_at) > 2 else 0
-    k, code, normalize, eps = _advantage_rule(algorithm)
-    block, warps = config or launch_config(b, n, d)
+    constants = _constants(algorithm, b, n, d, levels is not None, config)
+    eps = _advantage_rule(algorithm)[3]
     theta = theta0.to(torch.float32).contiguous().clone()
     probs = torch.empty((len(record_at), b, n), device=dev, dtype=torch.float32)
     hit = torch.full((b,), -1, dtype=torch.int32, device=dev)
@@ -121,7 +123,7 @@ def run(
     track = levels is not None
     level = levels.to(torch.float32).contiguous() if track else reward  # unused pointer when not tracking
     chunk = steps if bar is None else bar.chunk
-    grid = (triton.cdiv(b, block),)
+    grid = (triton.cdiv(b, constants["BLOCK"]),)
     start = 0
     while True:
         count = min(chunk, steps - start)
@@ -129,10 +131,7 @@ def run(
             theta, features if features is not None else theta,
             reward.contiguous(), r_true.contiguous(), log_pi0.contiguous(), level, ids, probs, hit,
             b, n, d, start, count, int(start + count == steps), every, len(record_at), seed,
-            float(algorithm.lr), float(algorithm.kl), float(eps),
-            NP=triton.next_power_of_2(n), DP=triton.next_power_of_2(max(d, 1)), FEATURES=d > 0,
-            K=k, KP=triton.next_power_of_2(max(k, 1)), ADVANTAGE=code, NORMALIZE=normalize,
-            KL=algorithm.kl > 0, TRACK=track, BLOCK=block, num_warps=warps,
+            float(algorithm.lr), float(algorithm.kl), float(eps), **constants,
         )
         start += count
         if bar is not None and count:
@@ -140,6 +139,53 @@ def run(
         if start >= steps:
             break
     return probs, (hit.to(torch.int64) if track else None)
+
+
+def _constants(algorithm: Algorithm, b: int, n: int, d: int, track: bool, config) -> dict:
+    """The kernel's compile-time constants (and warps) for one training; ``config`` overrides the launch."""
+    k, code, normalize, _ = _advantage_rule(algorithm)
+    block, warps = config or launch_config(b, n, d, k)
+    return dict(NP=triton.next_power_of_2(n), DP=triton.next_power_of_2(max(d, 1)), FEATURES=d > 0, K=k,
+                KP=triton.next_power_of_2(max(k, 1)), ADVANTAGE=code, NORMALIZE=normalize, KL=algorithm.kl > 0,
+                TRACK=track, BLOCK=block, num_warps=warps)
+
+
+def resources(algorithm: Algorithm, b: int, n: int, d: int = 0, track: bool = False,
+              config: tuple[int, int] | None = None, arch: int = 90) -> dict:
+    """Compile the kernel for an NVIDIA GPU of compute capability ``arch`` (90: H100) without needing one, and
+    report what one program uses: ``registers`` per thread, ``stack`` bytes per thread (above 0: registers spilled
+    to memory, which slows the kernel) and ``shared`` memory bytes, with the ``config`` (runs per program, warps).
+
+    Uses Triton's compiler and the ``cuobjdump`` it ships with; needs Triton outside its interpreter.
+    """
+    import re
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    if interpreted():
+        raise RuntimeError("resources() compiles the kernel: unset TRITON_INTERPRET (e.g. in a subprocess)")
+    constants = _constants(algorithm, b, n, d, track, config)
+    warps = constants.pop("num_warps")
+    names = _train_kernel.arg_names
+    signature = {name: ("constexpr" if name in constants else "*i32" if name in ("ids_ptr", "hit_ptr")
+                        else "*fp32" if name.endswith("_ptr") else "fp32" if name in ("lr", "kl", "eps") else "i32")
+                 for name in names}
+    source = ASTSource(fn=_train_kernel, signature=signature,
+                       constexprs={(names.index(k),): v for k, v in constants.items()})
+    kernel = triton.compile(source, target=GPUTarget("cuda", arch, 32), options={"num_warps": warps})
+    tool = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
+    with tempfile.NamedTemporaryFile(suffix=".cubin") as cubin:
+        cubin.write(kernel.asm["cubin"])
+        cubin.flush()
+        usage = subprocess.run([str(tool), "--dump-resource-usage", cubin.name], capture_output=True, text=True,
+                               check=True).stdout
+    found = {key: int(re.search(rf"{key}:(\d+)", usage).group(1)) for key in ("REG", "STACK", "SHARED")}
+    return dict(registers=found["REG"], stack=found["STACK"], shared=found["SHARED"],
+                config=(constants["BLOCK"], warps))
 
 
 @triton.jit
@@ -207,40 +253,33 @@ def _train_kernel(
             if K == 0:
                 g = p * (r - tl.sum(p * r, axis=1)[:, None])
             else:
-                # K draws by the inverse CDF, y = #{z : cdf(z) <= u}; rewards and outputs kept per draw
+                # K draws by the inverse CDF, y = #{z : cdf(z) <= u}, kept as counts per output. Every rule's
+                # advantage is affine in the sampled reward, a(y) = alpha r(y) + beta, so the group's direction
+                # (1/K) sum_k a(y_k) (e_{y_k} - pi) is (counts * a - pi * sum(counts * a)) / K.
                 cdf = tl.cumsum(p, axis=1)
                 total = tl.sum(p, axis=1)
-                ys = tl.zeros((BLOCK, KP), dtype=tl.int32)
-                rs = tl.zeros((BLOCK, KP), dtype=tl.float32)
+                counts = tl.zeros((BLOCK, NP), dtype=tl.float32)
                 for j in tl.static_range(K):
                     bits, _, _, _ = tl.philox(seed, ids, tl.zeros_like(ids) + t, tl.zeros_like(ids) + j,
                                               tl.zeros_like(ids))
                     u = tl.uint_to_uniform_float(bits)
                     below = (cdf <= (u * total)[:, None]) & (cols < n)[None, :]
                     y = tl.minimum(tl.sum(below.to(tl.int32), axis=1), n - 1)
-                    ry = tl.sum(tl.where(cols[None, :] == y[:, None], r, 0.0), axis=1)
-                    ys = tl.where(kcols[None, :] == j, y[:, None], ys)
-                    rs = tl.where(kcols[None, :] == j, ry[:, None], rs)
-                valid = (kcols < K)[None, :]
-                mean = tl.sum(rs, axis=1) / K
+                    counts += tl.where(cols[None, :] == y[:, None], 1.0, 0.0)
+                mean = tl.sum(counts * r, axis=1) / K
                 if ADVANTAGE == 0:
-                    adv = rs
+                    adv = r
                 elif ADVANTAGE == 1:
-                    adv = rs - mean[:, None]
+                    adv = r - mean[:, None]
                 elif ADVANTAGE == 2:
-                    adv = rs - (tl.sum(rs, axis=1)[:, None] - rs) / (K - 1)
+                    adv = (K * r - K * mean[:, None]) / (K - 1)  # r - (sum of the other K - 1) / (K - 1)
                 else:
-                    adv = rs - mean[:, None]
+                    adv = r - mean[:, None]
                     if NORMALIZE:
-                        var = tl.sum(tl.where(valid, adv * adv, 0.0), axis=1) / K
-                        adv = adv / (tl.sqrt(var) + eps)[:, None]
-                adv = tl.where(valid, adv, 0.0)
-                g = tl.zeros((BLOCK, NP), dtype=tl.float32)
-                for j in tl.static_range(K):
-                    y = tl.sum(tl.where(kcols[None, :] == j, ys, 0), axis=1)
-                    a = tl.sum(tl.where(kcols[None, :] == j, adv, 0.0), axis=1)
-                    g += tl.where(cols[None, :] == y[:, None], a[:, None], 0.0)
-                g = (g - p * tl.sum(adv, axis=1)[:, None]) / K
+                        std = tl.sqrt(tl.sum(counts * adv * adv, axis=1) / K)
+                        adv = adv / (std + eps)[:, None]
+                weighted = counts * adv
+                g = (weighted - p * tl.sum(weighted, axis=1)[:, None]) / K
             if KL:
                 l = tl.where((cols < n)[None, :], logp - logpi0, 0.0)
                 g -= kl * p * (l - tl.sum(p * l, axis=1)[:, None])
@@ -256,4 +295,4 @@ def _train_kernel(
         tl.store(hit_ptr + rows, hit, mask=live)
 
 
-__all__ = ["interpreted", "launch_config", "run", "unsupported"]
+__all__ = ["interpreted", "launch_config", "resources", "run", "unsupported"]
