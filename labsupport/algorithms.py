@@ -191,7 +191,9 @@ class GRPO(_Sampled):
         a = r - r.mean(1, keepdim=True)
         if self.normalize_std:
             a = a / (r.std(1, unbiased=False, keepdim=True) + self.eps)
-        return a
+        # a group of equal rewards is exactly silent: its mean can be off by a rounding error, which the division
+        # by std + eps (both ~1e-8 then) would blow up into advantages of order 1
+        return a.masked_fill((r == r[:, :1]).all(1, keepdim=True), 0.0)
 
 
 @dataclass(frozen=True)

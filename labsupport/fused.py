@@ -14,6 +14,11 @@ What it runs (everything else stays on the plain path, which is also the referen
 * float32, on a CUDA device, or on the CPU when Triton runs in its interpreter (``TRITON_INTERPRET=1``, slow,
   for tests).
 
+A second kernel runs chapter 7's GRPO on sequence tasks (:func:`labsupport.verifiable.train_grpo`): one program per
+run holds the (L, V, V) logit tables, samples its group of G sequences position by position, scores them with the
+run's reward (binary, partial, annealed or switched credit), and applies the group's update, for all T steps; it
+records the exact success probabilities every ``record_every`` steps with the same forward pass over the chain.
+
 Exact updates agree with the plain path to float32 rounding. Sampled updates draw the same kind of samples (inverse
 CDF of uniform numbers) from a different random stream, Philox counters (seed, noise id, step, sample), so a fixed
 seed gives a fixed result and the same distribution of outcomes as the plain path, not the same samples. Runs with
@@ -188,6 +193,41 @@ def resources(algorithm: Algorithm, b: int, n: int, d: int = 0, track: bool = Fa
                 config=(constants["BLOCK"], warps))
 
 
+def uniforms(seed: int, c0, c1, c2, c3) -> torch.Tensor:
+    """The uniform numbers in [0, 1) that the kernels draw for the Philox counters (c0, c1, c2, c3) and ``seed``.
+
+    The bandit kernel draws sample j of step t of the run with noise id c0 at (c0, t, j, 0); the sequence kernel
+    draws the token at position l of member i of run b's group at step t at (b, t, i, l). The counters are
+    broadcast integer tensors on the device the kernels run on; tests use this to feed the torch path the same
+    random numbers and compare single steps exactly.
+    """
+    counters = torch.broadcast_tensors(*(torch.as_tensor(c, dtype=torch.int32) for c in (c0, c1, c2, c3)))
+    shape = counters[0].shape
+    flat = [c.reshape(-1).contiguous() for c in counters]
+    out = torch.empty(flat[0].shape, dtype=torch.float32, device=flat[0].device)
+    n = out.numel()
+    _uniform_kernel[(triton.cdiv(n, 1024),)](out, *flat, n, seed, BLOCK=1024)
+    return out.reshape(shape)
+
+
+@triton.jit
+def _uniform(seed, c0, c1, c2, c3):
+    """Uniform numbers in [0, 1) from Philox at the counters (c0, c1, c2, c3) (int32 tensors of one shape)."""
+    bits, _, _, _ = tl.philox(seed, c0, c1, c2, c3)
+    return tl.uint_to_uniform_float(bits)
+
+
+@triton.jit
+def _uniform_kernel(out_ptr, c0_ptr, c1_ptr, c2_ptr, c3_ptr, n, seed, BLOCK: tl.constexpr):
+    at = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    live = at < n
+    c0 = tl.load(c0_ptr + at, mask=live, other=0)
+    c1 = tl.load(c1_ptr + at, mask=live, other=0)
+    c2 = tl.load(c2_ptr + at, mask=live, other=0)
+    c3 = tl.load(c3_ptr + at, mask=live, other=0)
+    tl.store(out_ptr + at, _uniform(seed, c0, c1, c2, c3), mask=live)
+
+
 @triton.jit
 def _policy(theta, feats, cols, NP: tl.constexpr, FEATURES: tl.constexpr, n):
     """Logits z, log-probabilities and probabilities of a block of runs (padded outputs get probability 0)."""
@@ -260,9 +300,7 @@ def _train_kernel(
                 total = tl.sum(p, axis=1)
                 counts = tl.zeros((BLOCK, NP), dtype=tl.float32)
                 for j in tl.static_range(K):
-                    bits, _, _, _ = tl.philox(seed, ids, tl.zeros_like(ids) + t, tl.zeros_like(ids) + j,
-                                              tl.zeros_like(ids))
-                    u = tl.uint_to_uniform_float(bits)
+                    u = _uniform(seed, ids, tl.zeros_like(ids) + t, tl.zeros_like(ids) + j, tl.zeros_like(ids))
                     below = (cdf <= (u * total)[:, None]) & (cols < n)[None, :]
                     y = tl.minimum(tl.sum(below.to(tl.int32), axis=1), n - 1)
                     counts += tl.where(cols[None, :] == y[:, None], 1.0, 0.0)
@@ -278,6 +316,10 @@ def _train_kernel(
                     if NORMALIZE:
                         std = tl.sqrt(tl.sum(counts * adv * adv, axis=1) / K)
                         adv = adv / (std + eps)[:, None]
+                    drawn = counts > 0  # a group of equal rewards is exactly silent (see GRPO.advantages)
+                    same = tl.max(tl.where(drawn, r, float("-inf")), axis=1) == tl.min(
+                        tl.where(drawn, r, float("inf")), axis=1)
+                    adv = tl.where(same[:, None], 0.0, adv)
                 weighted = counts * adv
                 g = (weighted - p * tl.sum(weighted, axis=1)[:, None]) / K
             if KL:
@@ -295,4 +337,187 @@ def _train_kernel(
         tl.store(hit_ptr + rows, hit, mask=live)
 
 
-__all__ = ["interpreted", "launch_config", "resources", "run", "unsupported"]
+# ------------------------------------------------------------------------------------------------ sequences
+
+#: reward schedules of :func:`labsupport.verifiable.train_grpo`, by their code in the kernel
+SEQUENCE_REWARDS = ("binary", "partial", "anneal", "switch")
+
+
+def sequence_unsupported(task, group: int, device: torch.device, dtype: torch.dtype) -> str | None:
+    """Why the sequence kernel cannot run this GRPO training (a sentence), or ``None`` when it can."""
+    if device.type != "cuda" and not interpreted():
+        return f"it runs on CUDA devices (or on the CPU with TRITON_INTERPRET=1), not on {device}"
+    if dtype != torch.float32:
+        return f"it computes in float32, not {dtype}"
+    v = task.vocab
+    if v & (v - 1) or v > 32:
+        return f"it needs a vocabulary of 2, 4, 8, 16 or 32 tokens, not {v}"
+    if task.length > 16 or group > 1024:
+        return f"it unrolls at most 16 positions and groups of 1,024 (got L = {task.length}, G = {group})"
+    return None
+
+
+def train_sequences(task, kinds: np.ndarray, steps: int, group: int, lr: float, seed: int, record_at: list[int],
+                    anneal_steps: int, switch_at: float, switch_window: int, device: torch.device, bar=None):
+    """GRPO on every run of a :class:`~labsupport.verifiable.SequenceTask` with the fused kernel.
+
+    Args: as :func:`labsupport.verifiable.train_grpo` (already checked); ``kinds`` holds each run's reward name and
+    ``record_at`` the steps to record; ``device`` where the tensors live.
+
+    Returns:
+        (rec, silent, sampled, weight) on the device: rec (records, 3, B) float32 exact P(C1), P(C2), P(both);
+        silent (steps, B) bool; sampled (steps, B) and weight (steps, B) float32.
+    """
+    dev = device
+    b, length, v = task.batch_size, task.length, task.vocab
+    theta = task.theta0.to(device=dev, dtype=torch.float32).contiguous().clone()
+    codes = torch.as_tensor([SEQUENCE_REWARDS.index(k) for k in kinds], dtype=torch.int32, device=dev)
+    rec = torch.empty((len(record_at), 3, b), dtype=torch.float32, device=dev)
+    silent = torch.zeros((steps, b), dtype=torch.int8, device=dev)
+    sampled = torch.zeros((steps, b), dtype=torch.float32, device=dev)
+    weight = torch.zeros((steps, b), dtype=torch.float32, device=dev)
+    wp = triton.next_power_of_2(switch_window)
+    switched = torch.zeros(b, dtype=torch.int32, device=dev)
+    ring = torch.zeros((b, wp), dtype=torch.float32, device=dev)
+    mask1 = sum(1 << t for t in task.keyword)
+    mask2 = sum(1 << t for t in task.terminator)
+    every = record_at[1] - record_at[0] if len(record_at) > 2 else 0
+    chunk = steps if bar is None else bar.chunk
+    start = 0
+    while True:
+        count = min(chunk, steps - start)
+        _sequence_kernel[(b,)](
+            theta, codes, rec, silent, sampled, weight, switched, ring,
+            b, start, count, int(start + count == steps), every, len(record_at), seed, float(lr), 1e-8,
+            float(anneal_steps), float(switch_at), switch_window, group, mask1, mask2,
+            VOCAB=v, LEN=length, LP=triton.next_power_of_2(length), GP=triton.next_power_of_2(group), WP=wp,
+            START=0, num_warps=4,
+        )
+        start += count
+        if bar is not None and count:
+            bar.update(count)
+        if start >= steps:
+            break
+    return rec, silent.bool(), sampled, weight
+
+
+@triton.jit
+def _row(cond, li, ui, l: tl.constexpr, u):
+    """Row (l, u) of the (LP, V, V) table: the distribution of the token at position l after token u, shape (V,)."""
+    return tl.sum(tl.sum(tl.where((li == l) & (ui == u), cond, 0.0), axis=0), axis=0)
+
+
+@triton.jit
+def _sequence_kernel(
+    theta_ptr, kinds_ptr, rec_ptr, silent_ptr, sampled_ptr, weight_ptr, switched_ptr, ring_ptr,
+    B, t0, T, last, every, R, seed, lr, eps, anneal_steps, switch_at, window, G, mask1, mask2,
+    VOCAB: tl.constexpr, LEN: tl.constexpr, LP: tl.constexpr, GP: tl.constexpr, WP: tl.constexpr,
+    START: tl.constexpr,
+):
+    run = tl.program_id(0)
+    li = tl.arange(0, LP)[:, None, None]
+    ui = tl.arange(0, VOCAB)[None, :, None]
+    vi = tl.arange(0, VOCAB)[None, None, :]
+    table = (li < LEN) & (ui < VOCAB) & (vi < VOCAB)
+    at = run * LEN * VOCAB * VOCAB + li * VOCAB * VOCAB + ui * VOCAB + vi
+    theta = tl.load(theta_ptr + at, mask=table, other=0.0)
+    tokens_v = tl.arange(0, VOCAB)
+    is1 = ((mask1 >> tokens_v) & 1).to(tl.float32)
+    is2 = ((mask2 >> tokens_v) & 1).to(tl.float32)
+    gi = tl.arange(0, GP)
+    valid = gi < G
+    lcols = tl.arange(0, LP)
+    wi = tl.arange(0, WP)
+    kind = tl.load(kinds_ptr + run)
+    switched = tl.load(switched_ptr + run)
+    ring = tl.load(ring_ptr + run * WP + wi)
+    for i in range(T + last):
+        t = t0 + i
+        cond = tl.exp(theta - tl.max(theta, axis=2)[:, :, None])
+        cond = cond / tl.sum(cond, axis=2)[:, :, None]
+        slot = -1
+        if every > 0:
+            if t % every == 0:
+                slot = t // every
+        if t == 0:
+            slot = 0
+        if i == T:
+            slot = R - 1
+        if slot >= 0:
+            # exact P(C1), P(C2), P(both): forward pass over (last token, keyword seen yet)
+            first = _row(cond, li, ui, 0, START)
+            seen = first * is1
+            unseen = first * (1.0 - is1)
+            for pos in tl.static_range(1, LEN):
+                trans = tl.sum(tl.where(li == pos, cond, 0.0), axis=0)
+                to_seen = tl.sum(seen[:, None] * trans, axis=0)
+                to_unseen = tl.sum(unseen[:, None] * trans, axis=0)
+                seen = to_seen + to_unseen * is1
+                unseen = to_unseen * (1.0 - is1)
+            base = rec_ptr + tl.cast(slot, tl.int64) * 3 * B + run
+            tl.store(base, tl.sum(seen, axis=0))
+            tl.store(base + B, tl.sum((seen + unseen) * is2, axis=0))
+            tl.store(base + 2 * B, tl.sum(seen * is2, axis=0))
+        if i < T:
+            # the group: G sequences drawn position by position by the inverse CDF of their row
+            tokens = tl.zeros((GP, LP), dtype=tl.int32)
+            has1 = tl.zeros((GP,), dtype=tl.int32)
+            prev = tl.zeros((GP,), dtype=tl.int32) + START
+            for l in tl.static_range(LEN):
+                rows = tl.zeros((GP, VOCAB), dtype=tl.float32)
+                for u in tl.static_range(VOCAB):
+                    rows += tl.where((prev == u)[:, None], _row(cond, li, ui, l, u)[None, :], 0.0)
+                cdf = tl.cumsum(rows, axis=1)
+                u = _uniform(seed, tl.zeros_like(gi) + run, tl.zeros_like(gi) + t, gi, tl.zeros_like(gi) + l)
+                x = u * tl.sum(rows, axis=1)
+                y = tl.minimum(tl.sum((cdf <= x[:, None]).to(tl.int32), axis=1), VOCAB - 1)
+                tokens = tl.where(lcols[None, :] == l, y[:, None], tokens)
+                has1 = has1 | ((mask1 >> y) & 1)
+                prev = y
+            has2 = (mask2 >> prev) & 1
+            both = (has1 & has2).to(tl.float32)
+            half = 0.5 * (has1 + has2).to(tl.float32)
+            # the reward's weight of partial credit at step t (the switch looks at the last `window` groups)
+            if t >= window:
+                if tl.sum(ring, axis=0) / window >= switch_at:
+                    switched = 1
+            w = 0.0
+            if kind == 1:
+                w = 1.0
+            if kind == 2:
+                w = tl.maximum(0.0, 1.0 - t / anneal_steps)
+            if kind == 3:
+                w = 1.0 - switched
+            r = tl.where(valid, (1.0 - w) * both + w * half, 0.0)
+            mean = tl.sum(r, axis=0) / G
+            dev = tl.where(valid, r - mean, 0.0)
+            quiet = tl.max(tl.where(valid, r, float("-inf")), axis=0) == tl.min(tl.where(valid, r, float("inf")), axis=0)
+            adv = tl.where(quiet, 0.0, dev / (tl.sqrt(tl.sum(dev * dev, axis=0) / G) + eps))
+            hit = tl.sum(tl.where(valid, both, 0.0), axis=0) / G
+            step_at = tl.cast(t, tl.int64) * B + run
+            tl.store(silent_ptr + step_at, quiet.to(tl.int8))
+            tl.store(sampled_ptr + step_at, hit)
+            tl.store(weight_ptr + step_at, w)
+            ring = tl.where(wi == t % window, hit, ring)
+            # the update: weighted transition counts minus their expectation under each row, / G
+            counts = tl.zeros((LP, VOCAB, VOCAB), dtype=tl.float32)
+            for l in tl.static_range(LEN):
+                y = tl.sum(tl.where(lcols[None, :] == l, tokens, 0), axis=1)
+                if l == 0:
+                    before = tl.zeros_like(y) + START
+                else:
+                    before = tl.sum(tl.where(lcols[None, :] == l - 1, tokens, 0), axis=1)
+                picked = tl.where(y[:, None] == tokens_v[None, :], adv[:, None], 0.0)
+                for u in tl.static_range(VOCAB):
+                    row = tl.sum(tl.where((before == u)[:, None], picked, 0.0), axis=0)
+                    counts += tl.where((li == l) & (ui == u), row[None, None, :], 0.0)
+            theta += lr * (counts - tl.sum(counts, axis=2)[:, :, None] * cond) / G
+    tl.store(theta_ptr + at, theta, mask=table)
+    tl.store(switched_ptr + run, switched)
+    tl.store(ring_ptr + run * WP + wi, ring)
+
+
+__all__ = [
+    "SEQUENCE_REWARDS", "interpreted", "launch_config", "resources", "run", "sequence_unsupported", "train_sequences",
+    "uniforms", "unsupported",
+]

@@ -178,7 +178,7 @@ def train(
     )
     record_at = _record_steps(steps, record_every)
     levels = None if track_level is None else _levels(track_level, b, dev, dtype)
-    fast = _fused_backend(backend, problem, algorithm, dev, dtype)
+    fast = _fused_backend(backend, dev, lambda fused: fused.unsupported(problem, algorithm, dev, dtype))
     bar = _progress_bar(steps, progress, steps * b * n)
     if fast is not None:
         probs, hit = fast.run(problem, algorithm, steps, inp.reward, theta, inp.log_pi0, put(problem.r_true),
@@ -221,8 +221,12 @@ def _train_steps(algorithm, steps, theta, inp, record_at, levels, r_true, bar):
     return probs, hit
 
 
-def _fused_backend(backend: str, problem, algorithm, dev: torch.device, dtype: torch.dtype):
-    """The :mod:`labsupport.fused` module when it should run this training, else ``None`` (see ``train``)."""
+def _fused_backend(backend: str, dev: torch.device, unsupported):
+    """The :mod:`labsupport.fused` module when it should run this training, else ``None``.
+
+    ``backend`` as in :func:`train`; ``unsupported(fused)`` gives the sentence saying why the kernel cannot run
+    this training, or ``None`` when it can. Shared by :func:`train` and :func:`labsupport.verifiable.train_grpo`.
+    """
     if backend == "torch" or (backend == "auto" and dev.type != "cuda"):
         return None
     try:
@@ -231,7 +235,7 @@ def _fused_backend(backend: str, problem, algorithm, dev: torch.device, dtype: t
         if backend == "fused":
             raise ValueError(f"backend='fused' needs Triton, which could not be imported ({err})") from None
         return None
-    why = fused.unsupported(problem, algorithm, dev, dtype)
+    why = unsupported(fused)
     if why is not None and backend == "fused":
         raise ValueError(f"backend='fused' cannot run this training: {why} (use backend='auto' or 'torch')")
     return None if why is not None else fused

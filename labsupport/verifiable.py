@@ -64,7 +64,7 @@ import torch
 
 from ._checks import choice, count, non_negative, positive
 from .algorithms import GRPO
-from .simulate import _threads, resolve_device
+from .simulate import _fused_backend, _threads, resolve_device
 
 #: the context row that the first position is conditioned on
 START = 0
@@ -532,7 +532,7 @@ class GRPORun:
 def train_grpo(task: SequenceTask, reward, steps: int, *, group: int = 32, lr: float = 1.0, seed: int = 0,
                device: str = "auto", record_every: int = 1, anneal_steps: int | None = None,
                switch_at: float = 0.2, switch_window: int = 10, dtype: torch.dtype = torch.float32,
-               progress: bool | None = None) -> GRPORun:
+               progress: bool | None = None, backend: str = "auto") -> GRPORun:
     """GRPO on every row of ``task`` at once, each row with its own reward and random numbers.
 
     Args:
@@ -548,6 +548,10 @@ def train_grpo(task: SequenceTask, reward, steps: int, *, group: int = 32, lr: f
         record_every: record the exact success probabilities every k steps (and at the last step).
         anneal_steps: length of the anneal (default: half of ``steps``).
         dtype: floating type of the training.
+        progress: show a progress bar; ``None`` shows one for long trainings.
+        backend: ``"torch"`` (tensor operations per step, the reference), ``"fused"`` (one Triton kernel for all
+            steps, :func:`labsupport.fused.train_sequences`: CUDA, float32, V a power of two up to 32; its samples
+            come from another random stream, with the same distribution) or ``"auto"`` (fused on CUDA when it can).
 
     Returns:
         A :class:`GRPORun`.
@@ -569,8 +573,38 @@ def train_grpo(task: SequenceTask, reward, steps: int, *, group: int = 32, lr: f
     for k in kinds:
         choice("reward", k, REWARDS)
     anneal_steps = max(1, steps // 2) if anneal_steps is None else count("anneal_steps", anneal_steps, minimum=1)
+    choice("backend", backend, ("auto", "torch", "fused"))
     dev = resolve_device(device)
+    record_at = list(range(0, steps + 1, record_every))
+    if record_at[-1] != steps:
+        record_at.append(steps)
     policy = task.policy
+    bar = None
+    if progress or (progress is None and steps * b * group * policy.length * policy.vocab > 5e9):
+        from tqdm.auto import tqdm
+        bar = tqdm(total=steps, desc="GRPO", unit="step")
+        bar.chunk = max(1, steps // 100)
+    fast = _fused_backend(backend, dev, lambda fused: fused.sequence_unsupported(task, group, dev, dtype))
+    if fast is not None:
+        rec, silent, sampled, weights = fast.train_sequences(task, kinds, steps, group, lr, seed, record_at,
+                                                             anneal_steps, switch_at, switch_window, dev, bar)
+    else:
+        rec, silent, sampled, weights = _grpo_steps(task, kinds, steps, group, lr, seed, record_at, anneal_steps,
+                                                    switch_at, switch_window, dev, dtype, bar)
+    if bar is not None:
+        bar.close()
+    rec = rec.cpu().double().numpy()
+    return GRPORun(steps=np.asarray(record_at), p1=rec[:, 0], p2=rec[:, 1], joint=rec[:, 2],
+                   silent=silent.cpu().numpy(), sampled_joint=sampled.cpu().double().numpy(),
+                   weight=weights.cpu().double().numpy(), reward=kinds, group=group)
+
+
+def _grpo_steps(task, kinds, steps, group, lr, seed, record_at, anneal_steps, switch_at, switch_window, dev, dtype,
+                bar, draw=None):
+    """The plain path of :func:`train_grpo`: tensor operations per step. Returns rec (records, 3, B) and
+    silent, sampled, weights (steps, B), on the device. ``draw(t)`` may supply step t's (B, G, L) uniform numbers
+    (default: a generator seeded with ``seed``); tests pass the fused kernel's stream to compare steps exactly."""
+    b, policy = task.batch_size, task.policy
     theta = task.theta0.to(device=dev, dtype=dtype).clone()
     s1 = torch.as_tensor(task.keyword, device=dev)
     s2 = torch.as_tensor(task.terminator, device=dev)
@@ -579,18 +613,11 @@ def train_grpo(task: SequenceTask, reward, steps: int, *, group: int = 32, lr: f
     gen.manual_seed(seed)
     algo = GRPO(group=group, lr=lr, eps=EPS)
 
-    record_at = list(range(0, steps + 1, record_every))
-    if record_at[-1] != steps:
-        record_at.append(steps)
     rec = torch.empty((len(record_at), 3, b), dtype=torch.float64, device=dev)
     silent = torch.zeros((steps, b), dtype=torch.bool, device=dev)
     sampled = torch.zeros((steps, b), dtype=dtype, device=dev)
     weights = torch.zeros((steps, b), dtype=dtype, device=dev)
     switched = torch.zeros(b, dtype=torch.bool, device=dev)
-    bar = None
-    if progress or (progress is None and steps * b * group * policy.length * policy.vocab > 5e9):
-        from tqdm.auto import tqdm
-        bar = tqdm(total=steps, desc="GRPO", unit="step")
     slot = 0
     small = dev.type == "cpu" and b * group * policy.length * policy.vocab < SINGLE_THREAD_BELOW
     with torch.no_grad(), _threads(1 if small else None):
@@ -601,7 +628,7 @@ def train_grpo(task: SequenceTask, reward, steps: int, *, group: int = 32, lr: f
                 slot += 1
             if t == steps:
                 break
-            u = torch.rand((b, group, policy.length), generator=gen, device=dev, dtype=dtype)
+            u = torch.rand((b, group, policy.length), generator=gen, device=dev, dtype=dtype) if draw is None else draw(t)
             cond = policy.conditionals(theta)
             tokens = policy.sample(cond, u)
             c1, c2 = _check(tokens, s1, s2)
@@ -618,14 +645,9 @@ def train_grpo(task: SequenceTask, reward, steps: int, *, group: int = 32, lr: f
             silent[t] = (r == r[:, :1]).all(1)
             sampled[t] = both.mean(1)
             weights[t] = w
-            if bar is not None and (t + 1) % max(1, steps // 100) == 0:
-                bar.update(max(1, steps // 100))
-    if bar is not None:
-        bar.close()
-    rec = rec.cpu().numpy()
-    return GRPORun(steps=np.asarray(record_at), p1=rec[:, 0], p2=rec[:, 1], joint=rec[:, 2],
-                   silent=silent.cpu().numpy(), sampled_joint=sampled.cpu().double().numpy(),
-                   weight=weights.cpu().double().numpy(), reward=kinds, group=group)
+            if bar is not None and (t + 1) % bar.chunk == 0:
+                bar.update(bar.chunk)
+    return rec, silent, sampled, weights
 
 
 # ------------------------------------------------------------------------------------------------ theory

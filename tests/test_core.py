@@ -205,3 +205,14 @@ def test_tracked_first_hits_equal_steps_to_without_storing_trajectories():
     assert ends.hit_steps[1] > 0 and full.hit_steps is None
     with pytest.raises(ValueError, match="track_level"):
         ls.train(prob, ls.ExactPG(lr=0.1), steps=1, track_level=[0.9, 0.9])
+
+
+@pytest.mark.parametrize("value, group", [(0.3, 6), (0.1, 7), (0.1, 96), (0.7, 7), (1 / 3, 7)])
+def test_grpo_a_group_of_equal_rewards_is_exactly_silent(value, group):
+    """Equal rewards whose float32 mean is off by one rounding step: (r - mean) / (std + eps) would give advantages of
+    order 1 (0.43 for 96 rewards of 0.1); the rule gives exactly 0, and a mixed group keeps its normalised values."""
+    r = torch.full((2, group), value, dtype=torch.float32)
+    r[1, 0] = 0.0
+    a = ls.GRPO(group=group).advantages(r)
+    assert torch.equal(a[0], torch.zeros(group))
+    assert a[1].abs().max() > 0.5 and abs(float(a[1].mean())) < 1e-5

@@ -215,3 +215,72 @@ for algorithm, b, n, d, track in cases:
     for row in rows:
         registers, stack = int(row[-2]), int(row[-1])
         assert registers <= 255 and stack == 0, row
+
+
+@pytest.mark.parametrize("algorithm", [ls.Reinforce(lr=0.7, samples=2, baseline="loo"), ls.RLOO(lr=0.7, k=4),
+                                       ls.GRPO(lr=0.4, group=5, kl=0.1)], ids=lambda a: type(a).__name__)
+def test_sampled_steps_equal_the_torch_steps_fed_the_same_random_numbers(algorithm):
+    """With the kernel's own Philox stream (fused.uniforms) fed to the torch path's algorithm.step, every recorded
+    policy agrees to float32 rounding: the kernel computes exactly the torch update, sample by sample."""
+    from labsupport.algorithms import StepInput
+    from labsupport.policies import SoftmaxPolicy
+
+    b, steps, seed = 24, 5, 11
+    problem = random_problem(b, 6, seed=5)
+    fast = ls.train(problem, algorithm, steps, device=DEVICE, backend="fused", seed=seed)
+    dev = torch.device(DEVICE)
+    clock = {"t": 0}
+    ids = torch.arange(b, device=dev)[:, None]
+    inp = StepInput(policy=SoftmaxPolicy(None), reward=problem.r_proxy.to(dev, torch.float32),
+                    log_pi0=problem.init_logits.to(dev, torch.float32),
+                    uniforms=lambda k: fused.uniforms(seed, ids, clock["t"], torch.arange(k, device=dev)[None], 0))
+    theta = problem.theta0.to(dev, torch.float32).clone()
+    for t in range(steps + 1):
+        pi = inp.policy.probs(theta)
+        assert torch.allclose(torch.as_tensor(fast.probs[t], dtype=torch.float32), pi.cpu(), atol=1e-5), t
+        clock["t"] = t
+        algorithm.step(theta, pi, inp)
+
+
+# ------------------------------------------------------------------------------------------------ sequences
+
+def small_tasks():
+    from labsupport import verifiable as vf
+
+    return vf, vf.make_task([0.3, 0.2, 0.5], [0.4, 0.05, 0.6], end_bias=1.0).rows([0, 1, 2, 0])
+
+
+def test_the_sequence_kernel_equals_the_torch_steps_fed_the_same_random_numbers():
+    """Chapter 7's GRPO: the fused kernel and the torch path, given the same uniforms, sample the same groups,
+    give the same rewards under every schedule (binary, partial, anneal, switch), the same silent groups and the
+    same exact success probabilities after each update."""
+    vf, task = small_tasks()
+    kinds = np.array(vf.REWARDS, dtype=object)
+    b, group, length, steps, seed = task.batch_size, 8, task.length, 3, 5
+    dev = torch.device(DEVICE)
+    fast = fused.train_sequences(task, kinds, steps, group, 1.0, seed, [0, 1, 2, 3], 2, 0.1, 1, dev)
+    gi, li = torch.arange(group, device=dev)[None, :, None], torch.arange(length, device=dev)[None, None, :]
+    draw = lambda t: fused.uniforms(seed, torch.arange(b, device=dev)[:, None, None], t, gi, li)  # noqa: E731
+    plain = vf._grpo_steps(task, kinds, steps, group, 1.0, seed, [0, 1, 2, 3], 2, 0.1, 1, dev, torch.float32, None,
+                           draw=draw)
+    rec, silent, sampled, weight = (x.double().cpu() for x in fast)
+    assert (rec - plain[0].double().cpu()).abs().max() < 1e-5
+    assert torch.equal(silent, plain[1].double().cpu()) and torch.equal(sampled, plain[2].double().cpu())
+    assert torch.allclose(weight, plain[3].double().cpu())
+    assert weight[:, 3].tolist() != [1.0, 1.0, 1.0] or sampled[0, 3] < 0.1  # the switch fired if it should
+
+
+def test_train_grpo_runs_on_the_kernel_and_says_what_it_cannot_run():
+    vf, task = small_tasks()
+    run = vf.train_grpo(task, "partial", 4, group=8, device=DEVICE, backend="fused", record_every=2, seed=1)
+    again = vf.train_grpo(task, "partial", 4, group=8, device=DEVICE, backend="fused", record_every=2, seed=1,
+                          progress=True)
+    assert run.steps.tolist() == [0, 2, 4] and run.joint.shape == (3, 4) and run.silent.shape == (4, 4)
+    assert np.array_equal(run.joint, again.joint)  # chunked launches (progress bar) give the same run
+    start = task.success()
+    assert np.allclose(run.joint[0], start["joint"].numpy(), atol=1e-6)
+    odd = vf.make_task(0.3, 0.4, vocab=6)
+    with pytest.raises(ValueError, match="vocabulary"):
+        vf.train_grpo(odd, "binary", 2, group=4, device=DEVICE, backend="fused")
+    with pytest.raises(ValueError, match="backend"):
+        vf.train_grpo(task, "binary", 2, group=4, backend="gpu")
