@@ -157,12 +157,29 @@ def _constants(algorithm: Algorithm, b: int, n: int, d: int, track: bool, config
 
 def resources(algorithm: Algorithm, b: int, n: int, d: int = 0, track: bool = False,
               config: tuple[int, int] | None = None, arch: int = 90) -> dict:
-    """Compile the kernel for an NVIDIA GPU of compute capability ``arch`` (90: H100) without needing one, and
-    report what one program uses: ``registers`` per thread, ``stack`` bytes per thread (above 0: registers spilled
-    to memory, which slows the kernel) and ``shared`` memory bytes, with the ``config`` (runs per program, warps).
-
-    Uses Triton's compiler and the ``cuobjdump`` it ships with; needs Triton outside its interpreter.
+    """Compile the bandit kernel for an NVIDIA GPU of compute capability ``arch`` (90: H100) without needing one,
+    and report what one program uses: ``registers`` per thread, ``stack`` bytes per thread (above 0: registers
+    spilled to memory, which slows the kernel) and ``shared`` memory bytes, with the ``config`` (runs per program,
+    warps). Uses Triton's compiler and the ``cuobjdump`` it ships with; needs Triton outside its interpreter.
     """
+    constants = _constants(algorithm, b, n, d, track, config)
+    warps = constants.pop("num_warps")
+    report = _compiled_usage(_train_kernel, constants, warps, arch,
+                             ints=("ids_ptr", "hit_ptr"), floats=("lr", "kl", "eps"))
+    return report | {"config": (constants["BLOCK"], warps)}
+
+
+def sequence_resources(vocab: int = 8, length: int = 6, group: int = 64, switch_window: int = 10,
+                       arch: int = 90) -> dict:
+    """:func:`resources` for the sequence kernel (one run per program of 4 warps)."""
+    constants = dict(VOCAB=vocab, LEN=length, LP=triton.next_power_of_2(length), GP=triton.next_power_of_2(group),
+                     WP=triton.next_power_of_2(switch_window), START=0)
+    return _compiled_usage(_sequence_kernel, constants, 4, arch, ints=("kinds_ptr", "switched_ptr"),
+                           floats=("lr", "eps", "anneal_steps", "switch_at"), bytes_=("silent_ptr",))
+
+
+def _compiled_usage(kernel, constants: dict, warps: int, arch: int, ints=(), floats=(), bytes_=()) -> dict:
+    """Registers, stack and shared memory of ``kernel`` compiled for ``arch`` with these constants."""
     import re
     import subprocess
     import tempfile
@@ -172,25 +189,27 @@ def resources(algorithm: Algorithm, b: int, n: int, d: int = 0, track: bool = Fa
     from triton.compiler import ASTSource
 
     if interpreted():
-        raise RuntimeError("resources() compiles the kernel: unset TRITON_INTERPRET (e.g. in a subprocess)")
-    constants = _constants(algorithm, b, n, d, track, config)
-    warps = constants.pop("num_warps")
-    names = _train_kernel.arg_names
-    signature = {name: ("constexpr" if name in constants else "*i32" if name in ("ids_ptr", "hit_ptr")
-                        else "*fp32" if name.endswith("_ptr") else "fp32" if name in ("lr", "kl", "eps") else "i32")
-                 for name in names}
-    source = ASTSource(fn=_train_kernel, signature=signature,
+        raise RuntimeError("compiling a kernel needs Triton outside its interpreter: unset TRITON_INTERPRET")
+    names = kernel.arg_names
+
+    def kind(name):
+        if name in constants:
+            return "constexpr"
+        if name.endswith("_ptr"):
+            return "*i32" if name in ints else "*i8" if name in bytes_ else "*fp32"
+        return "fp32" if name in floats else "i32"
+
+    source = ASTSource(fn=kernel, signature={name: kind(name) for name in names},
                        constexprs={(names.index(k),): v for k, v in constants.items()})
-    kernel = triton.compile(source, target=GPUTarget("cuda", arch, 32), options={"num_warps": warps})
+    compiled = triton.compile(source, target=GPUTarget("cuda", arch, 32), options={"num_warps": warps})
     tool = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
     with tempfile.NamedTemporaryFile(suffix=".cubin") as cubin:
-        cubin.write(kernel.asm["cubin"])
+        cubin.write(compiled.asm["cubin"])
         cubin.flush()
         usage = subprocess.run([str(tool), "--dump-resource-usage", cubin.name], capture_output=True, text=True,
                                check=True).stdout
     found = {key: int(re.search(rf"{key}:(\d+)", usage).group(1)) for key in ("REG", "STACK", "SHARED")}
-    return dict(registers=found["REG"], stack=found["STACK"], shared=found["SHARED"],
-                config=(constants["BLOCK"], warps))
+    return dict(registers=found["REG"], stack=found["STACK"], shared=found["SHARED"])
 
 
 def uniforms(seed: int, c0, c1, c2, c3) -> torch.Tensor:
@@ -371,6 +390,7 @@ def train_sequences(task, kinds: np.ndarray, steps: int, group: int, lr: float, 
     dev = device
     b, length, v = task.batch_size, task.length, task.vocab
     theta = task.theta0.to(device=dev, dtype=torch.float32).contiguous().clone()
+    cond = torch.empty_like(theta)
     codes = torch.as_tensor([SEQUENCE_REWARDS.index(k) for k in kinds], dtype=torch.int32, device=dev)
     rec = torch.empty((len(record_at), 3, b), dtype=torch.float32, device=dev)
     silent = torch.zeros((steps, b), dtype=torch.int8, device=dev)
@@ -387,7 +407,7 @@ def train_sequences(task, kinds: np.ndarray, steps: int, group: int, lr: float, 
     while True:
         count = min(chunk, steps - start)
         _sequence_kernel[(b,)](
-            theta, codes, rec, silent, sampled, weight, switched, ring,
+            theta, cond, codes, rec, silent, sampled, weight, switched, ring,
             b, start, count, int(start + count == steps), every, len(record_at), seed, float(lr), 1e-8,
             float(anneal_steps), float(switch_at), switch_window, group, mask1, mask2,
             VOCAB=v, LEN=length, LP=triton.next_power_of_2(length), GP=triton.next_power_of_2(group), WP=wp,
@@ -402,14 +422,8 @@ def train_sequences(task, kinds: np.ndarray, steps: int, group: int, lr: float, 
 
 
 @triton.jit
-def _row(cond, li, ui, l: tl.constexpr, u):
-    """Row (l, u) of the (LP, V, V) table: the distribution of the token at position l after token u, shape (V,)."""
-    return tl.sum(tl.sum(tl.where((li == l) & (ui == u), cond, 0.0), axis=0), axis=0)
-
-
-@triton.jit
 def _sequence_kernel(
-    theta_ptr, kinds_ptr, rec_ptr, silent_ptr, sampled_ptr, weight_ptr, switched_ptr, ring_ptr,
+    theta_ptr, cond_ptr, kinds_ptr, rec_ptr, silent_ptr, sampled_ptr, weight_ptr, switched_ptr, ring_ptr,
     B, t0, T, last, every, R, seed, lr, eps, anneal_steps, switch_at, window, G, mask1, mask2,
     VOCAB: tl.constexpr, LEN: tl.constexpr, LP: tl.constexpr, GP: tl.constexpr, WP: tl.constexpr,
     START: tl.constexpr,
@@ -428,6 +442,7 @@ def _sequence_kernel(
     valid = gi < G
     lcols = tl.arange(0, LP)
     wi = tl.arange(0, WP)
+    table_ptr = cond_ptr + run * LEN * VOCAB * VOCAB
     kind = tl.load(kinds_ptr + run)
     switched = tl.load(switched_ptr + run)
     ring = tl.load(ring_ptr + run * WP + wi)
@@ -435,6 +450,11 @@ def _sequence_kernel(
         t = t0 + i
         cond = tl.exp(theta - tl.max(theta, axis=2)[:, :, None])
         cond = cond / tl.sum(cond, axis=2)[:, :, None]
+        # the run's conditional tables also go to its slot of a scratch buffer (L1-resident), where sampling and
+        # the forward pass look rows up by index
+        tl.debug_barrier()
+        tl.store(cond_ptr + at, cond, mask=table)
+        tl.debug_barrier()
         slot = -1
         if every > 0:
             if t % every == 0:
@@ -445,11 +465,11 @@ def _sequence_kernel(
             slot = R - 1
         if slot >= 0:
             # exact P(C1), P(C2), P(both): forward pass over (last token, keyword seen yet)
-            first = _row(cond, li, ui, 0, START)
+            first = tl.load(table_ptr + START * VOCAB + tokens_v)
             seen = first * is1
             unseen = first * (1.0 - is1)
             for pos in tl.static_range(1, LEN):
-                trans = tl.sum(tl.where(li == pos, cond, 0.0), axis=0)
+                trans = tl.load(table_ptr + pos * VOCAB * VOCAB + tokens_v[:, None] * VOCAB + tokens_v[None, :])
                 to_seen = tl.sum(seen[:, None] * trans, axis=0)
                 to_unseen = tl.sum(unseen[:, None] * trans, axis=0)
                 seen = to_seen + to_unseen * is1
@@ -464,9 +484,7 @@ def _sequence_kernel(
             has1 = tl.zeros((GP,), dtype=tl.int32)
             prev = tl.zeros((GP,), dtype=tl.int32) + START
             for l in tl.static_range(LEN):
-                rows = tl.zeros((GP, VOCAB), dtype=tl.float32)
-                for u in tl.static_range(VOCAB):
-                    rows += tl.where((prev == u)[:, None], _row(cond, li, ui, l, u)[None, :], 0.0)
+                rows = tl.load(table_ptr + l * VOCAB * VOCAB + prev[:, None] * VOCAB + tokens_v[None, :])
                 cdf = tl.cumsum(rows, axis=1)
                 u = _uniform(seed, tl.zeros_like(gi) + run, tl.zeros_like(gi) + t, gi, tl.zeros_like(gi) + l)
                 x = u * tl.sum(rows, axis=1)
@@ -518,6 +536,6 @@ def _sequence_kernel(
 
 
 __all__ = [
-    "SEQUENCE_REWARDS", "interpreted", "launch_config", "resources", "run", "sequence_unsupported", "train_sequences",
-    "uniforms", "unsupported",
+    "SEQUENCE_REWARDS", "interpreted", "launch_config", "resources", "run", "sequence_resources", "sequence_unsupported",
+    "train_sequences", "uniforms", "unsupported",
 ]

@@ -191,8 +191,9 @@ def test_the_gpu_benchmark_script_runs_end_to_end_in_the_interpreter():
 
 
 def test_the_kernel_compiles_for_an_h100_without_spilling_registers():
-    """Compiled for compute capability 9.0 (no GPU needed), every kernel variant at its default launch uses at most
-    255 registers per thread and spills none to memory (a spill would slow every step)."""
+    """Compiled for compute capability 9.0 (no GPU needed), every bandit kernel variant at its default launch uses at
+    most 255 registers per thread and spills none to memory (a spill would slow every step); the sequence kernel of
+    chapter 7 (V = 8, L = 6, G = 96) compiles with at most a few words of stack."""
     import os
     import subprocess
     import sys
@@ -206,15 +207,18 @@ cases = [(ls.ExactPG(), 1_048_576, 64, 0, False), (ls.ExactPG(kl=0.1), 4096, 64,
 for algorithm, b, n, d, track in cases:
     r = fused.resources(algorithm, b, n, d, track)
     print(type(algorithm).__name__, b, n, d, r["config"], r["registers"], r["stack"])
+r = fused.sequence_resources(vocab=8, length=6, group=96)
+print("sequences", r["registers"], r["stack"])
 """
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     rows = [line.split() for line in out.stdout.splitlines()]
-    assert len(rows) == 6, out.stdout
-    for row in rows:
+    assert len(rows) == 7, out.stdout
+    for row in rows[:6]:
         registers, stack = int(row[-2]), int(row[-1])
         assert registers <= 255 and stack == 0, row
+    assert rows[6][0] == "sequences" and int(rows[6][1]) <= 255 and int(rows[6][2]) <= 64, rows[6]
 
 
 @pytest.mark.parametrize("algorithm", [ls.Reinforce(lr=0.7, samples=2, baseline="loo"), ls.RLOO(lr=0.7, k=4),
