@@ -8,7 +8,9 @@ Cases (goals on one H100, float32, records of the first and last policy only):
 
 1. exact policy gradient, tabular, B = 1,048,576 runs, N = 64 outputs, T = 1000 steps: goal <= 60 ms;
 2. RLOO with k = 8, B = 65,536, N = 64, T = 1000: goal <= 70 ms (eager torch took 0.68 s in the reference);
-3. exact policy gradient at B = 4,096 and 65,536 (the reference table's smaller sizes).
+3. exact policy gradient at B = 4,096 and 65,536 (the reference table's smaller sizes);
+4. chapter 7's GRPO on sequence tasks (V = 8, L = 6, G = 64, 600 steps) for 576 runs, a full-size phase diagram's
+   batch (labsupport.verifiable.train_grpo, fused sequence kernel against its torch path).
 
 For each case it times three ways of running the same training, each after a warm-up, median of ``--repeat``:
 ``train(backend="torch")`` (eager: a handful of kernels per step), the same step code (``policy.probs`` then
@@ -122,6 +124,27 @@ def bench_case(name, algorithm, b, goal, device, args):
         kernel_configs(problem, algorithm, steps, device)
 
 
+def bench_sequences(device, args, runs=576, group=64, steps=600):
+    """Chapter 7's batched GRPO: the fused sequence kernel against train_grpo's torch path (same task batch)."""
+    from labsupport import verifiable as vf
+
+    runs = max(2, int(runs * args.scale))
+    steps = min(steps, args.steps) if args.steps != STEPS else steps
+    p = np.linspace(0.05, 0.6, runs)
+    task = vf.make_task(p, p[::-1].copy(), end_bias=0.5)
+    kinds = np.resize(np.array(["binary", "partial"], dtype=object), runs)
+    print(f"\n== chapter 7 GRPO on sequences, {runs} runs, V=8, L=6, G={group}, T={steps} ==", flush=True)
+    train = lambda backend: vf.train_grpo(task, kinds, steps, group=group, device=str(device),  # noqa: E731
+                                          backend=backend, record_every=10, progress=False)
+    fast_t, fast_mem, fast = timed(lambda: train("fused"), device, max(1, min(args.repeat, 3)))
+    eager_t, eager_mem, eager = timed(lambda: train("torch"), device, 1)
+    for label, t, mem in (("fused sequence kernel", fast_t, fast_mem), ("eager torch (train_grpo)", eager_t, eager_mem)):
+        print(f"{label:42s} {t * 1e3:10.1f} ms   peak GPU memory {mem / 2**20:9.1f} MiB")
+    print(f"ratio eager / fused: {eager_t / fast_t:.1f}x")
+    print(f"agreement: mean final P(both) fused {fast.joint[-1].mean():.4f} vs eager {eager.joint[-1].mean():.4f}; "
+          f"silent groups {fast.silent.mean():.3f} vs {eager.silent.mean():.3f}")
+
+
 def kernel_configs(problem, algorithm, steps, device):
     """Kernel time of each launch configuration (runs per program x warps) on this case."""
     put = lambda t: t.to(device=device, dtype=torch.float32)  # noqa: E731
@@ -168,6 +191,8 @@ def main():
         if args.only and args.only not in name:
             continue
         bench_case(name, algorithm, max(1, int(b * args.scale)), goal, device, args)
+    if not args.only or args.only in "sequences":
+        bench_sequences(device, args)
 
 
 if __name__ == "__main__":
