@@ -55,6 +55,8 @@ def unsupported(problem, algorithm: Algorithm, device: torch.device, dtype: torc
         return f"it runs ExactPG, Reinforce, RLOO and GRPO, not {type(algorithm).__name__}"
     if problem.features is not None and problem.features.shape[0] != 1:
         return "log-linear policies need features shared by all runs, shape (N, d)"
+    if problem.batch_size * max(problem.n_outputs, problem.theta0.shape[-1]) >= 2**31:
+        return "it addresses at most 2**31 - 1 entries of (B, N) per tensor; split the batch"
     return None
 
 
