@@ -75,11 +75,11 @@ def launch_config(b: int, n: int, d: int = 0, samples: int = 0) -> tuple[int, in
     """(runs per program, warps per program) for B runs of N outputs (d features), ``samples`` draws per step.
 
     On a GPU, programs of 4 warps with about 1,024 policy entries (exact updates) or 512 (sampled updates, which
-    keep more per entry): compiled for an H100, these use at most about 128 registers per thread and spill none
-    (see :func:`resources`). In the interpreter, where every operation has a fixed cost, as many runs per program
-    as fit in 65,536 entries.
+    keep more per entry); a log-linear policy counts N x d entries per run (the kernel forms Phi * theta). Compiled
+    for an H100 these spill no registers (see :func:`resources`). In the interpreter, where every operation has a
+    fixed cost, as many runs per program as fit in 65,536 entries.
     """
-    width = max(triton.next_power_of_2(n), triton.next_power_of_2(d) if d else 1)
+    width = triton.next_power_of_2(n) * (triton.next_power_of_2(d) if d else 1)
     per_program = 65_536 if interpreted() else 512 if samples else 1_024
     block = max(1, min(triton.next_power_of_2(b), per_program // width, 4096))
     return block, 4
@@ -129,32 +129,43 @@ def run(
     ids = (torch.arange(b, device=dev) if noise_ids is None else noise_ids).to(torch.int32).contiguous()
     track = levels is not None
     level = levels.to(torch.float32).contiguous() if track else reward  # unused pointer when not tracking
-    chunk = steps if bar is None else bar.chunk
     grid = (triton.cdiv(b, constants["BLOCK"]),)
-    start = 0
-    while True:
-        count = min(chunk, steps - start)
+
+    def launch(start, count, last):
         _train_kernel[grid](
             theta, features if features is not None else theta,
             reward.contiguous(), r_true.contiguous(), log_pi0.contiguous(), level, ids, probs, hit,
-            b, n, d, start, count, int(start + count == steps), every, len(record_at), seed,
+            b, start, count, last, every, len(record_at), seed,
             float(algorithm.lr), float(algorithm.kl), float(eps), **constants,
         )
+
+    _launch_in_chunks(launch, steps, bar, dev)
+    return probs, (hit.to(torch.int64) if track else None)
+
+
+def _launch_in_chunks(launch, steps: int, bar, device: torch.device) -> None:
+    """Call ``launch(start, count, last)`` over all steps: once, or with a progress bar in at most 10 chunks, each
+    waited for so that the bar shows finished work (every chunk re-reads and re-writes the state, so few)."""
+    chunk = steps if bar is None else max(bar.chunk, -(-steps // 10), 1)
+    start = 0
+    while True:
+        count = min(chunk, steps - start)
+        launch(start, count, int(start + count == steps))
         start += count
         if bar is not None and count:
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
             bar.update(count)
         if start >= steps:
             break
-    return probs, (hit.to(torch.int64) if track else None)
 
 
 def _constants(algorithm: Algorithm, b: int, n: int, d: int, track: bool, config) -> dict:
     """The kernel's compile-time constants (and warps) for one training; ``config`` overrides the launch."""
     k, code, normalize, _ = _advantage_rule(algorithm)
     block, warps = config or launch_config(b, n, d, k)
-    return dict(NP=triton.next_power_of_2(n), DP=triton.next_power_of_2(max(d, 1)), FEATURES=d > 0, K=k,
-                KP=triton.next_power_of_2(max(k, 1)), ADVANTAGE=code, NORMALIZE=normalize, KL=algorithm.kl > 0,
-                TRACK=track, BLOCK=block, num_warps=warps)
+    return dict(N=n, D=d, NP=triton.next_power_of_2(n), DP=triton.next_power_of_2(max(d, 1)), FEATURES=d > 0, K=k,
+                ADVANTAGE=code, NORMALIZE=normalize, KL=algorithm.kl > 0, TRACK=track, BLOCK=block, num_warps=warps)
 
 
 def resources(algorithm: Algorithm, b: int, n: int, d: int = 0, track: bool = False,
@@ -166,22 +177,28 @@ def resources(algorithm: Algorithm, b: int, n: int, d: int = 0, track: bool = Fa
     """
     constants = _constants(algorithm, b, n, d, track, config)
     warps = constants.pop("num_warps")
-    report = _compiled_usage(_train_kernel, constants, warps, arch,
-                             ints=("ids_ptr", "hit_ptr"), floats=("lr", "kl", "eps"))
+    report = _compiled_usage(_train_kernel, constants, warps, arch, ints=("ids_ptr", "hit_ptr"),
+                             floats=("lr", "kl", "eps"), divisible=("B",) if b % 16 == 0 else ())
     return report | {"config": (constants["BLOCK"], warps)}
 
 
-def sequence_resources(vocab: int = 8, length: int = 6, group: int = 64, switch_window: int = 10,
+def sequence_resources(vocab: int = 8, length: int = 6, group: int = 64, switch_window: int = 10, runs: int = 576,
                        arch: int = 90) -> dict:
-    """:func:`resources` for the sequence kernel (one run per program of 4 warps)."""
-    constants = dict(VOCAB=vocab, LEN=length, LP=triton.next_power_of_2(length), GP=triton.next_power_of_2(group),
-                     WP=triton.next_power_of_2(switch_window), START=0)
-    return _compiled_usage(_sequence_kernel, constants, 4, arch, ints=("kinds_ptr", "switched_ptr"),
-                           floats=("lr", "eps", "anneal_steps", "switch_at"), bytes_=("silent_ptr",))
+    """:func:`resources` for the sequence kernel (one run per program of 4 warps) on a batch of ``runs``."""
+    constants = _sequence_constants(vocab, length, group, switch_window, 0)
+    warps = constants.pop("num_warps")
+    return _compiled_usage(_sequence_kernel, constants, warps, arch, ints=("kinds_ptr", "switched_ptr"),
+                           floats=("lr", "eps", "anneal_steps", "switch_at"), bytes_=("silent_ptr",),
+                           divisible=tuple(name for name, value in (("B", runs), ("G", group)) if value % 16 == 0))
 
 
-def _compiled_usage(kernel, constants: dict, warps: int, arch: int, ints=(), floats=(), bytes_=()) -> dict:
-    """Registers, stack and shared memory of ``kernel`` compiled for ``arch`` with these constants."""
+def _compiled_usage(kernel, constants: dict, warps: int, arch: int, ints=(), floats=(), bytes_=(),
+                    divisible=()) -> dict:
+    """Registers, stack and shared memory of ``kernel`` compiled for ``arch`` with these constants.
+
+    Like Triton's launcher, it tells the compiler that every pointer (torch allocates 16-byte aligned) and the
+    integer arguments named in ``divisible`` are multiples of 16, so the variant measured is the one that runs.
+    """
     import re
     import subprocess
     import tempfile
@@ -201,8 +218,10 @@ def _compiled_usage(kernel, constants: dict, warps: int, arch: int, ints=(), flo
             return "*i32" if name in ints else "*i8" if name in bytes_ else "*fp32"
         return "fp32" if name in floats else "i32"
 
+    aligned = {(i,): [["tt.divisibility", 16]] for i, name in enumerate(names)
+               if name not in constants and (name.endswith("_ptr") or name in divisible)}
     source = ASTSource(fn=kernel, signature={name: kind(name) for name in names},
-                       constexprs={(names.index(k),): v for k, v in constants.items()})
+                       constexprs={(names.index(k),): v for k, v in constants.items()}, attrs=aligned)
     compiled = triton.compile(source, target=GPUTarget("cuda", arch, 32), options={"num_warps": warps})
     tool = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
     with tempfile.NamedTemporaryFile(suffix=".cubin") as cubin:
@@ -219,10 +238,13 @@ def uniforms(seed: int, c0, c1, c2, c3) -> torch.Tensor:
 
     The bandit kernel draws sample j of step t of the run with noise id c0 at (c0, t, j, 0); the sequence kernel
     draws the token at position l of member i of run b's group at step t at (b, t, i, l). The counters are
-    broadcast integer tensors on the device the kernels run on; tests use this to feed the torch path the same
-    random numbers and compare single steps exactly.
+    broadcast integers (tensors on the device the kernels run on, or plain ints); tests use this to feed the torch
+    path the same random numbers and compare single steps exactly.
     """
-    counters = torch.broadcast_tensors(*(torch.as_tensor(c, dtype=torch.int32) for c in (c0, c1, c2, c3)))
+    given = [c for c in (c0, c1, c2, c3) if isinstance(c, torch.Tensor)]
+    device = given[0].device if given else torch.device("cpu")
+    counters = torch.broadcast_tensors(*(torch.as_tensor(c, dtype=torch.int32, device=device)
+                                         for c in (c0, c1, c2, c3)))
     shape = counters[0].shape
     flat = [c.reshape(-1).contiguous() for c in counters]
     out = torch.empty(flat[0].shape, dtype=torch.float32, device=flat[0].device)
@@ -250,40 +272,49 @@ def _uniform_kernel(out_ptr, c0_ptr, c1_ptr, c2_ptr, c3_ptr, n, seed, BLOCK: tl.
 
 
 @triton.jit
-def _policy(theta, feats, cols, NP: tl.constexpr, FEATURES: tl.constexpr, n):
-    """Logits z, log-probabilities and probabilities of a block of runs (padded outputs get probability 0)."""
+def _policy(theta, feats, cols, FEATURES: tl.constexpr, N: tl.constexpr):
+    """Probabilities, log-probabilities, unnormalised weights e and 1 / sum(e) of a block of runs (padded outputs
+    get probability 0); an expectation sum(e * x) / sum(e) need not wait for the probabilities."""
     if FEATURES:
         z = tl.sum(feats[None, :, :] * theta[:, None, :], axis=2)
     else:
         z = theta
-    z = tl.where((cols < n)[None, :], z, float("-inf"))
+    z = tl.where((cols < N)[None, :], z, float("-inf"))
     z = z - tl.max(z, axis=1)[:, None]
     e = tl.exp(z)
     total = tl.sum(e, axis=1)
-    p = e * (1.0 / total)[:, None]
-    logp = z - tl.log(total)[:, None]
-    return p, logp
+    inv = 1.0 / total
+    return e * inv[:, None], z - tl.log(total)[:, None], e, inv
 
 
 @triton.jit
+def _draw(counts, cdf, scale, cols, seed, ids, t, j, N: tl.constexpr):
+    """counts + the one-hot of draw j at step t: y = #{z : cdf(z) <= u * scale}, u from Philox (ids, t, j, 0)."""
+    u = _uniform(seed, ids, tl.zeros_like(ids) + t, tl.zeros_like(ids) + j, tl.zeros_like(ids))
+    below = (cdf <= (u * scale)[:, None]) & (cols < N)[None, :]
+    y = tl.minimum(tl.sum(below.to(tl.int32), axis=1), N - 1)
+    return counts + tl.where(cols[None, :] == y[:, None], 1.0, 0.0)
+
+
+@triton.jit(do_not_specialize=["t0", "T", "last", "every", "R", "seed"])
 def _train_kernel(
     theta_ptr, feat_ptr, r_ptr, rtrue_ptr, logpi0_ptr, level_ptr, ids_ptr, probs_ptr, hit_ptr,
-    B, n, d, t0, T, last, every, R, seed, lr, kl, eps,
-    NP: tl.constexpr, DP: tl.constexpr, FEATURES: tl.constexpr, K: tl.constexpr, KP: tl.constexpr,
+    B, t0, T, last, every, R, seed, lr, kl, eps,
+    N: tl.constexpr, D: tl.constexpr, NP: tl.constexpr, DP: tl.constexpr, FEATURES: tl.constexpr, K: tl.constexpr,
     ADVANTAGE: tl.constexpr, NORMALIZE: tl.constexpr, KL: tl.constexpr, TRACK: tl.constexpr, BLOCK: tl.constexpr,
 ):
     rows = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     cols = tl.arange(0, NP)
     live = rows < B
-    out = live[:, None] & (cols < n)[None, :]
-    at = rows[:, None] * n + cols[None, :]
+    out = live[:, None] & (cols < N)[None, :]
+    at = rows[:, None] * N + cols[None, :]
     r = tl.load(r_ptr + at, mask=out, other=0.0)
     if FEATURES:
         dims = tl.arange(0, DP)
-        feats = tl.load(feat_ptr + cols[:, None] * d + dims[None, :],
-                        mask=(cols < n)[:, None] & (dims < d)[None, :], other=0.0)
-        wmask = live[:, None] & (dims < d)[None, :]
-        wat = rows[:, None] * d + dims[None, :]
+        feats = tl.load(feat_ptr + cols[:, None] * D + dims[None, :],
+                        mask=(cols < N)[:, None] & (dims < D)[None, :], other=0.0)
+        wmask = live[:, None] & (dims < D)[None, :]
+        wat = rows[:, None] * D + dims[None, :]
         theta = tl.load(theta_ptr + wat, mask=wmask, other=0.0)
     else:
         feats = r  # not used
@@ -296,35 +327,35 @@ def _train_kernel(
         hit = tl.load(hit_ptr + rows, mask=live, other=-1)
     if K > 0:
         ids = tl.load(ids_ptr + rows, mask=live, other=0)
-        kcols = tl.arange(0, KP)
     for i in range(T + last):
         t = t0 + i
-        p, logp = _policy(theta, feats, cols, NP, FEATURES, n)
+        p, logp, e, inv = _policy(theta, feats, cols, FEATURES, N)
         if every > 0:
             if t % every == 0:
-                tl.store(probs_ptr + tl.cast(t // every, tl.int64) * B * n + at, p, mask=out)
+                tl.store(probs_ptr + tl.cast(t // every, tl.int64) * B * N + at, p, mask=out)
         if t == 0:
             tl.store(probs_ptr + at, p, mask=out)
         if TRACK:
-            reached = (tl.sum(p * rtrue, axis=1) >= level) & (hit < 0)
+            reached = (tl.sum(e * rtrue, axis=1) * inv >= level) & (hit < 0)
             hit = tl.where(reached, t, hit)
         if i == T:
-            tl.store(probs_ptr + tl.cast(R - 1, tl.int64) * B * n + at, p, mask=out)
+            tl.store(probs_ptr + tl.cast(R - 1, tl.int64) * B * N + at, p, mask=out)
         else:
             if K == 0:
-                g = p * (r - tl.sum(p * r, axis=1)[:, None])
+                g = p * (r - (tl.sum(e * r, axis=1) * inv)[:, None])
             else:
-                # K draws by the inverse CDF, y = #{z : cdf(z) <= u}, kept as counts per output. Every rule's
-                # advantage is affine in the sampled reward, a(y) = alpha r(y) + beta, so the group's direction
+                # K draws by the inverse CDF, kept as counts per output. Every rule's advantage is affine in the
+                # sampled reward, a(y) = alpha r(y) + beta, so the group's direction
                 # (1/K) sum_k a(y_k) (e_{y_k} - pi) is (counts * a - pi * sum(counts * a)) / K.
                 cdf = tl.cumsum(p, axis=1)
-                total = tl.sum(p, axis=1)
+                scale = tl.max(cdf, axis=1)  # the last entry, as torch's sampling scales by cdf[-1]
                 counts = tl.zeros((BLOCK, NP), dtype=tl.float32)
-                for j in tl.static_range(K):
-                    u = _uniform(seed, ids, tl.zeros_like(ids) + t, tl.zeros_like(ids) + j, tl.zeros_like(ids))
-                    below = (cdf <= (u * total)[:, None]) & (cols < n)[None, :]
-                    y = tl.minimum(tl.sum(below.to(tl.int32), axis=1), n - 1)
-                    counts += tl.where(cols[None, :] == y[:, None], 1.0, 0.0)
+                if K <= 16:
+                    for j in tl.static_range(K):
+                        counts = _draw(counts, cdf, scale, cols, seed, ids, t, j, N)
+                else:
+                    for j in range(K):
+                        counts = _draw(counts, cdf, scale, cols, seed, ids, t, j, N)
                 mean = tl.sum(counts * r, axis=1) / K
                 if ADVANTAGE == 0:
                     adv = r
@@ -344,7 +375,7 @@ def _train_kernel(
                 weighted = counts * adv
                 g = (weighted - p * tl.sum(weighted, axis=1)[:, None]) / K
             if KL:
-                l = tl.where((cols < n)[None, :], logp - logpi0, 0.0)
+                l = tl.where((cols < N)[None, :], logp - logpi0, 0.0)
                 g -= kl * p * (l - tl.sum(p * l, axis=1)[:, None])
             if FEATURES:
                 theta += lr * tl.sum(g[:, :, None] * feats[None, :, :], axis=1)
@@ -371,19 +402,23 @@ def sequence_unsupported(task, group: int, device: torch.device, dtype: torch.dt
     if dtype != torch.float32:
         return f"it computes in float32, not {dtype}"
     v = task.vocab
-    if v & (v - 1) or v > 32:
-        return f"it needs a vocabulary of 2, 4, 8, 16 or 32 tokens, not {v}"
-    if task.length > 16 or group > 1024:
-        return f"it unrolls at most 16 positions and groups of 1,024 (got L = {task.length}, G = {group})"
+    if v & (v - 1) or v > 16:
+        return f"it needs a vocabulary of 2, 4, 8 or 16 tokens, not {v}"
+    if task.length > 12 or group > 256:
+        return f"it unrolls at most 12 positions and groups of 256 (got L = {task.length}, G = {group})"
+    if task.batch_size * task.length * v * v >= 2**31:
+        return "it addresses at most 2**31 - 1 logits per tensor; split the batch"
     return None
 
 
 def train_sequences(task, kinds: np.ndarray, steps: int, group: int, lr: float, seed: int, record_at: list[int],
-                    anneal_steps: int, switch_at: float, switch_window: int, device: torch.device, bar=None):
+                    anneal_steps: int, switch_at: float, switch_window: int, device: torch.device, bar=None,
+                    start_token: int = 0):
     """GRPO on every run of a :class:`~labsupport.verifiable.SequenceTask` with the fused kernel.
 
     Args: as :func:`labsupport.verifiable.train_grpo` (already checked); ``kinds`` holds each run's reward name and
-    ``record_at`` the steps to record; ``device`` where the tensors live.
+    ``record_at`` the steps to record; ``device`` where the tensors live; ``start_token`` the context row of the
+    first position (``verifiable.START``).
 
     Returns:
         (rec, silent, sampled, weight) on the device: rec (records, 3, B) float32 exact P(C1), P(C2), P(both);
@@ -404,26 +439,25 @@ def train_sequences(task, kinds: np.ndarray, steps: int, group: int, lr: float, 
     mask1 = sum(1 << t for t in task.keyword)
     mask2 = sum(1 << t for t in task.terminator)
     every = record_at[1] - record_at[0] if len(record_at) > 2 else 0
-    chunk = steps if bar is None else bar.chunk
-    start = 0
-    while True:
-        count = min(chunk, steps - start)
+    def launch(start, count, last):
         _sequence_kernel[(b,)](
             theta, cond, codes, rec, silent, sampled, weight, switched, ring,
-            b, start, count, int(start + count == steps), every, len(record_at), seed, float(lr), 1e-8,
+            b, start, count, last, every, len(record_at), seed, float(lr), 1e-8,
             float(anneal_steps), float(switch_at), switch_window, group, mask1, mask2,
-            VOCAB=v, LEN=length, LP=triton.next_power_of_2(length), GP=triton.next_power_of_2(group), WP=wp,
-            START=0, num_warps=4,
+            **_sequence_constants(v, length, group, switch_window, start_token),
         )
-        start += count
-        if bar is not None and count:
-            bar.update(count)
-        if start >= steps:
-            break
+
+    _launch_in_chunks(launch, steps, bar, dev)
     return rec, silent.bool(), sampled, weight
 
 
-@triton.jit
+def _sequence_constants(vocab: int, length: int, group: int, switch_window: int, start_token: int) -> dict:
+    """The sequence kernel's compile-time constants (and warps)."""
+    return dict(VOCAB=vocab, LEN=length, LP=triton.next_power_of_2(length), GP=triton.next_power_of_2(group),
+                WP=triton.next_power_of_2(switch_window), START=start_token, num_warps=4)
+
+
+@triton.jit(do_not_specialize=["t0", "T", "last", "every", "R", "seed"])
 def _sequence_kernel(
     theta_ptr, cond_ptr, kinds_ptr, rec_ptr, silent_ptr, sampled_ptr, weight_ptr, switched_ptr, ring_ptr,
     B, t0, T, last, every, R, seed, lr, eps, anneal_steps, switch_at, window, G, mask1, mask2,
@@ -489,7 +523,7 @@ def _sequence_kernel(
                 rows = tl.load(table_ptr + l * VOCAB * VOCAB + prev[:, None] * VOCAB + tokens_v[None, :])
                 cdf = tl.cumsum(rows, axis=1)
                 u = _uniform(seed, tl.zeros_like(gi) + run, tl.zeros_like(gi) + t, gi, tl.zeros_like(gi) + l)
-                x = u * tl.sum(rows, axis=1)
+                x = u * tl.max(cdf, axis=1)  # the last entry, as the torch path scales by it
                 y = tl.minimum(tl.sum((cdf <= x[:, None]).to(tl.int32), axis=1), VOCAB - 1)
                 tokens = tl.where(lcols[None, :] == l, y[:, None], tokens)
                 has1 = has1 | ((mask1 >> y) & 1)
@@ -498,14 +532,14 @@ def _sequence_kernel(
             both = (has1 & has2).to(tl.float32)
             half = 0.5 * (has1 + has2).to(tl.float32)
             # the reward's weight of partial credit at step t (the switch looks at the last `window` groups)
-            if t >= window:
-                if tl.sum(ring, axis=0) / window >= switch_at:
+            if t >= window:  # correctly rounded divisions here and below: ties are common and must match torch
+                if tl.div_rn(tl.sum(ring, axis=0), tl.cast(window, tl.float32)) >= switch_at:
                     switched = 1
             w = 0.0
             if kind == 1:
                 w = 1.0
             if kind == 2:
-                w = tl.maximum(0.0, 1.0 - t / anneal_steps)
+                w = tl.maximum(0.0, 1.0 - tl.div_rn(tl.cast(t, tl.float32), anneal_steps))
             if kind == 3:
                 w = 1.0 - switched
             r = tl.where(valid, (1.0 - w) * both + w * half, 0.0)
@@ -513,7 +547,7 @@ def _sequence_kernel(
             dev = tl.where(valid, r - mean, 0.0)
             quiet = tl.max(tl.where(valid, r, float("-inf")), axis=0) == tl.min(tl.where(valid, r, float("inf")), axis=0)
             adv = tl.where(quiet, 0.0, dev / (tl.sqrt(tl.sum(dev * dev, axis=0) / G) + eps))
-            hit = tl.sum(tl.where(valid, both, 0.0), axis=0) / G
+            hit = tl.div_rn(tl.sum(tl.where(valid, both, 0.0), axis=0), tl.cast(G, tl.float32))
             step_at = tl.cast(t, tl.int64) * B + run
             tl.store(silent_ptr + step_at, quiet.to(tl.int8))
             tl.store(sampled_ptr + step_at, hit)

@@ -587,7 +587,8 @@ def train_grpo(task: SequenceTask, reward, steps: int, *, group: int = 32, lr: f
     fast = _fused_backend(backend, dev, lambda fused: fused.sequence_unsupported(task, group, dev, dtype))
     if fast is not None:
         rec, silent, sampled, weights = fast.train_sequences(task, kinds, steps, group, lr, seed, record_at,
-                                                             anneal_steps, switch_at, switch_window, dev, bar)
+                                                             anneal_steps, switch_at, switch_window, dev, bar,
+                                                             start_token=START)
     else:
         rec, silent, sampled, weights = _grpo_steps(task, kinds, steps, group, lr, seed, record_at, anneal_steps,
                                                     switch_at, switch_window, dev, dtype, bar)
