@@ -6,6 +6,7 @@
 #   OUT=/some/dir bash benchmarks/gpu_checks.sh                 # tests and the fused-kernel benchmark (a few minutes)
 #   OUT=/some/dir bash benchmarks/gpu_checks.sh tests sweep     # any of: tests fast bench sweep rlhf
 #
+# PART_TIMEOUT=seconds bounds each part (default 900; exit 124 in summary.txt means it was stopped).
 # tests: CPU/GPU agreement and the fused kernel compiled for the GPU; fast: benchmarks/bench_gpu.py (fused kernel vs
 # eager torch vs torch.compile, goals of 60 ms and 70 ms, launch configurations); bench: bench_engine.py on the GPU.
 # sweep: chapter 5's stress test at 100,000 instances (replaces book/data/stress_sweep.csv.gz once checked, see
@@ -14,6 +15,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${OUT:-build/gpu}"
 py="${PYTHON:-python3}"
+limit="${PART_TIMEOUT:-900}"   # seconds per part: an overrunning part is stopped and the next one still runs
 mkdir -p "$out"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 parts=("$@")
@@ -24,13 +26,13 @@ status=0
 for part in "${parts[@]}"; do
   start=$SECONDS
   case "$part" in
-    tests) "$py" -m pytest -q -p no:cacheprovider tests/test_gpu.py tests/test_fused.py tests/test_verifiable.py \
+    tests) timeout "$limit" "$py" -m pytest -q -p no:cacheprovider tests/test_gpu.py tests/test_fused.py tests/test_verifiable.py \
              tests/test_core.py tests/test_categorize.py 2>&1 | tee "$out/tests.txt" ;;
-    fast)  "$py" benchmarks/bench_gpu.py --configs 2>&1 | tee "$out/bench_gpu.txt" ;;
-    bench) "$py" benchmarks/bench_engine.py --device cuda 2>&1 | tee "$out/bench_engine.txt" ;;
-    sweep) "$py" benchmarks/run_stress_sweep.py --instances 100000 --device cuda \
+    fast)  timeout "$limit" "$py" benchmarks/bench_gpu.py --configs 2>&1 | tee "$out/bench_gpu.txt" ;;
+    bench) timeout "$limit" "$py" benchmarks/bench_engine.py --device cuda 2>&1 | tee "$out/bench_engine.txt" ;;
+    sweep) timeout "$limit" "$py" benchmarks/run_stress_sweep.py --instances 100000 --device cuda \
              --out "$out/stress_sweep_100k.csv.gz" 2>&1 | tail -n 40 | tee "$out/sweep.txt" ;;
-    rlhf)  "$py" benchmarks/run_rlhf_study.py --size full --device cuda --out "$out/rlhf_study_full.csv" 2>&1 \
+    rlhf)  timeout "$limit" "$py" benchmarks/run_rlhf_study.py --size full --device cuda --out "$out/rlhf_study_full.csv" 2>&1 \
              | tail -n 40 | tee "$out/rlhf.txt" ;;
     *) echo "unknown part: $part (choose from tests fast bench sweep rlhf)"; status=2; continue ;;
   esac
