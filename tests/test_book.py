@@ -100,6 +100,21 @@ def test_book_builds_every_toc_page(built_book: Path):
     assert not unexecuted, f"notebook pages without any output (not executed?): {unexecuted}"
 
 
+def test_chapters_are_numbered_and_labs_keep_their_own_headings(built_book: Path):
+    """Chapter titles carry their number and equations are numbered per chapter; a lab page's title and headings
+    show only the numbers written in the notebook (no "1.10. Lab 1" or "5.7.4.3. 4.3 ...")."""
+    numbers = re.compile(r'<span class="section-number">([^<]*)</span>')
+    chapter = (built_book / "chapters" / "03-accuracy-is-not-enough.html").read_text()
+    assert numbers.findall(chapter)[:1] == ["3. "] and '<span class="eqno">(3.1)' in chapter
+    labs = sorted((built_book / "notebooks").glob("0*-lab.html"))
+    assert len(labs) == 7
+    for lab in labs:
+        article = re.search(r'<article class="bd-article">(.*?)</article>', lab.read_text(), re.S).group(1)
+        title = re.search(r"<h1>(.*?)</h1>", article, re.S).group(1)
+        assert re.match(r"Lab \d: ", title), f"{lab.name}: title {title[:60]!r}"
+        assert not numbers.search(article), f"{lab.name}: {numbers.findall(article)[:3]}"
+
+
 def test_vendored_libraries_are_served_locally(built_book: Path):
     """With book/_vendor complete, no page links a script or stylesheet from another host."""
     manifest = BOOK / "_vendor" / "manifest.json"
