@@ -84,8 +84,9 @@ def test_sampled_updates_have_the_torch_paths_distribution(algorithm):
 
 
 def _copies(problem, b):
+    """b copies of a one-row problem (its features, if any, stay shared)."""
     return ls.Bandit(r_true=problem.r_true.expand(b, -1), r_proxy=problem.r_proxy.expand(b, -1),
-                     init_logits=problem.init_logits.expand(b, -1), names=problem.names)
+                     init_logits=problem.init_logits.expand(b, -1), names=problem.names, features=problem.features)
 
 
 def test_a_seed_fixes_the_run_and_common_noise_is_shared():
@@ -221,21 +222,30 @@ print("sequences", r["registers"], r["stack"])
     assert rows[6][0] == "sequences" and int(rows[6][1]) <= 255 and int(rows[6][2]) <= 64, rows[6]
 
 
-@pytest.mark.parametrize("algorithm", [ls.Reinforce(lr=0.7, samples=2, baseline="loo"), ls.RLOO(lr=0.7, k=4),
-                                       ls.GRPO(lr=0.4, group=5, kl=0.1)], ids=lambda a: type(a).__name__)
-def test_sampled_steps_equal_the_torch_steps_fed_the_same_random_numbers(algorithm):
+@pytest.mark.parametrize("algorithm, geometry", [
+    (ls.Reinforce(lr=0.7, samples=2, baseline="loo"), None),
+    (ls.RLOO(lr=0.7, k=4), None),
+    (ls.GRPO(lr=0.4, group=5, kl=0.1), None),
+    (ls.GRPO(lr=0.4, group=20), None),           # more than 16 draws: the kernel's runtime loop
+    (ls.RLOO(lr=0.7, k=3, kl=0.05), "negative"),  # a log-linear policy with the paper's features
+], ids=["reinforce-loo", "rloo", "grpo-kl", "grpo-20", "rloo-features"])
+def test_sampled_steps_equal_the_torch_steps_fed_the_same_random_numbers(algorithm, geometry):
     """With the kernel's own Philox stream (fused.uniforms) fed to the torch path's algorithm.step, every recorded
     policy agrees to float32 rounding: the kernel computes exactly the torch update, sample by sample."""
     from labsupport.algorithms import StepInput
     from labsupport.policies import SoftmaxPolicy
 
     b, steps, seed = 24, 5, 11
-    problem = random_problem(b, 6, seed=5)
+    if geometry is None:
+        problem = random_problem(b, 6, seed=5)
+    else:
+        problem = _copies(ls.paper_bandit(0.1, geometry=geometry), b)
     fast = ls.train(problem, algorithm, steps, device=DEVICE, backend="fused", seed=seed)
     dev = torch.device(DEVICE)
     clock = {"t": 0}
     ids = torch.arange(b, device=dev)[:, None]
-    inp = StepInput(policy=SoftmaxPolicy(None), reward=problem.r_proxy.to(dev, torch.float32),
+    features = None if problem.features is None else problem.features.to(dev, torch.float32)
+    inp = StepInput(policy=SoftmaxPolicy(features), reward=problem.r_proxy.to(dev, torch.float32),
                     log_pi0=problem.init_logits.to(dev, torch.float32),
                     uniforms=lambda k: fused.uniforms(seed, ids, clock["t"], torch.arange(k, device=dev)[None], 0))
     theta = problem.theta0.to(dev, torch.float32).clone()
@@ -244,6 +254,7 @@ def test_sampled_steps_equal_the_torch_steps_fed_the_same_random_numbers(algorit
         assert torch.allclose(torch.as_tensor(fast.probs[t], dtype=torch.float32), pi.cpu(), atol=1e-5), t
         clock["t"] = t
         algorithm.step(theta, pi, inp)
+    assert not np.allclose(fast.probs[-1], fast.probs[0], atol=1e-3)  # the runs did move
 
 
 # ------------------------------------------------------------------------------------------------ sequences
