@@ -165,7 +165,8 @@ def _constants(algorithm: Algorithm, b: int, n: int, d: int, track: bool, config
     k, code, normalize, _ = _advantage_rule(algorithm)
     block, warps = config or launch_config(b, n, d, k)
     return dict(N=n, D=d, NP=triton.next_power_of_2(n), DP=triton.next_power_of_2(max(d, 1)), FEATURES=d > 0, K=k,
-                ADVANTAGE=code, NORMALIZE=normalize, KL=algorithm.kl > 0, TRACK=track, BLOCK=block, num_warps=warps)
+                ADVANTAGE=code, NORMALIZE=normalize, KL=algorithm.kl > 0, TRACK=track, BLOCK=block,
+                FAST=not interpreted(), num_warps=warps)
 
 
 def resources(algorithm: Algorithm, b: int, n: int, d: int = 0, track: bool = False,
@@ -272,7 +273,19 @@ def _uniform_kernel(out_ptr, c0_ptr, c1_ptr, c2_ptr, c3_ptr, n, seed, BLOCK: tl.
 
 
 @triton.jit
-def _policy(theta, feats, cols, FEATURES: tl.constexpr, N: tl.constexpr):
+def _exp(x, FAST: tl.constexpr):
+    """exp(x); with ``FAST`` (compiled for a GPU) one ``ex2.approx.ftz`` instruction that flushes results below
+    float32's normal range to 0, sparing the per-element denormal handling of ``tl.exp`` (the interpreter cannot run
+    PTX, so it uses ``tl.exp``)."""
+    if FAST:
+        return tl.inline_asm_elementwise("ex2.approx.ftz.f32 $0, $1;", "=f,f", [x * 1.4426950408889634],
+                                         dtype=tl.float32, is_pure=True, pack=1)
+    else:
+        return tl.exp(x)
+
+
+@triton.jit
+def _policy(theta, feats, cols, FEATURES: tl.constexpr, N: tl.constexpr, FAST: tl.constexpr):
     """Probabilities, log-probabilities, unnormalised weights e and 1 / sum(e) of a block of runs (padded outputs
     get probability 0); an expectation sum(e * x) / sum(e) need not wait for the probabilities."""
     if FEATURES:
@@ -281,7 +294,7 @@ def _policy(theta, feats, cols, FEATURES: tl.constexpr, N: tl.constexpr):
         z = theta
     z = tl.where((cols < N)[None, :], z, float("-inf"))
     z = z - tl.max(z, axis=1)[:, None]
-    e = tl.exp(z)
+    e = _exp(z, FAST)
     total = tl.sum(e, axis=1)
     inv = 1.0 / total
     return e * inv[:, None], z - tl.log(total)[:, None], e, inv
@@ -302,6 +315,7 @@ def _train_kernel(
     B, t0, T, last, every, R, seed, lr, kl, eps,
     N: tl.constexpr, D: tl.constexpr, NP: tl.constexpr, DP: tl.constexpr, FEATURES: tl.constexpr, K: tl.constexpr,
     ADVANTAGE: tl.constexpr, NORMALIZE: tl.constexpr, KL: tl.constexpr, TRACK: tl.constexpr, BLOCK: tl.constexpr,
+    FAST: tl.constexpr,
 ):
     rows = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     cols = tl.arange(0, NP)
@@ -329,7 +343,7 @@ def _train_kernel(
         ids = tl.load(ids_ptr + rows, mask=live, other=0)
     for i in range(T + last):
         t = t0 + i
-        p, logp, e, inv = _policy(theta, feats, cols, FEATURES, N)
+        p, logp, e, inv = _policy(theta, feats, cols, FEATURES, N, FAST)
         if every > 0:
             if t % every == 0:
                 tl.store(probs_ptr + tl.cast(t // every, tl.int64) * B * N + at, p, mask=out)
