@@ -25,8 +25,11 @@ serve:
 
 book: build-book serve
 
+# JupyterLab at the repository root, opened on notebooks/: charts load the vendored browser libraries through the
+# server (book/_vendor, fetched here when npm can), so they draw offline.
 lab: venv
-	.venv/bin/jupyter lab notebooks/
+	$(PY) tools/vendor_assets.py
+	.venv/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks
 
 # Debian's chromium for the browser test: installed when missing and this user may (root with apt-get).
 browser:

@@ -31,9 +31,11 @@ the Altair renderer ``"labsupport"`` and enables it; ``charts.enable()`` does it
 chosen. Its output carries the Vega-Lite JSON (mimetype ``application/vnd.vegalite.v<major>+json``, for frontends
 that render that version natively) and a ``text/html`` that draws the chart with vega-embed, with tooltips.
 In the built book that HTML loads vega, vega-lite and vega-embed once per page from ``<content root>/_static/vega/``
-(vendored by ``tools/vendor_assets.py``), falling back to a CDN when those files are missing; elsewhere it loads
-them from the CDN. JupyterLab 4 prefers ``text/html`` to Vega-Lite (and renders Vega-Lite only up to v5), so there
-too the HTML draws the chart, which needs the CDN. The book's ``_config.yml`` makes myst-nb pick ``text/html``.
+(vendored by ``tools/vendor_assets.py``), falling back to a CDN when those files are missing. JupyterLab 4 prefers
+``text/html`` to Vega-Lite (and renders Vega-Lite only up to v5), so there too the HTML draws the chart: in a
+notebook kernel started by a Jupyter server (``JPY_SESSION_NAME`` set) it loads the vendored ``book/_vendor/vega``
+of the source checkout through the server's ``/files/`` handler when that folder lies under the server's root, as
+with ``make lab`` (offline), and the CDN otherwise. The book's ``_config.yml`` makes myst-nb pick ``text/html``.
 
 Specs: :func:`vegalite_spec` is where a chart becomes its Vega-Lite JSON, the same dict as ``chart.to_dict()``
 without Altair walking the inline records one by one (the slow part of showing a chart of many points); the Reward
@@ -44,8 +46,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 
 import altair as alt
 import numpy as np
@@ -81,11 +85,16 @@ CDN = {  # the same versions Altair's own HTML output asks for
 EMBED_OPTIONS = {"actions": {"export": True, "source": False, "compiled": False, "editor": False},
                  "tooltip": {"theme": "light"}, "config": {"background": "white"}}
 
+#: the vendored browser libraries in a source checkout (``tools/vendor_assets.py`` fills them)
+VENDOR_VEGA = Path(__file__).resolve().parent.parent / "book" / "_vendor" / "vega"
+
 # Loads vega, vega-lite and vega-embed once per page (a promise shared by all charts on it), in order, with
 # AMD `define` hidden meanwhile so the UMD bundles set globals instead of registering with require.js (which the
-# book loads for ipywidgets). Each library comes from <content root>/_static/vega/ when the page has a content root
-# (a built Sphinx page) and from the CDN otherwise or when the local file fails.
-_LOADER = """(function (spec, id, opts, cdn) {
+# book loads for ipywidgets). Each library comes from a local folder when there is one, else (or when the local
+# file fails) from the CDN: <content root>/_static/vega/ on a built Sphinx page; in JupyterLab or Notebook 7, the
+# vendored folder `vendor` (an absolute path) through the server's /files/ handler when it lies under the server's
+# root (the page's jupyter-config-data gives baseUrl and serverRoot).
+_LOADER = """(function (spec, id, opts, cdn, vendor) {
   var el = document.getElementById(id);
   function fail(err) {
     el.textContent = "The chart could not be drawn: " + err.message;
@@ -99,14 +108,25 @@ _LOADER = """(function (spec, id, opts, cdn) {
       document.head.appendChild(s);
     });
   }
+  function served(path) {
+    var cfg = document.getElementById("jupyter-config-data"), page;
+    if (!path || !cfg) return null;
+    try { page = JSON.parse(cfg.textContent); } catch (err) { return null; }
+    var top = String(page.serverRoot || "");
+    while (top.slice(-1) === "/") top = top.slice(0, -1);
+    if (!top || path.indexOf(top + "/") !== 0) return null;
+    var rel = path.slice(top.length + 1).split("/").map(encodeURIComponent).join("/");
+    return (page.baseUrl || "/") + "files/" + rel + "/";
+  }
   if (!window.labsupportVega) {
     var root = document.documentElement.dataset.content_root, amd = window.define;
+    var local = root !== undefined ? root + "_static/vega/" : served(vendor);
     var chain = Promise.resolve();
     window.define = undefined;
     ["vega", "vega-lite", "vega-embed"].forEach(function (name) {
       chain = chain.then(function () {
-        if (root === undefined) return load(cdn[name]);
-        return load(root + "_static/vega/" + name + ".min.js").catch(function () { return load(cdn[name]); });
+        if (local === null) return load(cdn[name]);
+        return load(local + name + ".min.js").catch(function () { return load(cdn[name]); });
       });
     });
     window.labsupportVega = chain.then(
@@ -114,7 +134,7 @@ _LOADER = """(function (spec, id, opts, cdn) {
       function (err) { window.define = amd; throw err; });
   }
   window.labsupportVega.then(function (embed) { return embed(el, spec, opts); }).catch(fail);
-})(%s, "%s", %s, %s);"""
+})(%s, "%s", %s, %s, %s);"""
 
 
 def _js(value) -> str:
@@ -122,12 +142,24 @@ def _js(value) -> str:
     return json.dumps(value).replace("<", "\\u003c")
 
 
+def _served_vega() -> str | None:
+    """The vendored vega folder (absolute, with /) when this kernel was started by a Jupyter server for a notebook
+    (``JPY_SESSION_NAME`` is set) and the folder is complete; the chart's script then asks that server for it, so
+    charts in a local JupyterLab draw offline. ``None`` elsewhere (e.g. while the book executes the labs)."""
+    if not os.environ.get("JPY_SESSION_NAME"):
+        return None
+    if not all((VENDOR_VEGA / f"{name}.min.js").is_file() for name in CDN):
+        return None
+    return VENDOR_VEGA.as_posix()
+
+
 def render(spec: dict, **metadata) -> dict:
     """Altair renderer: a mimebundle with the Vega-Lite JSON, an HTML page fragment and a plain-text stand-in."""
     chart_id = f"labsupport-chart-{uuid.uuid4().hex}"
     options = {**EMBED_OPTIONS, **metadata.get("embed_options", {})}
+    script = _LOADER % (_js(spec), chart_id, _js(options), _js(CDN), _js(_served_vega()))
     html = (f'<div class="labsupport-chart" id="{chart_id}"></div>\n'
-            f'<script type="text/javascript">{_LOADER % (_js(spec), chart_id, _js(options), _js(CDN))}</script>')
+            f'<script type="text/javascript">{script}</script>')
     title = spec.get("title", "")
     title = title.get("text", "") if isinstance(title, dict) else title
     return {VEGALITE_MIMETYPE: spec, "text/html": html, "text/plain": f"<Altair chart: {title}>" if title else

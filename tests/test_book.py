@@ -12,6 +12,7 @@ ipywidget left unrendered. Without Chromium or Playwright the browser test is sk
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import json
@@ -178,19 +179,28 @@ def browser_or_skip():
     return manager, browser
 
 
-@pytest.fixture(scope="module")
-def site_url(built_book: Path):
-    """Serve the built site on a random loopback port."""
+@contextlib.contextmanager
+def serve(directory: Path):
+    """Serve ``directory`` on a random loopback port; yields the base URL."""
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(built_book)))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(directory)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def site_url(built_book: Path):
+    """Serve the built site on a random loopback port."""
+    with serve(built_book) as base:
+        yield base
 
 
 # Runs in the page once it has loaded: waits for MathJax, charts and widgets, then reports what is wrong.
@@ -321,3 +331,37 @@ def test_static_sliders_change_what_is_drawn(request):
     with_sliders = {p: r for p, r in results.items() if r["count"]}
     assert with_sliders, f"no page has a chart with a range slider (looked at {sorted(results)})"
     assert all(not r["unchanged"] for r in with_sliders.values()), with_sliders
+
+
+def test_charts_in_jupyterlab_load_the_vendored_libraries(built_book: Path, tmp_path: Path, monkeypatch):
+    """A chart shown in a JupyterLab started at the repository root (as `make lab` does) loads vega, vega-lite and
+    vega-embed from the server's /files/ handler, so it draws offline: the page below has JupyterLab's config block
+    and serves the repository under /files/ as Jupyter does, and any request to another host fails the test."""
+    import altair as alt
+    import pandas as pd
+
+    from labsupport import charts
+
+    if not (BOOK / "_vendor" / "manifest.json").is_file():
+        pytest.skip("book/_vendor was not filled (npm missing or registry unreachable): charts use the CDN")
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    assert charts._served_vega() is None  # not under a Jupyter server (e.g. the book's own build): no local path
+    monkeypatch.setenv("JPY_SESSION_NAME", "notebooks/lab.ipynb")
+    chart = alt.Chart(pd.DataFrame({"step": [0, 1, 2], "V": [0.1, 0.5, 0.9]}), title="t").mark_line().encode(
+        x=alt.X("step:Q", title="step"), y=alt.Y("V:Q", title="V"))
+    html = charts.render(charts.vegalite_spec(chart))["text/html"]
+    assert charts.VENDOR_VEGA.as_posix() in html
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "files").symlink_to(ROOT, target_is_directory=True)
+    config = json.dumps({"baseUrl": "/", "serverRoot": ROOT.as_posix()})
+    (site / "lab.html").write_text('<!doctype html><html><head><script id="jupyter-config-data" '
+                                   f'type="application/json">{config}</script></head><body>{html}</body></html>')
+    manager, browser = browser_or_skip()
+    try:
+        with serve(site) as base:
+            problems = inspect_page(browser, base, "lab.html")
+    finally:
+        browser.close()
+        manager.stop()
+    assert not problems, "\n".join(problems)
