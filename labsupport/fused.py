@@ -45,12 +45,19 @@ def interpreted() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
 
-def unsupported(problem, algorithm: Algorithm, device: torch.device, dtype: torch.dtype) -> str | None:
-    """Why the fused kernel cannot run this training (a sentence), or ``None`` when it can."""
+def _unsupported_place(device: torch.device, dtype: torch.dtype) -> str | None:
+    """Why neither kernel can run on ``device`` in ``dtype`` (a sentence), or ``None``."""
     if device.type != "cuda" and not interpreted():
         return f"it runs on CUDA devices (or on the CPU with TRITON_INTERPRET=1), not on {device}"
     if dtype != torch.float32:
         return f"it computes in float32, not {dtype}"
+    return None
+
+
+def unsupported(problem, algorithm: Algorithm, device: torch.device, dtype: torch.dtype) -> str | None:
+    """Why the fused kernel cannot run this training (a sentence), or ``None`` when it can."""
+    if (why := _unsupported_place(device, dtype)) is not None:
+        return why
     if not isinstance(algorithm, (ExactPG, Reinforce, RLOO, GRPO)):
         return f"it runs ExactPG, Reinforce, RLOO and GRPO, not {type(algorithm).__name__}"
     if problem.features is not None and problem.features.shape[0] != 1:
@@ -411,10 +418,8 @@ SEQUENCE_REWARDS = ("binary", "partial", "anneal", "switch")
 
 def sequence_unsupported(task, group: int, device: torch.device, dtype: torch.dtype) -> str | None:
     """Why the sequence kernel cannot run this GRPO training (a sentence), or ``None`` when it can."""
-    if device.type != "cuda" and not interpreted():
-        return f"it runs on CUDA devices (or on the CPU with TRITON_INTERPRET=1), not on {device}"
-    if dtype != torch.float32:
-        return f"it computes in float32, not {dtype}"
+    if (why := _unsupported_place(device, dtype)) is not None:
+        return why
     v = task.vocab
     if v & (v - 1) or v > 16:
         return f"it needs a vocabulary of 2, 4, 8 or 16 tokens, not {v}"

@@ -20,6 +20,8 @@ from .problems import Bandit
 
 #: above this many output-updates (steps x B x N) a progress bar is shown by default
 PROGRESS_THRESHOLD = 2e8
+#: the values of ``backend`` (here and in :func:`labsupport.verifiable.train_grpo`)
+BACKENDS = ("auto", "torch", "fused")
 #: on the CPU, problems with fewer than this many entries (B x N) run on one thread: for tensors this small,
 #: thread start-up costs more than the arithmetic (up to 30x slower with the default thread count)
 SINGLE_THREAD_BELOW = 65_536
@@ -161,7 +163,7 @@ def train(
     count("seed", seed)
     if record_every is not None:
         count("record_every", record_every, minimum=1)
-    choice("backend", backend, ("auto", "torch", "fused"))
+    choice("backend", backend, BACKENDS)
     dev = resolve_device(device)
     b, n = problem.batch_size, problem.n_outputs
 
@@ -288,11 +290,14 @@ def _uniform_source(b: int, seed: int, device: torch.device, dtype: torch.dtype,
     return lambda k: torch.rand((groups, k), generator=gen, device=device, dtype=dtype)[ids]
 
 
-def _progress_bar(steps: int, progress: bool | None, work: float):
-    if progress is False or (progress is None and work < PROGRESS_THRESHOLD) or steps == 0:
+def _progress_bar(steps: int, progress: bool | None, work: float, threshold: float = PROGRESS_THRESHOLD,
+                  desc: str = "training"):
+    """A tqdm bar over ``steps`` (its ``chunk``: steps per update), or ``None``: ``progress=None`` shows one when the
+    ``work`` reaches ``threshold``. Shared by :func:`train` and :func:`labsupport.verifiable.train_grpo`."""
+    if progress is False or (progress is None and work < threshold) or steps == 0:
         return None
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=steps, desc="training", unit="step")
+    bar = tqdm(total=steps, desc=desc, unit="step")
     bar.chunk = max(1, steps // 100)
     return bar

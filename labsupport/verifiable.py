@@ -64,12 +64,14 @@ import torch
 
 from ._checks import choice, count, non_negative, positive
 from .algorithms import GRPO
-from .simulate import _fused_backend, _threads, resolve_device
+from .simulate import BACKENDS, _fused_backend, _progress_bar, _record_steps, _threads, resolve_device
 
 #: the context row that the first position is conditioned on
 START = 0
 #: the rewards a run can train on
 REWARDS = ("binary", "partial", "anneal", "switch")
+#: above this many sampled token choices (steps x B x G x L x V) a progress bar is shown by default
+PROGRESS_THRESHOLD = 5e9
 #: GRPO's epsilon in (r - mean) / (std + eps)
 EPS = 1e-8
 #: Newton iterations allowed when solving for the initial biases (a feasible target takes far fewer)
@@ -550,7 +552,7 @@ def train_grpo(task: SequenceTask, reward, steps: int, *, group: int = 32, lr: f
         dtype: floating type of the training.
         progress: show a progress bar; ``None`` shows one for long trainings.
         backend: ``"torch"`` (tensor operations per step, the reference), ``"fused"`` (one Triton kernel for all
-            steps, :func:`labsupport.fused.train_sequences`: CUDA, float32, V a power of two up to 32; its samples
+            steps, :func:`labsupport.fused.train_sequences`: CUDA, float32, V a power of two up to 16; its samples
             come from another random stream, with the same distribution) or ``"auto"`` (fused on CUDA when it can).
 
     Returns:
@@ -573,17 +575,10 @@ def train_grpo(task: SequenceTask, reward, steps: int, *, group: int = 32, lr: f
     for k in kinds:
         choice("reward", k, REWARDS)
     anneal_steps = max(1, steps // 2) if anneal_steps is None else count("anneal_steps", anneal_steps, minimum=1)
-    choice("backend", backend, ("auto", "torch", "fused"))
+    choice("backend", backend, BACKENDS)
     dev = resolve_device(device)
-    record_at = list(range(0, steps + 1, record_every))
-    if record_at[-1] != steps:
-        record_at.append(steps)
-    policy = task.policy
-    bar = None
-    if progress or (progress is None and steps * b * group * policy.length * policy.vocab > 5e9):
-        from tqdm.auto import tqdm
-        bar = tqdm(total=steps, desc="GRPO", unit="step")
-        bar.chunk = max(1, steps // 100)
+    record_at = _record_steps(steps, record_every)
+    bar = _progress_bar(steps, progress, steps * b * group * task.length * task.vocab, PROGRESS_THRESHOLD, "GRPO")
     fast = _fused_backend(backend, dev, lambda fused: fused.sequence_unsupported(task, group, dev, dtype))
     if fast is not None:
         rec, silent, sampled, weights = fast.train_sequences(task, kinds, steps, group, lr, seed, record_at,
