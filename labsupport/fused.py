@@ -127,27 +127,34 @@ def run(
     d = 0 if features is None else features.shape[-1]
     if features is not None:
         features = features.reshape(n, d).to(device=dev, dtype=torch.float32).contiguous()
-    every = record_at[1] - record_at[0] if len(record_at) > 2 else 0
-    constants = _constants(algorithm, b, n, d, levels is not None, config)
+    track = levels is not None
+    constants = _constants(algorithm, b, n, d, track, config)
     eps = _advantage_rule(algorithm)[3]
     theta = theta0.to(torch.float32).contiguous().clone()
+    reward, r_true, log_pi0 = (t.contiguous() for t in (reward, r_true, log_pi0))
     probs = torch.empty((len(record_at), b, n), device=dev, dtype=torch.float32)
     hit = torch.full((b,), -1, dtype=torch.int32, device=dev)
     ids = (torch.arange(b, device=dev) if noise_ids is None else noise_ids).to(torch.int32).contiguous()
-    track = levels is not None
     level = levels.to(torch.float32).contiguous() if track else reward  # unused pointer when not tracking
     grid = (triton.cdiv(b, constants["BLOCK"]),)
+    every = _record_interval(record_at)
 
     def launch(start, count, last):
         _train_kernel[grid](
             theta, features if features is not None else theta,
-            reward.contiguous(), r_true.contiguous(), log_pi0.contiguous(), level, ids, probs, hit,
+            reward, r_true, log_pi0, level, ids, probs, hit,
             b, start, count, last, every, len(record_at), seed,
             float(algorithm.lr), float(algorithm.kl), float(eps), **constants,
         )
 
     _launch_in_chunks(launch, steps, bar, dev)
     return probs, (hit.to(torch.int64) if track else None)
+
+
+def _record_interval(record_at: list[int]) -> int:
+    """The kernels' ``every``: k when ``record_at`` is 0, k, 2k, ... and the last step; 0 when only the first and
+    last steps are recorded (the kernels always record those two)."""
+    return record_at[1] - record_at[0] if len(record_at) > 2 else 0
 
 
 def _launch_in_chunks(launch, steps: int, bar, device: torch.device) -> None:
@@ -457,7 +464,7 @@ def train_sequences(task, kinds: np.ndarray, steps: int, group: int, lr: float, 
     ring = torch.zeros((b, wp), dtype=torch.float32, device=dev)
     mask1 = sum(1 << t for t in task.keyword)
     mask2 = sum(1 << t for t in task.terminator)
-    every = record_at[1] - record_at[0] if len(record_at) > 2 else 0
+    every = _record_interval(record_at)
     def launch(start, count, last):
         _sequence_kernel[(b,)](
             theta, cond, codes, rec, silent, sampled, weight, switched, ring,
