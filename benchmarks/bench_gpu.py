@@ -35,6 +35,8 @@ from labsupport.algorithms import StepInput
 from labsupport.policies import SoftmaxPolicy
 from labsupport.simulate import _train_steps
 
+from bench_engine import random_problems  # the same random instances as the CPU benchmark (same folder)
+
 N = 64
 STEPS = 1000
 CASES = [  # name, algorithm, runs, goal in seconds (None: no goal)
@@ -66,19 +68,13 @@ def timed(fn, device, repeat):
     return statistics.median(times), peak, out
 
 
-def problems(b, seed=0):
-    rng = np.random.default_rng(seed)
-    return ls.Bandit(r_true=rng.uniform(-1, 1, (b, N)), r_proxy=rng.uniform(-1, 1, (b, N)),
-                     init_logits=rng.normal(size=(b, N)))
-
-
 class DeviceInputs:
     """One case's tensors, float32 on the device, shared by every way of running it (no host transfer is timed)."""
 
     def __init__(self, problem, device):
         put = lambda t: t.to(device=device, dtype=torch.float32).contiguous()  # noqa: E731
         b = problem.batch_size
-        self.problem, self.steps_at = problem, None
+        self.problem = problem
         self.theta0, self.r_true = put(problem.theta0), put(problem.r_true)
         self.inp = StepInput(policy=SoftmaxPolicy(None), reward=put(problem.r_proxy),
                              log_pi0=put(problem.init_logits), uniforms=lambda k: torch.rand((b, k), device=device))
@@ -114,7 +110,7 @@ class DeviceInputs:
 
 
 def bench_case(name, algorithm, b, goal, device, args):
-    problem = problems(b)
+    problem = random_problems(b, N)
     steps = args.steps
     print(f"\n== {name}, N={N}, T={steps} ==", flush=True)
     data = DeviceInputs(problem, device)
