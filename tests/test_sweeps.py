@@ -227,7 +227,7 @@ def test_the_committed_sweep_has_the_documented_size_and_consistent_rows():
     unclassified = frame.predicted == "unclassified"
     assert ((frame.A_G0 > 0) & (frame.A_P0 > 0) & (frame.pi0 >= 1e-6)).eq(unclassified).all()
     assert frame.entropy.between(0.1 - 1e-4, 1 + 1e-4).all()
-    assert DATA.stat().st_size < 2e6
+    assert DATA.stat().st_size < 12e6                                 # the 100,000-instance GPU run: 10.9 MB
 
 
 def test_the_numbers_chapter_5_quotes_are_those_of_the_committed_sweep():
