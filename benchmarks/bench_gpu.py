@@ -18,7 +18,8 @@ For each case it times up to three ways of running the same training, each after
 (one kernel for all steps); torch.compile (tens of seconds of compiling per shape) only for the cases with a goal.
 It prints each time, the ratios, the peak GPU memory of each way, the agreement of
 the fused result with eager (exact: max |delta pi|; sampled: mean final V_G in standard errors), and, with
-``--configs``, the kernel time for other launch configurations (runs per program x warps) of the goal cases.
+``--configs``, the kernel time for other launch configurations (runs per program x warps) of the goal cases; with
+``--reference``, each exact result's distance from the torch path run in float64.
 """
 
 from __future__ import annotations
@@ -142,6 +143,8 @@ def bench_case(name, algorithm, b, goal, device, args):
     if algorithm.samples_per_step == 0:
         print(f"agreement: max |pi_fused - pi_eager| after {steps} steps = {np.abs(fast - eager).max():.2e}"
               f"   (tests require < 1e-5 on small problems)")
+        if args.reference:
+            float64_errors(data, algorithm, steps, fast, eager)
     else:
         r = problem.r_proxy.numpy()
         vf, ve = (fast * r).sum(-1), (eager * r).sum(-1)
@@ -149,6 +152,20 @@ def bench_case(name, algorithm, b, goal, device, args):
         print(f"agreement: mean final V_P fused {vf.mean():.5f} vs eager {ve.mean():.5f} ({z:+.2f} standard errors)")
     if args.configs and goal is not None:
         kernel_configs(data, algorithm, steps, device)
+
+
+def float64_errors(data, algorithm, steps, fast, eager):
+    """How far each float32 result is from the torch path run in float64: largest and median error, and how many
+    probabilities are off by more than 1e-5."""
+    put = lambda t: t.to(dtype=torch.float64)  # noqa: E731
+    inp = data.inp
+    ref_inp = StepInput(policy=inp.policy, reward=put(inp.reward), log_pi0=put(inp.log_pi0), uniforms=inp.uniforms)
+    probs, _ = _train_steps(algorithm, steps, put(data.theta0), ref_inp, [0, steps], None, put(data.r_true), None)
+    ref = probs[-1].cpu().numpy()
+    for label, result in (("fused", fast), ("eager float32", eager)):
+        err = np.abs(result - ref)
+        print(f"  {label:13s} vs float64: max {err.max():.2e}, median {np.median(err):.1e}, "
+              f"{int((err > 1e-5).sum()):,} of {err.size:,} above 1e-5")
 
 
 def bench_sequences(device, args, runs=576, group=64, steps=600):
@@ -194,6 +211,8 @@ def main():
     parser.add_argument("--repeat", type=int, default=5, help="timed calls per way (median reported)")
     parser.add_argument("--no-compile", dest="compile", action="store_false", help="skip the torch.compile way")
     parser.add_argument("--configs", action="store_true", help="also time other launch configurations")
+    parser.add_argument("--reference", action="store_true",
+                        help="also compare exact results with the torch path in float64")
     parser.add_argument("--only", default=None, help="run only the cases whose name contains this text")
     args = parser.parse_args()
     device = torch.device(args.device)

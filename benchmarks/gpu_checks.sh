@@ -31,7 +31,7 @@ part() {  # one part, its log in $out; prints "part NAME: exit RC after S s" to 
   case "$1" in
     tests) timeout "$limit" "$py" -m pytest -q -p no:cacheprovider tests/test_gpu.py tests/test_fused.py tests/test_verifiable.py \
              tests/test_core.py tests/test_categorize.py > "$out/tests.txt" 2>&1 ;;
-    fast)  timeout "$limit" "$py" benchmarks/bench_gpu.py --configs > "$out/bench_gpu.txt" 2>&1 ;;
+    fast)  timeout "$limit" "$py" benchmarks/bench_gpu.py --configs --reference > "$out/bench_gpu.txt" 2>&1 ;;
     bench) timeout "$limit" "$py" benchmarks/bench_engine.py --device cuda > "$out/bench_engine.txt" 2>&1 ;;
     sweep) timeout "$limit" "$py" benchmarks/run_stress_sweep.py --instances 100000 --device cuda \
              --out "$out/stress_sweep_100k.csv.gz" > "$out/sweep.txt" 2>&1 ;;

@@ -176,7 +176,8 @@ def triton_pow2(x):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the GPU runs the real benchmark (benchmarks/gpu_checks.sh)")
 def test_the_gpu_benchmark_script_runs_end_to_end_in_the_interpreter():
-    """benchmarks/bench_gpu.py at a tiny size on the CPU: every case times the fused and eager ways and agrees."""
+    """benchmarks/bench_gpu.py at a tiny size on the CPU: every case times the fused and eager ways and agrees, and
+    the exact cases' float64 comparison is printed."""
     import os
     import subprocess
     import sys
@@ -185,12 +186,14 @@ def test_the_gpu_benchmark_script_runs_end_to_end_in_the_interpreter():
     root = Path(__file__).resolve().parent.parent
     out = subprocess.run(
         [sys.executable, "benchmarks/bench_gpu.py", "--device", "cpu", "--scale", "0.0005", "--steps", "3",
-         "--repeat", "1", "--no-compile"],
+         "--repeat", "1", "--no-compile", "--reference"],
         cwd=root, capture_output=True, text=True, timeout=300, env=os.environ | {"TRITON_INTERPRET": "1"})
     assert out.returncode == 0, out.stderr
     assert out.stdout.count("ratio eager / fused") == 5  # four bandit cases and chapter 7's sequences
     exact = [float(line.split("=")[-1].split()[0]) for line in out.stdout.splitlines() if "max |pi_fused" in line]
     assert len(exact) == 3 and max(exact) < 1e-5
+    float64 = [float(line.split("max ")[1].split(",")[0]) for line in out.stdout.splitlines() if "vs float64" in line]
+    assert len(float64) == 6 and max(float64) < 1e-6  # fused and eager against float64, three exact cases
 
 
 def test_the_kernel_compiles_for_an_h100_without_spilling_registers():
