@@ -160,6 +160,17 @@ def test_auto_never_fuses_on_the_cpu():
     assert np.array_equal(auto.probs, plain.probs)
 
 
+@pytest.mark.parametrize("device, backend, fuses", [
+    pytest.param("cuda", "auto", True, marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")),
+    (DEVICE, "fused", True), (DEVICE, "torch", False)])
+def test_which_trainings_reach_the_kernel(monkeypatch, device, backend, fuses):
+    """On CUDA "auto" hands a supported training to fused.run (so chapter 5's and 7's sweeps use it there)."""
+    calls, real = [], fused.run
+    monkeypatch.setattr(fused, "run", lambda *args, **kwargs: calls.append(1) or real(*args, **kwargs))
+    ls.train(random_problem(50, 5, seed=9), ls.RLOO(lr=0.5), 4, device=device, seed=1, backend=backend)
+    assert bool(calls) == fuses
+
+
 def test_launch_config_keeps_a_program_within_its_entry_budget():
     for b, n, d, k in [(1, 5, 0, 0), (1_048_576, 64, 0, 0), (65_536, 64, 0, 8), (100, 5, 3, 0), (10, 300, 0, 4)]:
         block, warps = fused.launch_config(b, n, d, k)
