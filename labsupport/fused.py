@@ -10,7 +10,8 @@ What it runs (everything else stays on the plain path, which is also the referen
 
 * policies: tabular, and log-linear with features shared by all runs, shape (1, N, d) or (N, d);
 * update rules: :class:`~labsupport.ExactPG`, :class:`~labsupport.Reinforce` (every baseline),
-  :class:`~labsupport.RLOO` and :class:`~labsupport.GRPO`, each with or without the exact KL penalty;
+  :class:`~labsupport.RLOO`, :class:`~labsupport.GRPO` and :class:`~labsupport.PPO` (its epochs and clipping),
+  each with or without the exact KL penalty;
 * float32, on a CUDA device, or on the CPU when Triton runs in its interpreter (``TRITON_INTERPRET=1``, slow,
   for tests).
 
@@ -34,10 +35,11 @@ import torch
 import triton
 import triton.language as tl
 
-from .algorithms import GRPO, RLOO, Algorithm, ExactPG, Reinforce
+from .algorithms import GRPO, PPO, RLOO, Algorithm, ExactPG, Reinforce
 
-#: update rules the kernel runs, and the code of their advantage rule in the kernel
-_ADVANTAGE_CODE = {"none": 0, "mean": 1, "loo": 2, "grpo": 3}
+#: update rules the kernel runs, and the code of their advantage rule in the kernel (PPO: leave-one-out advantages,
+#: then its epochs of clipped updates)
+_ADVANTAGE_CODE = {"none": 0, "mean": 1, "loo": 2, "grpo": 3, "ppo": 4}
 
 
 def interpreted() -> bool:
@@ -58,8 +60,8 @@ def unsupported(problem, algorithm: Algorithm, device: torch.device, dtype: torc
     """Why the fused kernel cannot run this training (a sentence), or ``None`` when it can."""
     if (why := _unsupported_place(device, dtype)) is not None:
         return why
-    if not isinstance(algorithm, (ExactPG, Reinforce, RLOO, GRPO)):
-        return f"it runs ExactPG, Reinforce, RLOO and GRPO, not {type(algorithm).__name__}"
+    if not isinstance(algorithm, (ExactPG, Reinforce, RLOO, GRPO, PPO)):
+        return f"it runs ExactPG, Reinforce, RLOO, GRPO and PPO, not {type(algorithm).__name__}"
     if problem.features is not None and problem.features.shape[0] != 1:
         return "log-linear policies need features shared by all runs, shape (N, d)"
     if problem.batch_size * max(problem.n_outputs, problem.theta0.shape[-1]) >= 2**31:
@@ -75,6 +77,8 @@ def _advantage_rule(algorithm: Algorithm) -> tuple[int, int, bool, float]:
         return algorithm.samples, _ADVANTAGE_CODE[algorithm.baseline], False, 0.0
     if isinstance(algorithm, RLOO):
         return algorithm.k, _ADVANTAGE_CODE["loo"], False, 0.0
+    if isinstance(algorithm, PPO):
+        return algorithm.k, _ADVANTAGE_CODE["ppo"], False, 0.0
     return algorithm.group, _ADVANTAGE_CODE["grpo"], algorithm.normalize_std, float(algorithm.eps)
 
 
@@ -146,7 +150,7 @@ def run(
             theta, features if features is not None else theta,
             reward, r_true, log_pi0, level, ids, probs, hit,
             b, start, count, last, every, len(record_at), seed,
-            float(algorithm.lr), float(algorithm.kl), float(eps), **constants,
+            float(algorithm.lr), float(algorithm.kl), float(eps), float(getattr(algorithm, "clip", 0.0)), **constants,
         )
 
     _launch_in_chunks(launch, steps, bar, dev)
@@ -182,7 +186,7 @@ def _constants(algorithm: Algorithm, b: int, n: int, d: int, track: bool, config
     block, warps = config or launch_config(b, n, d, k)
     return dict(N=n, D=d, NP=triton.next_power_of_2(n), DP=triton.next_power_of_2(max(d, 1)), FEATURES=d > 0, K=k,
                 ADVANTAGE=code, NORMALIZE=normalize, KL=algorithm.kl > 0, TRACK=track, BLOCK=block,
-                FAST=not interpreted(), num_warps=warps)
+                EPOCHS=getattr(algorithm, "epochs", 1), FAST=not interpreted(), num_warps=warps)
 
 
 def resources(algorithm: Algorithm, b: int, n: int, d: int = 0, track: bool = False,
@@ -195,7 +199,7 @@ def resources(algorithm: Algorithm, b: int, n: int, d: int = 0, track: bool = Fa
     constants = _constants(algorithm, b, n, d, track, config)
     warps = constants.pop("num_warps")
     report = _compiled_usage(_train_kernel, constants, warps, arch, ints=("ids_ptr", "hit_ptr"),
-                             floats=("lr", "kl", "eps"), divisible=("B",) if b % 16 == 0 else ())
+                             floats=("lr", "kl", "eps", "clip"), divisible=("B",) if b % 16 == 0 else ())
     return report | {"config": (constants["BLOCK"], warps)}
 
 
@@ -328,10 +332,10 @@ def _draw(counts, cdf, scale, cols, seed, ids, t, j, N: tl.constexpr):
 @triton.jit(do_not_specialize=["t0", "T", "last", "every", "R", "seed"])
 def _train_kernel(
     theta_ptr, feat_ptr, r_ptr, rtrue_ptr, logpi0_ptr, level_ptr, ids_ptr, probs_ptr, hit_ptr,
-    B, t0, T, last, every, R, seed, lr, kl, eps,
+    B, t0, T, last, every, R, seed, lr, kl, eps, clip,
     N: tl.constexpr, D: tl.constexpr, NP: tl.constexpr, DP: tl.constexpr, FEATURES: tl.constexpr, K: tl.constexpr,
     ADVANTAGE: tl.constexpr, NORMALIZE: tl.constexpr, KL: tl.constexpr, TRACK: tl.constexpr, BLOCK: tl.constexpr,
-    FAST: tl.constexpr,
+    EPOCHS: tl.constexpr, FAST: tl.constexpr,
 ):
     rows = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     cols = tl.arange(0, NP)
@@ -391,7 +395,7 @@ def _train_kernel(
                     adv = r
                 elif ADVANTAGE == 1:
                     adv = r - mean[:, None]
-                elif ADVANTAGE == 2:
+                elif ADVANTAGE == 2 or ADVANTAGE == 4:
                     adv = (K * r - K * mean[:, None]) / (K - 1)  # r - (sum of the other K - 1) / (K - 1)
                 else:
                     adv = r - mean[:, None]
@@ -404,13 +408,24 @@ def _train_kernel(
                     adv = tl.where(same[:, None], 0.0, adv)
                 weighted = counts * adv
                 g = (weighted - p * tl.sum(weighted, axis=1)[:, None]) / K
-            if KL:
-                l = tl.where((cols < N)[None, :], logp - logpi0, 0.0)
-                g -= kl * p * (l - tl.sum(p * l, axis=1)[:, None])
-            if FEATURES:
-                theta += lr * tl.sum(g[:, :, None] * feats[None, :, :], axis=1)
-            else:
-                theta += lr * g
+            p_old = p
+            for epoch in tl.static_range(EPOCHS):  # one update, or PPO's epochs on the same draws
+                if epoch > 0:
+                    p, logp, e, inv = _policy(theta, feats, cols, FEATURES, N, FAST)
+                if ADVANTAGE == 4:
+                    # ratio rho(y) = pi(y) / pi_old(y) of each drawn output; a draw is clipped when its advantage is
+                    # positive and rho > 1 + clip, or negative and rho < 1 - clip (drawn outputs have pi_old > 0)
+                    rho = tl.where(counts > 0, p / tl.where(counts > 0, p_old, 1.0), 0.0)
+                    clipped = ((adv > 0) & (rho > 1 + clip)) | ((adv < 0) & (rho < 1 - clip))
+                    weighted = tl.where(clipped, 0.0, counts * (rho * adv))
+                    g = (weighted - p * tl.sum(weighted, axis=1)[:, None]) / K
+                if KL:
+                    l = tl.where((cols < N)[None, :], logp - logpi0, 0.0)
+                    g -= kl * p * (l - tl.sum(p * l, axis=1)[:, None])
+                if FEATURES:
+                    theta += lr * tl.sum(g[:, :, None] * feats[None, :, :], axis=1)
+                else:
+                    theta += lr * g
     if FEATURES:
         tl.store(theta_ptr + wat, theta, mask=wmask)
     else:

@@ -67,6 +67,7 @@ SAMPLED = [
     ls.RLOO(lr=0.5, k=4),
     ls.GRPO(lr=0.3, group=4),
     ls.GRPO(lr=0.3, group=4, normalize_std=False, kl=0.05),
+    ls.PPO(lr=0.3, k=4, epochs=4, clip=0.2),
 ]
 
 
@@ -128,7 +129,6 @@ def test_zero_steps_records_the_initial_policy():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(algorithm=ls.PPO()), "not PPO"),
     (dict(dtype=torch.float64), "float32"),
 ])
 def test_what_the_kernel_cannot_run_is_a_clear_error(kwargs, message):
@@ -222,7 +222,8 @@ import labsupport as ls
 from labsupport import fused
 cases = [(ls.ExactPG(), 1_048_576, 64, 0, False), (ls.ExactPG(kl=0.1), 4096, 64, 0, True),
          (ls.ExactPG(), 4096, 5, 3, True), (ls.RLOO(k=8), 65_536, 64, 0, False),
-         (ls.GRPO(group=8, kl=0.05), 65_536, 64, 0, True), (ls.Reinforce(samples=2, baseline="mean"), 100, 5, 0, True)]
+         (ls.GRPO(group=8, kl=0.05), 65_536, 64, 0, True), (ls.Reinforce(samples=2, baseline="mean"), 100, 5, 0, True),
+         (ls.PPO(k=4, kl=0.1), 65_536, 64, 0, True)]
 for algorithm, b, n, d, track in cases:
     r = fused.resources(algorithm, b, n, d, track)
     print(type(algorithm).__name__, b, n, d, r["config"], r["registers"], r["stack"])
@@ -233,11 +234,11 @@ print("sequences", r["registers"], r["stack"])
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     rows = [line.split() for line in out.stdout.splitlines()]
-    assert len(rows) == 7, out.stdout
-    for row in rows[:6]:
+    assert len(rows) == 8, out.stdout
+    for row in rows[:7]:
         registers, stack = int(row[-2]), int(row[-1])
         assert registers <= 255 and stack <= (0 if row[0] == "ExactPG" else 16), row
-    assert rows[6][0] == "sequences" and int(rows[6][1]) <= 255 and int(rows[6][2]) <= 64, rows[6]
+    assert rows[7][0] == "sequences" and int(rows[7][1]) <= 255 and int(rows[7][2]) <= 64, rows[7]
 
 
 @pytest.mark.parametrize("algorithm, geometry", [
@@ -246,7 +247,9 @@ print("sequences", r["registers"], r["stack"])
     (ls.GRPO(lr=0.4, group=5, kl=0.1), None),
     (ls.GRPO(lr=0.4, group=20), None),           # more than 16 draws: the kernel's runtime loop
     (ls.RLOO(lr=0.7, k=3, kl=0.05), "negative"),  # a log-linear policy with the paper's features
-], ids=["reinforce-loo", "rloo", "grpo-kl", "grpo-20", "rloo-features"])
+    (ls.PPO(lr=0.7, k=4, epochs=4, clip=0.2), None),   # clipped draws in later epochs
+    (ls.PPO(lr=0.5, k=3, epochs=3, clip=0.1, kl=0.05), "negative"),
+], ids=["reinforce-loo", "rloo", "grpo-kl", "grpo-20", "rloo-features", "ppo", "ppo-kl-features"])
 def test_sampled_steps_equal_the_torch_steps_fed_the_same_random_numbers(algorithm, geometry):
     """With the kernel's own Philox stream (fused.uniforms) fed to the torch path's algorithm.step, every recorded
     policy agrees to float32 rounding: the kernel computes exactly the torch update, sample by sample."""
