@@ -5,8 +5,8 @@
     .venv/bin/python benchmarks/run_rlhf_study.py   # size "cpu" into build/: about 8 minutes on 2 CPU cores
     .venv/bin/python benchmarks/run_rlhf_study.py --size small --out /tmp/study.csv
 
-One row per (initial policy, reward model), plus one row per initial policy trained on the ground truth itself
-(``reference`` True); the columns are described in book/data/README.md. The script prints the time of each phase,
+One row per (initial policy, reward model), plus two reference rows per initial policy (``reference`` True): trained
+on the ground truth itself, and on the ground truth with the mediocre answer demoted; the columns are described in book/data/README.md. The script prints the time of each phase,
 the machine, and the correlation of every metric with the ground-truth gain per initial policy.
 """
 

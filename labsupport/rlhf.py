@@ -838,7 +838,8 @@ class StudySize:
 
 
 #: "tiny": the lab in small mode (exact expectations, seconds); "small": the live lab at full size (exact);
-#: "cpu": the committed study (8 minutes on two shared CPU cores, sampled expectations); "full": one GPU.
+#: "cpu": the study on a CPU (8 minutes on two shared cores, sampled expectations); "full": the committed study, made
+#: on one GPU (under a minute on an H100).
 SIZES = {
     "tiny": StudySize(prompts=4, vocab=4, length=5, demos=32, rm_pairs=(4, 16, 32), rm_steps=200, rl_steps=100,
                       record_every=25),
