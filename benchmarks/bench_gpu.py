@@ -8,7 +8,8 @@ Cases (goals on one H100, float32, records of the first and last policy only):
 
 1. exact policy gradient, tabular, B = 1,048,576 runs, N = 64 outputs, T = 1000 steps: goal <= 60 ms;
 2. RLOO with k = 8, B = 65,536, N = 64, T = 1000: goal <= 70 ms (eager torch took 0.68 s in the reference);
-3. exact policy gradient at B = 4,096 and 65,536 (the reference table's smaller sizes);
+3. exact policy gradient at B = 4,096 and 65,536 (the reference table's smaller sizes), and PPO (k = 4, 4 epochs)
+   at B = 65,536;
 4. chapter 7's GRPO on sequence tasks (V = 8, L = 6, G = 64, 600 steps) for 576 runs, a full-size phase diagram's
    batch (labsupport.verifiable.train_grpo, fused sequence kernel against its torch path).
 
@@ -46,6 +47,7 @@ CASES = [  # name, algorithm, runs, goal in seconds (None: no goal)
     ("RLOO k=8, B=65,536", ls.RLOO(lr=0.1, k=8), 65_536, 0.070),
     ("exact, B=65,536", ls.ExactPG(lr=0.1), 65_536, None),
     ("exact, B=4,096", ls.ExactPG(lr=0.1), 4_096, None),
+    ("PPO k=4, 4 epochs, B=65,536", ls.PPO(lr=0.1, k=4, epochs=4, clip=0.2), 65_536, None),
 ]
 
 

@@ -200,7 +200,7 @@ def test_the_gpu_benchmark_script_runs_end_to_end_in_the_interpreter():
          "--repeat", "1", "--no-compile", "--reference"],
         cwd=root, capture_output=True, text=True, timeout=300, env=os.environ | {"TRITON_INTERPRET": "1"})
     assert out.returncode == 0, out.stderr
-    assert out.stdout.count("ratio eager / fused") == 5  # four bandit cases and chapter 7's sequences
+    assert out.stdout.count("ratio eager / fused") == 6  # five bandit cases and chapter 7's sequences
     exact = [float(line.split("=")[-1].split()[0]) for line in out.stdout.splitlines() if "max |pi_fused" in line]
     assert len(exact) == 3 and max(exact) < 1e-5
     float64 = [float(line.split("max ")[1].split(",")[0]) for line in out.stdout.splitlines() if "vs float64" in line]
