@@ -60,7 +60,7 @@ def unsupported(problem, algorithm: Algorithm, device: torch.device, dtype: torc
     """Why the fused kernel cannot run this training (a sentence), or ``None`` when it can."""
     if (why := _unsupported_place(device, dtype)) is not None:
         return why
-    if not isinstance(algorithm, (ExactPG, Reinforce, RLOO, GRPO, PPO)):
+    if type(algorithm) not in (ExactPG, Reinforce, RLOO, GRPO, PPO):  # a subclass may change the update
         return f"it runs ExactPG, Reinforce, RLOO, GRPO and PPO, not {type(algorithm).__name__}"
     if problem.features is not None and problem.features.shape[0] != 1:
         return "log-linear policies need features shared by all runs, shape (N, d)"
@@ -87,10 +87,11 @@ def launch_config(b: int, n: int, d: int = 0, samples: int = 0) -> tuple[int, in
 
     On a GPU, programs of 4 warps with about 1,024 policy entries (exact updates) or 512 (sampled updates, which
     keep more per entry); a log-linear policy counts N x d entries per run (the kernel forms Phi * theta). Compiled
-    for an H100 these spill no registers for exact updates and at most 8 bytes for sampled ones (see
-    :func:`resources`); measured on an H100, they are within 1% of the best launch for exact PG at N = 64 and 20%
-    behind a spilling 64 x 2 launch for RLOO k = 8 (benchmarks/README.md). In the interpreter, where every operation
-    has a fixed cost, as many runs per program as fit in 65,536 entries.
+    for an H100 (see :func:`resources`) these spill no registers for exact updates and at most a few words for
+    sampled ones. Measured on an H100 (benchmarks/README.md): for exact PG at N = 64 the default took 1.2% longer
+    than the best launch; for RLOO k = 8 it took 24% longer than a 64 x 2 launch that spills (a lead, one shape
+    only). In the interpreter, where every operation has a fixed cost, as many runs per program as fit in 65,536
+    entries.
     """
     width = triton.next_power_of_2(n) * (triton.next_power_of_2(d) if d else 1)
     per_program = 65_536 if interpreted() else 512 if samples else 1_024
@@ -136,6 +137,7 @@ def run(
     track = levels is not None
     constants = _constants(algorithm, b, n, d, track, config)
     eps = _advantage_rule(algorithm)[3]
+    clip = float(algorithm.clip) if isinstance(algorithm, PPO) else 0.0
     theta = theta0.to(torch.float32).contiguous().clone()
     reward, r_true, log_pi0 = (t.contiguous() for t in (reward, r_true, log_pi0))
     probs = torch.empty((len(record_at), b, n), device=dev, dtype=torch.float32)
@@ -150,7 +152,7 @@ def run(
             theta, features if features is not None else theta,
             reward, r_true, log_pi0, level, ids, probs, hit,
             b, start, count, last, every, len(record_at), seed,
-            float(algorithm.lr), float(algorithm.kl), float(eps), float(getattr(algorithm, "clip", 0.0)), **constants,
+            float(algorithm.lr), float(algorithm.kl), float(eps), 1.0 - clip, 1.0 + clip, **constants,
         )
 
     _launch_in_chunks(launch, steps, bar, dev)
@@ -199,7 +201,7 @@ def resources(algorithm: Algorithm, b: int, n: int, d: int = 0, track: bool = Fa
     constants = _constants(algorithm, b, n, d, track, config)
     warps = constants.pop("num_warps")
     report = _compiled_usage(_train_kernel, constants, warps, arch, ints=("ids_ptr", "hit_ptr"),
-                             floats=("lr", "kl", "eps", "clip"), divisible=("B",) if b % 16 == 0 else ())
+                             floats=("lr", "kl", "eps", "lo", "hi"), divisible=("B",) if b % 16 == 0 else ())
     return report | {"config": (constants["BLOCK"], warps)}
 
 
@@ -329,10 +331,24 @@ def _draw(counts, cdf, scale, cols, seed, ids, t, j, N: tl.constexpr):
     return counts + tl.where(cols[None, :] == y[:, None], 1.0, 0.0)
 
 
+@triton.jit
+def _ascend(theta, g, p, logp, logpi0, feats, cols, lr, kl, N: tl.constexpr, KL: tl.constexpr,
+            FEATURES: tl.constexpr):
+    """theta + lr * Phi^T (g - kl * pi * (l - <pi, l>)), l = log pi - log pi_0: one update, as Algorithm._ascend."""
+    if KL:
+        l = tl.where((cols < N)[None, :], logp - logpi0, 0.0)
+        g -= kl * p * (l - tl.sum(p * l, axis=1)[:, None])
+    if FEATURES:
+        theta += lr * tl.sum(g[:, :, None] * feats[None, :, :], axis=1)
+    else:
+        theta += lr * g
+    return theta
+
+
 @triton.jit(do_not_specialize=["t0", "T", "last", "every", "R", "seed"])
 def _train_kernel(
     theta_ptr, feat_ptr, r_ptr, rtrue_ptr, logpi0_ptr, level_ptr, ids_ptr, probs_ptr, hit_ptr,
-    B, t0, T, last, every, R, seed, lr, kl, eps, clip,
+    B, t0, T, last, every, R, seed, lr, kl, eps, lo, hi,
     N: tl.constexpr, D: tl.constexpr, NP: tl.constexpr, DP: tl.constexpr, FEATURES: tl.constexpr, K: tl.constexpr,
     ADVANTAGE: tl.constexpr, NORMALIZE: tl.constexpr, KL: tl.constexpr, TRACK: tl.constexpr, BLOCK: tl.constexpr,
     EPOCHS: tl.constexpr, FAST: tl.constexpr,
@@ -355,6 +371,8 @@ def _train_kernel(
         theta = tl.load(theta_ptr + at, mask=out, other=0.0)
     if KL:
         logpi0 = tl.load(logpi0_ptr + at, mask=out, other=0.0)
+    else:
+        logpi0 = r  # not used
     if TRACK:
         rtrue = tl.load(rtrue_ptr + at, mask=out, other=0.0)
         level = tl.load(level_ptr + rows, mask=live, other=0.0)
@@ -408,24 +426,23 @@ def _train_kernel(
                     adv = tl.where(same[:, None], 0.0, adv)
                 weighted = counts * adv
                 g = (weighted - p * tl.sum(weighted, axis=1)[:, None]) / K
-            p_old = p
-            for epoch in tl.static_range(EPOCHS):  # one update, or PPO's epochs on the same draws
-                if epoch > 0:
-                    p, logp, e, inv = _policy(theta, feats, cols, FEATURES, N, FAST)
-                if ADVANTAGE == 4:
-                    # ratio rho(y) = pi(y) / pi_old(y) of each drawn output; a draw is clipped when its advantage is
-                    # positive and rho > 1 + clip, or negative and rho < 1 - clip (drawn outputs have pi_old > 0)
-                    rho = tl.where(counts > 0, p / tl.where(counts > 0, p_old, 1.0), 0.0)
-                    clipped = ((adv > 0) & (rho > 1 + clip)) | ((adv < 0) & (rho < 1 - clip))
+            if ADVANTAGE == 4:
+                # PPO: EPOCHS updates on the same draws, each weighting a drawn output by its ratio
+                # rho(y) = pi(y) / pi_old(y) (exactly 1 in the first epoch) and dropping it when clipped: advantage
+                # positive and rho > hi = 1 + clip, or negative and rho < lo = 1 - clip (drawn outputs have pi_old > 0)
+                p_old = tl.where(counts > 0, p, 1.0)
+                for epoch in range(EPOCHS):
+                    if epoch > 0:
+                        p, logp, e, inv = _policy(theta, feats, cols, FEATURES, N, FAST)
+                        rho = tl.where(counts > 0, tl.div_rn(p, p_old), 0.0)
+                    else:
+                        rho = tl.where(counts > 0, 1.0, 0.0)
+                    clipped = ((adv > 0) & (rho > hi)) | ((adv < 0) & (rho < lo))
                     weighted = tl.where(clipped, 0.0, counts * (rho * adv))
                     g = (weighted - p * tl.sum(weighted, axis=1)[:, None]) / K
-                if KL:
-                    l = tl.where((cols < N)[None, :], logp - logpi0, 0.0)
-                    g -= kl * p * (l - tl.sum(p * l, axis=1)[:, None])
-                if FEATURES:
-                    theta += lr * tl.sum(g[:, :, None] * feats[None, :, :], axis=1)
-                else:
-                    theta += lr * g
+                    theta = _ascend(theta, g, p, logp, logpi0, feats, cols, lr, kl, N, KL, FEATURES)
+            else:
+                theta = _ascend(theta, g, p, logp, logpi0, feats, cols, lr, kl, N, KL, FEATURES)
     if FEATURES:
         tl.store(theta_ptr + wat, theta, mask=wmask)
     else:

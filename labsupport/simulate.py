@@ -146,7 +146,7 @@ def train(
             ``record_every`` is, and returned as ``Run.hit_steps`` (-1 for never). With ``record_every=None`` this
             gives first-passage times of large sweeps without storing trajectories.
         backend: ``"torch"`` runs each step as tensor operations (the reference); ``"fused"`` runs all steps in one
-            Triton kernel (:mod:`labsupport.fused`; CUDA, float32, every update rule, tabular or
+            Triton kernel (:mod:`labsupport.fused`; CUDA, float32, ExactPG / Reinforce / RLOO / GRPO / PPO, tabular or
             shared features; an error when it cannot); ``"auto"`` (default) takes the fused kernel on CUDA when it
             can run the training and Triton is installed, else the torch path. CPU training is never fused by
             ``"auto"``. Sampled rules draw from another random stream on the fused path (same distribution).

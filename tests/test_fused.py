@@ -128,8 +128,13 @@ def test_zero_steps_records_the_initial_policy():
     assert np.allclose(run.probs[0], torch.softmax(problem.init_logits, -1).numpy(), atol=1e-6)
 
 
+class _MyRLOO(ls.RLOO):
+    """A user's variant of a rule: the kernel cannot know what it changed, so it must not run it."""
+
+
 @pytest.mark.parametrize("kwargs, message", [
     (dict(dtype=torch.float64), "float32"),
+    (dict(algorithm=_MyRLOO()), "not _MyRLOO"),
 ])
 def test_what_the_kernel_cannot_run_is_a_clear_error(kwargs, message):
     args = dict(algorithm=ls.ExactPG()) | kwargs
@@ -167,8 +172,10 @@ def test_which_trainings_reach_the_kernel(monkeypatch, device, backend, fuses):
     """On CUDA "auto" hands a supported training to fused.run (so chapter 5's and 7's sweeps use it there)."""
     calls, real = [], fused.run
     monkeypatch.setattr(fused, "run", lambda *args, **kwargs: calls.append(1) or real(*args, **kwargs))
-    ls.train(random_problem(50, 5, seed=9), ls.RLOO(lr=0.5), 4, device=device, seed=1, backend=backend)
-    assert bool(calls) == fuses
+    for algorithm in (ls.RLOO(lr=0.5), ls.PPO(lr=0.5)):
+        calls.clear()
+        ls.train(random_problem(50, 5, seed=9), algorithm, 4, device=device, seed=1, backend=backend)
+        assert bool(calls) == fuses, algorithm
 
 
 def test_launch_config_keeps_a_program_within_its_entry_budget():

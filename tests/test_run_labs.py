@@ -19,13 +19,16 @@ def notebook(path: Path, *cells: str) -> Path:
 def test_run_labs_reports_each_notebook_and_counts_failures(tmp_path):
     good = notebook(tmp_path / "good.ipynb", "from pathlib import Path\nassert Path('good.ipynb').exists()")  # cwd
     bad = notebook(tmp_path / "bad.ipynb", "x = 1", "raise ValueError('planted failure')")
+    dead = notebook(tmp_path / "dead.ipynb", "import os\nos._exit(1)")  # the kernel dies: the next notebook still runs
+    last = notebook(tmp_path / "last.ipynb", "1 + 1")
     before = bad.read_text()
-    out = subprocess.run([sys.executable, "tools/run_labs.py", str(good), str(bad)], cwd=ROOT, capture_output=True,
-                         text=True, timeout=300)
+    out = subprocess.run([sys.executable, "tools/run_labs.py", str(good), str(bad), str(dead), str(last)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
     assert out.returncode == 1, out.stderr[-2000:]
-    assert "good.ipynb: ok in" in out.stdout
-    assert "bad.ipynb: FAILED" in out.stdout and "planted failure" in out.stdout
-    assert "1 of 2 notebooks ran" in out.stdout
+    assert "good.ipynb: ok in" in out.stdout and "last.ipynb: ok in" in out.stdout
+    assert "bad.ipynb: FAILED (CellExecutionError)" in out.stdout and "planted failure" in out.stdout
+    assert "dead.ipynb: FAILED (DeadKernelError)" in out.stdout
+    assert "2 of 4 notebooks ran" in out.stdout
     assert bad.read_text() == before  # notebooks are never written back
 
 

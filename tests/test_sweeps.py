@@ -218,7 +218,7 @@ def test_the_committed_sweep_has_the_documented_size_and_consistent_rows():
     frame = pd.read_csv(DATA)
     instances, rows = documented_size()
     assert list(frame.columns) == sweeps.COLUMNS
-    assert len(frame) >= rows and frame.instance.nunique() >= instances >= 5000
+    assert len(frame) == rows and frame.instance.nunique() == instances >= 5000
     assert set(frame.algorithm) == {"exact", "REINFORCE", "RLOO", "GRPO", "PPO"}
     assert (frame.groupby(["instance", "output"]).size() == 5).all()         # every error, every algorithm
     assert set(frame.predicted) <= set(ls.theory.CATEGORIES) and set(frame.measured) <= set(sweeps.MEASURED)
