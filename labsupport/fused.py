@@ -69,17 +69,25 @@ def unsupported(problem, algorithm: Algorithm, device: torch.device, dtype: torc
     return None
 
 
-def _advantage_rule(algorithm: Algorithm) -> tuple[int, int, bool, float]:
-    """(samples K, advantage code, normalise by the group's std, eps) of a supported update rule."""
+def _advantage_rule(algorithm: Algorithm) -> tuple[int, int, bool]:
+    """(samples K, advantage code, normalise by the group's std) of a supported update rule."""
     if isinstance(algorithm, ExactPG):
-        return 0, 0, False, 0.0
+        return 0, 0, False
     if isinstance(algorithm, Reinforce):
-        return algorithm.samples, _ADVANTAGE_CODE[algorithm.baseline], False, 0.0
+        return algorithm.samples, _ADVANTAGE_CODE[algorithm.baseline], False
     if isinstance(algorithm, RLOO):
-        return algorithm.k, _ADVANTAGE_CODE["loo"], False, 0.0
+        return algorithm.k, _ADVANTAGE_CODE["loo"], False
     if isinstance(algorithm, PPO):
-        return algorithm.k, _ADVANTAGE_CODE["ppo"], False, 0.0
-    return algorithm.group, _ADVANTAGE_CODE["grpo"], algorithm.normalize_std, float(algorithm.eps)
+        return algorithm.k, _ADVANTAGE_CODE["ppo"], False
+    return algorithm.group, _ADVANTAGE_CODE["grpo"], algorithm.normalize_std
+
+
+def _rule_floats(algorithm: Algorithm) -> dict:
+    """The kernel's runtime float arguments for an update rule: learning rate, KL coefficient, GRPO's eps and PPO's
+    clip bounds (lo, hi) = (1 - clip, 1 + clip), computed as torch compares them."""
+    clip = float(algorithm.clip) if isinstance(algorithm, PPO) else 0.0
+    return dict(lr=float(algorithm.lr), kl=float(algorithm.kl),
+                eps=float(algorithm.eps) if isinstance(algorithm, GRPO) else 0.0, lo=1.0 - clip, hi=1.0 + clip)
 
 
 def launch_config(b: int, n: int, d: int = 0, samples: int = 0) -> tuple[int, int]:
@@ -136,8 +144,7 @@ def run(
         features = features.reshape(n, d).to(device=dev, dtype=torch.float32).contiguous()
     track = levels is not None
     constants = _constants(algorithm, b, n, d, track, config)
-    eps = _advantage_rule(algorithm)[3]
-    clip = float(algorithm.clip) if isinstance(algorithm, PPO) else 0.0
+    floats = _rule_floats(algorithm)
     theta = theta0.to(torch.float32).contiguous().clone()
     reward, r_true, log_pi0 = (t.contiguous() for t in (reward, r_true, log_pi0))
     probs = torch.empty((len(record_at), b, n), device=dev, dtype=torch.float32)
@@ -151,8 +158,7 @@ def run(
         _train_kernel[grid](
             theta, features if features is not None else theta,
             reward, r_true, log_pi0, level, ids, probs, hit,
-            b, start, count, last, every, len(record_at), seed,
-            float(algorithm.lr), float(algorithm.kl), float(eps), 1.0 - clip, 1.0 + clip, **constants,
+            b, start, count, last, every, len(record_at), seed, **floats, **constants,
         )
 
     _launch_in_chunks(launch, steps, bar, dev)
@@ -184,11 +190,11 @@ def _launch_in_chunks(launch, steps: int, bar, device: torch.device) -> None:
 
 def _constants(algorithm: Algorithm, b: int, n: int, d: int, track: bool, config) -> dict:
     """The kernel's compile-time constants (and warps) for one training; ``config`` overrides the launch."""
-    k, code, normalize, _ = _advantage_rule(algorithm)
+    k, code, normalize = _advantage_rule(algorithm)
     block, warps = config or launch_config(b, n, d, k)
     return dict(N=n, D=d, NP=triton.next_power_of_2(n), DP=triton.next_power_of_2(max(d, 1)), FEATURES=d > 0, K=k,
                 ADVANTAGE=code, NORMALIZE=normalize, KL=algorithm.kl > 0, TRACK=track, BLOCK=block,
-                EPOCHS=getattr(algorithm, "epochs", 1), FAST=not interpreted(), num_warps=warps)
+                EPOCHS=algorithm.epochs if isinstance(algorithm, PPO) else 1, FAST=not interpreted(), num_warps=warps)
 
 
 def resources(algorithm: Algorithm, b: int, n: int, d: int = 0, track: bool = False,
@@ -201,7 +207,7 @@ def resources(algorithm: Algorithm, b: int, n: int, d: int = 0, track: bool = Fa
     constants = _constants(algorithm, b, n, d, track, config)
     warps = constants.pop("num_warps")
     report = _compiled_usage(_train_kernel, constants, warps, arch, ints=("ids_ptr", "hit_ptr"),
-                             floats=("lr", "kl", "eps", "lo", "hi"), divisible=("B",) if b % 16 == 0 else ())
+                             floats=tuple(_rule_floats(algorithm)), divisible=("B",) if b % 16 == 0 else ())
     return report | {"config": (constants["BLOCK"], warps)}
 
 
@@ -426,23 +432,20 @@ def _train_kernel(
                     adv = tl.where(same[:, None], 0.0, adv)
                 weighted = counts * adv
                 g = (weighted - p * tl.sum(weighted, axis=1)[:, None]) / K
+            theta = _ascend(theta, g, p, logp, logpi0, feats, cols, lr, kl, N, KL, FEATURES)
             if ADVANTAGE == 4:
-                # PPO: EPOCHS updates on the same draws, each weighting a drawn output by its ratio
-                # rho(y) = pi(y) / pi_old(y) (exactly 1 in the first epoch) and dropping it when clipped: advantage
-                # positive and rho > hi = 1 + clip, or negative and rho < lo = 1 - clip (drawn outputs have pi_old > 0)
+                # PPO's further epochs on the same draws (its first is the update above: every ratio is 1 there,
+                # nothing is clipped). Each weights a drawn output by rho(y) = pi(y) / pi_old(y) and drops it when
+                # clipped: advantage positive and rho > hi = 1 + clip, or negative and rho < lo = 1 - clip (drawn
+                # outputs have pi_old > 0).
                 p_old = tl.where(counts > 0, p, 1.0)
-                for epoch in range(EPOCHS):
-                    if epoch > 0:
-                        p, logp, e, inv = _policy(theta, feats, cols, FEATURES, N, FAST)
-                        rho = tl.where(counts > 0, tl.div_rn(p, p_old), 0.0)
-                    else:
-                        rho = tl.where(counts > 0, 1.0, 0.0)
+                for epoch in range(1, EPOCHS):
+                    p, logp, e, inv = _policy(theta, feats, cols, FEATURES, N, FAST)
+                    rho = tl.where(counts > 0, tl.div_rn(p, p_old), 0.0)
                     clipped = ((adv > 0) & (rho > hi)) | ((adv < 0) & (rho < lo))
                     weighted = tl.where(clipped, 0.0, counts * (rho * adv))
                     g = (weighted - p * tl.sum(weighted, axis=1)[:, None]) / K
                     theta = _ascend(theta, g, p, logp, logpi0, feats, cols, lr, kl, N, KL, FEATURES)
-            else:
-                theta = _ascend(theta, g, p, logp, logpi0, feats, cols, lr, kl, N, KL, FEATURES)
     if FEATURES:
         tl.store(theta_ptr + wat, theta, mask=wmask)
     else:
