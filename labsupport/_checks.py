@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 def as_tensor(name: str, value, dtype=torch.float64) -> torch.Tensor:
     """Convert a list, numpy array or tensor to a floating tensor, rejecting NaN and infinities."""
     try:
+        if isinstance(value, (list, tuple)) and any(isinstance(v, np.ndarray) for v in value):
+            value = np.asarray(value, dtype=float)  # rows given as arrays: one conversion, not one per element
         t = torch.as_tensor(value, dtype=dtype).detach().clone()
     except (TypeError, ValueError, RuntimeError) as exc:
         raise ValueError(f"{name} must be numeric (list, numpy array or tensor); got {value!r}") from exc

@@ -1,5 +1,7 @@
 """Bandit, train and Run: shapes, batching, seeds, recording and the rejection of bad input."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -23,6 +25,16 @@ def test_bandit_accepts_lists_arrays_tensors_and_batches():
     assert batched.batched and batched.batch_size == 2
     assert batched.r_true.shape == (2, 5)  # the (N,) rewards are broadcast over the batch
     assert ls.Bandit(r_true=[0, 1]).init_probs.tolist() == [[0.5, 0.5]]  # uniform by default
+
+
+def test_bandit_takes_rows_given_as_a_list_of_arrays_quietly():
+    rows = [np.array(TOY["r_proxy"], dtype=float), np.array(TOY["r_true"], dtype=float)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch warns that a list of arrays converts slowly, element by element
+        many = toy(r_proxy=rows)
+    np.testing.assert_array_equal(many.r_proxy.numpy(), np.stack(rows))
+    with pytest.raises(ValueError, match="r_proxy must be numeric"):
+        toy(r_proxy=[np.zeros(5), np.zeros(4)])  # ragged rows: one line naming the argument
 
 
 def test_bandit_errors_mask_and_corrected_copy():
