@@ -199,7 +199,7 @@ def _features_and_theta0(features, logits: torch.Tensor):
 
 
 __all__ = ["Bandit", "PAPER_GEOMETRIES", "PAPER_NAMES", "PAPER_R_PROXY", "PAPER_R_TRUE", "paper_bandit",
-           "paper_features", "paper_init_probs"]
+           "paper_features", "paper_init_probs", "paper_proxy"]
 
 
 # ------------------------------------------------------------------------ the paper's controlled experiment
@@ -223,6 +223,20 @@ def paper_init_probs(p_star: float = 0.05, p_med: float = 0.5) -> list[float]:
     if min(p_star, p_med, rest) <= 0:
         raise ValueError(f"p_star and p_med must be > 0 with p_star + p_med < 1; got p_star={p_star!r}, p_med={p_med!r}")
     return [p_star, p_med, rest, rest, rest]
+
+
+def paper_proxy(errors: dict[str, float]) -> np.ndarray:
+    """A proxy for the paper's toy: r_G, except that each output named in ``errors`` gets the reward given there.
+
+    ``paper_proxy({"y_med": -1.0})`` is the paper's r_P; ``paper_proxy({"bad1": 0.8, "bad2": 1.4})`` has two errors.
+    """
+    unknown = [name for name in errors if name not in PAPER_NAMES]
+    if unknown:
+        raise ValueError(f"errors must name outputs of {list(PAPER_NAMES)}; got {unknown}")
+    r_p = np.array(PAPER_R_TRUE)
+    for name, reward in errors.items():
+        r_p[PAPER_NAMES.index(name)] = reward
+    return r_p
 
 
 def paper_features(y_med_row=None) -> np.ndarray:

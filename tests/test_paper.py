@@ -101,3 +101,11 @@ def test_the_packaged_paper_setup_is_the_papers():
         ls.problems.paper_init_probs(0.6)
     with pytest.raises(ValueError, match="y_med_row"):
         ls.problems.paper_features([1, 2])
+
+
+def test_paper_proxy_changes_only_the_named_outputs():
+    np.testing.assert_array_equal(ls.problems.paper_proxy({"y_med": -1.0}), R_PROXY)  # the paper's r_P
+    np.testing.assert_array_equal(ls.problems.paper_proxy({}), R_TRUE)
+    np.testing.assert_array_equal(ls.problems.paper_proxy({"bad1": 1.5, "y*": 0.2}), [0.2, 0.8, 1.5, -1, -1])
+    with pytest.raises(ValueError, match="errors must name outputs.*'y_bad'"):
+        ls.problems.paper_proxy({"y_bad": 1.0})
