@@ -6,8 +6,9 @@
     .venv/bin/python benchmarks/run_rlhf_study.py --size small --out /tmp/study.csv
 
 One row per (initial policy, reward model), plus two reference rows per initial policy (``reference`` True): trained
-on the ground truth itself, and on the ground truth with the mediocre answer demoted; the columns are described in book/data/README.md. The script prints the time of each phase,
-the machine, and the correlation of every metric with the ground-truth gain per initial policy.
+on the ground truth itself, and on the ground truth with the mediocre answer demoted; the columns are described in
+book/data/README.md. The script prints the time of each phase, the machine, and the correlation of every metric with
+the ground-truth gain per initial policy.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads for torch (the tensors are small: 1 is fastest on a shared machine)")
     parser.add_argument("--out", default=str(ROOT / "build" / "rlhf_study.csv"),
-                        help="output file (default build/rlhf_study.csv; the committed one is book/data/rlhf_study.csv)")
+                        help="output file (default build/rlhf_study.csv; the committed one is "
+                             "book/data/rlhf_study.csv)")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)

@@ -27,7 +27,8 @@ def run(path: Path, timeout: int) -> float:
     """Execute one notebook on a fresh python3 kernel; returns the seconds it took. Raises what nbclient raises."""
     nb = nbformat.read(path, as_version=4)
     start = time.perf_counter()
-    NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    folder = {"metadata": {"path": str(path.parent)}}  # the notebook's folder is the kernel's working directory
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", resources=folder).execute()
     return time.perf_counter() - start
 
 
