@@ -66,7 +66,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import metrics
-from ._checks import count, non_negative, positive
+from ._checks import choice, count, non_negative, positive
 from .algorithms import _baseline_advantage
 from .policies import sample as sample_categorical
 from .simulate import resolve_device
@@ -457,10 +457,7 @@ class RewardModels:
         if rows is None:
             rows = torch.arange(len(self), device=seqs.device)
             seqs = seqs.unsqueeze(0).expand(len(self), *seqs.shape)
-        b, p, n, L = seqs.shape
-        w = self.weights[rows].reshape(b, p, -1)  # (B, P, L (V+1))
-        idx = torch.arange(L, device=seqs.device) * (w.shape[-1] // L) + seqs
-        r = w.gather(2, idx.reshape(b, p, n * L)).reshape(b, p, n, L).sum(-1)
+        r = _linear_scores(self.weights, seqs, rows)
         hit = (seqs[:, :, :, None, :] == self.override_seqs[rows][:, :, None]).all(-1)  # (B, P, N, O)
         hit &= self.override_mask[rows][:, :, None]
         if hit.any():
@@ -547,7 +544,6 @@ def train_reward_models(task: SequenceTask, specs: Sequence[RMSpec], init_logits
         mask[i, :, : s.pairs] = ra != rb
     w = torch.zeros((len(learned), P, L, V + 1), device=dev, requires_grad=True)
     opt = torch.optim.Adam([w], lr=lr)
-    base = RewardModels(tuple(learned), w, *_no_overrides(len(learned), P, L, dev), np.zeros(len(learned)))
     n_valid = mask.sum((1, 2)).clamp_min(1)
     rows = torch.arange(len(learned), device=dev)
     work = steps * len(learned) * P * n_max * L
@@ -561,7 +557,6 @@ def train_reward_models(task: SequenceTask, specs: Sequence[RMSpec], init_logits
         opt.step()
     weights = w.detach()
     learned_pairs = {s.name: int(k) for s, k in zip(learned, mask.sum((1, 2)).tolist())}
-    base.weights = weights
 
     # the full bank: learned models, then perturbed copies
     index = {s.name: i for i, s in enumerate(learned)}
@@ -881,7 +876,7 @@ def run_study(size: Union[str, StudySize] = "small", sft_specs: Sequence[SFTSpec
     All runs, including two references per initial policy (r_G itself and r_G with m_p demoted), go into one RLOO
     batch of I x (R + 2) x rl_seeds runs (seeds are separate rows with their own samples).
     """
-    sz = SIZES[size] if isinstance(size, str) else size
+    sz = SIZES[choice("size", size, SIZES)] if isinstance(size, str) else size
     clock = {}
     t0 = time.perf_counter()
     task = SequenceTask(sz.prompts, sz.vocab, sz.length, seed=seed, device=device)
