@@ -37,11 +37,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ._checks import choice, count, non_negative
+from ._checks import choice, count, non_negative, positive
 from .algorithms import GRPO, PPO, RLOO, Algorithm, ExactPG, Reinforce
 from .problems import Bandit
 from .simulate import resolve_device
-from .theory import CATEGORIES, advantages, categorize
+from .theory import CATEGORIES, SAMPLED_SEEDS, advantages, categorize
 
 ERRORS = ("single", "multiple", "mixed")
 MEASURED = ("harmful", "benign", "beneficial")
@@ -259,9 +259,7 @@ def stress_test(problems: Bandit, algorithms, steps: int = 2000, *, seeds: int |
     if seeds is not None:
         count("seeds", seeds, minimum=1)
     dev = resolve_device(device)
-    budget = (4096 if dev.type == "cuda" else 256) if memory_mb is None else memory_mb
-    if not isinstance(budget, (int, float)) or isinstance(budget, bool) or not budget > 0:
-        raise ValueError(f"memory_mb must be a number > 0 or None; got {memory_mb!r}")
+    budget = (4096 if dev.type == "cuda" else 256) if memory_mb is None else positive("memory_mb", memory_mb)
 
     n_err = problems.errors().sum(-1).numpy()
     total_chunks = {name: _chunks(n_err, _seeds(a, seeds), problems.n_outputs, budget)
@@ -308,7 +306,7 @@ def _named(algorithms) -> dict[str, Algorithm]:
 def _seeds(algo: Algorithm, seeds: int | None) -> int:
     if algo.samples_per_step == 0:
         return 1
-    return 16 if seeds is None else seeds
+    return SAMPLED_SEEDS if seeds is None else seeds
 
 
 def _chunks(n_err: np.ndarray, seeds: int, n_out: int, budget_mb: float) -> list[tuple[int, int]]:

@@ -28,6 +28,8 @@ from .problems import Bandit
 from .simulate import train
 
 CATEGORIES = ("harmful", "benign", "beneficial", "unclassified")
+#: runs per variant with which :func:`categorize` measures a sampled algorithm by default (an exact one needs 1)
+SAMPLED_SEEDS = 16
 
 
 def _probs(problem: Bandit, probs) -> torch.Tensor:
@@ -231,7 +233,8 @@ def categorize(
     if not rows:
         return pd.DataFrame(columns=columns)
     if measure:
-        seeds = (1 if algorithm.samples_per_step == 0 else 16) if seeds is None else count("seeds", seeds, minimum=1)
+        seeds = ((1 if algorithm.samples_per_step == 0 else SAMPLED_SEEDS) if seeds is None
+                 else count("seeds", seeds, minimum=1))
         _measure(problem, rows, algorithm, steps, target, tol, seeds, device, progress)
     else:
         for row in rows:
@@ -292,6 +295,6 @@ def _verdict(t_err, t_fix, hit_err, hit_fix, v_err, v_fix, span, level, steps, t
 
 
 __all__ = [
-    "CATEGORIES", "advantages", "attracts", "categorize", "gradient_at", "logit_velocity", "predict",
+    "CATEGORIES", "SAMPLED_SEEDS", "advantages", "attracts", "categorize", "gradient_at", "logit_velocity", "predict",
     "prob_velocity", "value_at", "value_rate", "value_rate_terms", "values",
 ]

@@ -227,6 +227,11 @@ def test_correlation_table_uses_the_metrics_helpers():
 # ----------------------------------------------------------------------------------------------------------------------
 
 
+def test_a_study_size_must_be_a_preset_or_a_study_size():
+    with pytest.raises(ValueError, match="size must be one of 'tiny', 'small', 'cpu', 'full'; got 'huge'"):
+        rlhf.run_study("huge")
+
+
 def test_committed_study_has_the_expected_rows_and_columns():
     frame = rlhf.load_study(DATA)
     setting = frame.iloc[0]

@@ -149,8 +149,9 @@ def test_stress_test_checks_its_arguments():
         sweeps.stress_test(prob, {"bad": "exact"}, steps=10, progress=False)
     with pytest.raises(ValueError, match="same class"):
         sweeps.stress_test(prob, [ls.ExactPG(), ls.ExactPG(lr=1)], steps=10, progress=False)
-    with pytest.raises(ValueError, match="memory_mb"):
-        sweeps.stress_test(prob, [ls.ExactPG()], steps=10, memory_mb=0, progress=False)
+    for bad in (0, float("inf")):  # an infinite budget would crash later, sizing the chunks
+        with pytest.raises(ValueError, match="memory_mb must be a finite number > 0"):
+            sweeps.stress_test(prob, [ls.ExactPG()], steps=10, memory_mb=bad, progress=False)
 
 
 # --------------------------------------------------------------------------------------------- summaries
