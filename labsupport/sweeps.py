@@ -41,6 +41,7 @@ from ._checks import choice, count, non_negative, positive
 from .algorithms import GRPO, PPO, RLOO, Algorithm, ExactPG, Reinforce
 from .problems import Bandit
 from .simulate import resolve_device
+from . import theory
 from .theory import CATEGORIES, SAMPLED_SEEDS, advantages, categorize
 
 ERRORS = ("single", "multiple", "mixed")
@@ -193,21 +194,21 @@ def describe_instance(problem: Bandit, instance: int) -> pd.DataFrame:
     """The numbers of one instance that the rules read, one row per output.
 
     Columns: output, role, r_true, r_proxy, error (the proxy differs), pi0, A_G0 and A_P0 (advantages at pi_0),
-    velocity (pi_0 A_P0: the logit's speed under gradient flow on the proxy, chapter 2) and term (pi_0^2 A_G0 A_P0:
-    the output's contribution to dV_G/dt at the start). ``frame.attrs`` holds V_G0, V_P0 and dV_G/dt.
+    velocity (the logit's speed under gradient flow on the proxy, chapter 2; pi_0 A_P0 for a tabular policy) and
+    term (the output's contribution to dV_G/dt at the start; pi_0^2 A_G0 A_P0 for a tabular policy), from
+    :mod:`labsupport.theory`. ``frame.attrs`` holds V_G0, V_P0 and dV_G/dt.
     """
     count("instance", instance)
     if instance >= problem.batch_size:
         raise ValueError(f"instance must be below the batch size {problem.batch_size}; got {instance}")
     one = problem.rows([instance])
-    p = one.init_probs.numpy()[0]
-    a_g, a_p = advantages(one, "true")[0], advantages(one, "proxy")[0]
+    (v_g,), (v_p,) = theory.values(one)
     frame = pd.DataFrame({
         "output": list(one.names), "role": roles(one)[0], "r_true": one.r_true.numpy()[0],
-        "r_proxy": one.r_proxy.numpy()[0], "error": one.errors().numpy()[0], "pi0": p, "A_G0": a_g, "A_P0": a_p,
-        "velocity": p * a_p, "term": p**2 * a_g * a_p})
-    frame.attrs.update(V_G0=float(p @ one.r_true.numpy()[0]), V_P0=float(p @ one.r_proxy.numpy()[0]),
-                       dVG_dt=float(frame["term"].sum()))
+        "r_proxy": one.r_proxy.numpy()[0], "error": one.errors().numpy()[0], "pi0": one.init_probs.numpy()[0],
+        "A_G0": advantages(one, "true")[0], "A_P0": advantages(one, "proxy")[0],
+        "velocity": theory.logit_velocity(one)[0], "term": theory.value_rate_terms(one)[0]})
+    frame.attrs.update(V_G0=float(v_g), V_P0=float(v_p), dVG_dt=float(theory.value_rate(one)[0]))
     return frame
 
 

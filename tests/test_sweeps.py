@@ -85,6 +85,14 @@ def test_describe_instance_reads_the_rules_numbers():
     assert math.isclose(table.attrs["V_P0"], -0.9) and math.isclose(table.attrs["V_G0"], 0.0, abs_tol=1e-12)
     assert math.isclose(table.attrs["dVG_dt"], ls.theory.value_rate(prob)[0])
     assert table.role.tolist() == ["best", "mediocre", "bad", "bad", "bad"]
+    assert np.allclose(table.velocity, 0.05 * 1.9 * np.array([1, 0, 0, 0, 0]) + np.array(
+        [0, 0.5, 0.15, 0.15, 0.15]) * -0.1)                                       # tabular: pi_0 A_P0
+    features = ls.paper_bandit(geometry="negative")  # a log-linear policy: the kernel Phi Phi^T couples the logits
+    table = sweeps.describe_instance(features, 0)
+    assert np.allclose(table.velocity, ls.theory.logit_velocity(features)[0])
+    assert not np.allclose(table.velocity, table.pi0 * table.A_P0)
+    assert np.allclose(table.term, ls.theory.value_rate_terms(features)[0])
+    assert math.isclose(table.attrs["dVG_dt"], ls.theory.value_rate(features)[0])
 
 
 # --------------------------------------------------------------------------------------------- the stress test
