@@ -21,9 +21,9 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import torch
 
-import labsupport as ls
 from labsupport import sweeps
 from labsupport.simulate import resolve_device
 
@@ -93,12 +93,12 @@ def main(argv=None) -> int:
         times[name] = time.perf_counter() - start
         print(f"{name}: {times[name]:.1f} s", flush=True)
     # rows of one error next to each other (its columns repeat across algorithms, which compresses well)
-    frame = sweeps.pd.concat(frames, ignore_index=True).sort_values(["instance", "output", "algorithm"], kind="stable")
+    frame = pd.concat(frames, ignore_index=True).sort_values(["instance", "output", "algorithm"], kind="stable")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out, index=False, float_format=FLOAT_FORMAT)
     print(f"wrote {len(frame)} rows to {out} ({out.stat().st_size / 1e6:.2f} MB); total {sum(times.values()):.1f} s")
-    with sweeps.pd.option_context("display.width", 200, "display.max_columns", 20):
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(sweeps.agreement(frame, by="algorithm").round(3).to_string(index=False))
         print(sweeps.agreement(sweeps.add_entropy_bins(frame), by=["algorithm", "entropy_bin"]).round(3)
               .to_string(index=False))

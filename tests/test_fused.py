@@ -14,15 +14,17 @@ import labsupport as ls
 from labsupport.problems import paper_init_probs
 
 pytest.importorskip("triton")
+import triton  # noqa: E402  (after the skip)
+
 from labsupport import fused  # noqa: E402  (after the skip: needs Triton)
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def random_problem(b, n, seed, features=None):
+def random_problem(b, n, seed):
     g = torch.Generator().manual_seed(seed)
     return ls.Bandit(r_true=torch.rand(b, n, generator=g), r_proxy=torch.rand(b, n, generator=g) * 2 - 1,
-                     init_logits=2 * torch.randn(b, n, generator=g), features=features)
+                     init_logits=2 * torch.randn(b, n, generator=g))
 
 
 def both(problem, algorithm, steps, **kw):
@@ -76,7 +78,7 @@ def test_sampled_updates_have_the_torch_paths_distribution(algorithm):
     """1,024 independent runs of the paper's toy: the mean final V_G agrees with the plain path's within 4.5 standard
     errors (the two paths use different random streams), and the runs do spread (the samples are random)."""
     b = 1024
-    problem = _copies(ls.paper_bandit(0.1), b)
+    problem = ls.paper_bandit(0.1).rows([0] * b)
     fast, plain = both(problem, algorithm, 30, record_every=None, seed=4)
     vf, vp = fast.true_value[-1], plain.true_value[-1]
     z = (vf.mean() - vp.mean()) / np.sqrt(vf.var() / b + vp.var() / b)
@@ -84,14 +86,8 @@ def test_sampled_updates_have_the_torch_paths_distribution(algorithm):
     assert vf.std() > 1e-3 and vf.mean() != pytest.approx(fast.true_value[0].mean(), abs=1e-3)
 
 
-def _copies(problem, b):
-    """b copies of a one-row problem (its features, if any, stay shared)."""
-    return ls.Bandit(r_true=problem.r_true.expand(b, -1), r_proxy=problem.r_proxy.expand(b, -1),
-                     init_logits=problem.init_logits.expand(b, -1), names=problem.names, features=problem.features)
-
-
 def test_a_seed_fixes_the_run_and_common_noise_is_shared():
-    problem = _copies(ls.paper_bandit(0.1), 6)
+    problem = ls.paper_bandit(0.1).rows([0] * 6)
     algo = ls.RLOO(lr=0.5, k=3)
     first = ls.train(problem, algo, 25, device=DEVICE, backend="fused", seed=7, common_noise=[0, 0, 1, 1, 2, 2])
     again = ls.train(problem, algo, 25, device=DEVICE, backend="fused", seed=7, common_noise=[0, 0, 1, 1, 2, 2])
@@ -181,14 +177,10 @@ def test_which_trainings_reach_the_kernel(monkeypatch, device, backend, fuses):
 def test_launch_config_keeps_a_program_within_its_entry_budget():
     for b, n, d, k in [(1, 5, 0, 0), (1_048_576, 64, 0, 0), (65_536, 64, 0, 8), (100, 5, 3, 0), (10, 300, 0, 4)]:
         block, warps = fused.launch_config(b, n, d, k)
-        width = max(triton_pow2(n), triton_pow2(d))
-        assert 1 <= block <= triton_pow2(b) and warps >= 1
+        width = triton.next_power_of_2(n) * (triton.next_power_of_2(d) if d else 1)  # N x d entries per run
+        assert 1 <= block <= triton.next_power_of_2(b) and warps >= 1
         budget = 65_536 if fused.interpreted() else 512 if k else 1_024
         assert block * width <= budget or block == 1
-
-
-def triton_pow2(x):
-    return 1 if x <= 1 else 1 << (int(x) - 1).bit_length()
 
 
 
@@ -267,7 +259,7 @@ def test_sampled_steps_equal_the_torch_steps_fed_the_same_random_numbers(algorit
     if geometry is None:
         problem = random_problem(b, 6, seed=5)
     else:
-        problem = _copies(ls.paper_bandit(0.1, geometry=geometry), b)
+        problem = ls.paper_bandit(0.1, geometry=geometry).rows([0] * b)
     fast = ls.train(problem, algorithm, steps, device=DEVICE, backend="fused", seed=seed)
     dev = torch.device(DEVICE)
     clock = {"t": 0}
