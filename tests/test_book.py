@@ -1,10 +1,10 @@
 """The book builds (every notebook executed, warnings as errors) and every built page renders offline.
 
-The build runs once per test session: ``python tools/vendor_assets.py`` then
+The build runs once per test session (fixture ``built_book`` of conftest.py): ``python tools/vendor_assets.py`` then
 ``jupyter-book build --all -W -n --keep-going book/`` (output in build/test-book/_build/html, small mode).
 
-The browser test serves that folder on 127.0.0.1 and opens every page in headless Chromium (Debian's
-``/usr/bin/chromium``, or ``$CHROMIUM``) driven by Playwright. A page fails when it requests any other host, logs a
+The browser test serves that folder on 127.0.0.1 (fixture ``book_server``) and opens every page in headless Chromium
+(Debian's ``/usr/bin/chromium``, or ``$CHROMIUM``) driven by Playwright (fixture ``browser``, started once). A page fails when it requests any other host, logs a
 console error or throws, leaves raw TeX visible once MathJax has finished, has a chart with nothing drawn, or an
 ipywidget left unrendered. Without Chromium or Playwright the browser test is skipped, unless ``REQUIRE_BROWSER=1``
 (then it fails).
@@ -12,57 +12,19 @@ ipywidget left unrendered. Without Chromium or Playwright the browser test is sk
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import http.server
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
-import threading
 import urllib.parse
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import BOOK, JUPYTER_BOOK, ROOT, run, serve, tail
 
 pytestmark = pytest.mark.book
 
-ROOT = Path(__file__).resolve().parents[1]
-BOOK = ROOT / "book"
-# The tests build into build/test-book (not book/_build, which `make book` serves at full size), running every
-# notebook in small mode unless LABSUPPORT_SMALL is already set.
-OUT = ROOT / "build" / "test-book"
-HTML = OUT / "_build" / "html"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-# the jupyter-book command of this interpreter (the package has no __main__)
-JUPYTER_BOOK = [sys.executable, "-c", "import sys; from jupyter_book.cli.main import main; sys.exit(main())"]
 WAIT_MS = 30_000  # for MathJax, charts and widgets on one page
-
-
-def run(cmd: list[str], cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    env = {**os.environ, "LABSUPPORT_SMALL": os.environ.get("LABSUPPORT_SMALL", "1")}
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
-
-
-def tail(proc: subprocess.CompletedProcess, chars: int = 6000) -> str:
-    return (proc.stdout + proc.stderr)[-chars:]
-
-
-@pytest.fixture(scope="session")
-def built_book() -> Path:
-    """Vendor the browser libraries and build the whole book once; fail with the build's output if it fails."""
-    vendor = run([sys.executable, str(ROOT / "tools" / "vendor_assets.py")])
-    print(vendor.stdout)
-    assert vendor.returncode == 0, f"tools/vendor_assets.py failed:\n{tail(vendor)}"
-    build = run([*JUPYTER_BOOK, "build", "--all", "-W", "-n", "--keep-going", "--path-output", str(OUT), str(BOOK)])
-    if build.returncode != 0:
-        pytest.fail(f"jupyter-book build exited with {build.returncode}:\n{tail(build)}", pytrace=False)
-    return HTML
 
 
 def toc_files(toc: dict) -> list[str]:
@@ -157,52 +119,6 @@ def test_failing_notebook_fails_the_build(tmp_path: Path):
 # ------------------------------------------------------------------------------------------------ the browser test
 
 
-def browser_or_skip():
-    """A started Playwright and Chromium, or skip (fail when REQUIRE_BROWSER=1) saying what is missing."""
-    def unavailable(reason: str):
-        if os.environ.get("REQUIRE_BROWSER") == "1":
-            pytest.fail(f"REQUIRE_BROWSER=1 but {reason}", pytrace=False)
-        pytest.skip(reason)
-
-    try:
-        from playwright.sync_api import Error, sync_playwright
-    except ImportError:
-        unavailable("Playwright for Python is not installed (pip install playwright)")
-    if not Path(CHROMIUM).is_file():
-        unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set CHROMIUM=/path/to/chromium)")
-    manager = sync_playwright().start()
-    try:
-        browser = manager.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-    except Error as err:
-        manager.stop()
-        unavailable(f"Chromium at {CHROMIUM} does not start under Playwright: {err.message.splitlines()[0]}")
-    return manager, browser
-
-
-@contextlib.contextmanager
-def serve(directory: Path):
-    """Serve ``directory`` on a random loopback port; yields the base URL."""
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(directory)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@pytest.fixture(scope="module")
-def site_url(built_book: Path):
-    """Serve the built site on a random loopback port."""
-    with serve(built_book) as base:
-        yield base
-
-
 # Runs in the page once it has loaded: waits for MathJax, charts and widgets, then reports what is wrong.
 INSPECT = """async (waitMs) => {
   const problems = [];
@@ -276,16 +192,10 @@ def inspect_page(browser, base: str, page_path: str) -> list[str]:
     return [f"{page_path}: {p}" for p in problems]
 
 
-def test_every_page_renders_offline(request):
-    manager, browser = browser_or_skip()
-    try:
-        base = request.getfixturevalue("site_url")
-        pages = built_pages(HTML, redirects=False)
-        assert pages, f"no pages found in {HTML}"
-        problems = [p for page in pages for p in inspect_page(browser, base, page)]
-    finally:
-        browser.close()
-        manager.stop()
+def test_every_page_renders_offline(browser, built_book: Path, book_server: str):
+    pages = built_pages(built_book, redirects=False)
+    assert pages, f"no pages found in {built_book}"
+    problems = [p for page in pages for p in inspect_page(browser, book_server, page)]
     assert not problems, f"{len(problems)} problem(s) in {len(pages)} pages:\n" + "\n".join(problems)
 
 
@@ -309,31 +219,25 @@ MOVE_SLIDERS = """async () => {
 }"""
 
 
-def test_static_sliders_change_what_is_drawn(request):
+def test_static_sliders_change_what_is_drawn(browser, built_book: Path, book_server: str):
     """Kernel-free interactivity: on every page with slider-bound charts, moving a slider redraws the chart."""
-    manager, browser = browser_or_skip()
-    try:
-        base = request.getfixturevalue("site_url")
-        pages = [p for p in built_pages(HTML, redirects=False) if "vega-bind" in (HTML / p).read_text()
-                 or "binding_range" in (HTML / p).read_text() or '"bind"' in (HTML / p).read_text()]
-        results = {}
-        for path in pages:
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
-            try:
-                page.goto(base + path, wait_until="load")
-                page.evaluate(INSPECT, WAIT_MS)  # waits until every chart is drawn
-                results[path] = page.evaluate(MOVE_SLIDERS)
-            finally:
-                page.close()
-    finally:
-        browser.close()
-        manager.stop()
+    pages = [p for p in built_pages(built_book, redirects=False) if "vega-bind" in (built_book / p).read_text()
+             or "binding_range" in (built_book / p).read_text() or '"bind"' in (built_book / p).read_text()]
+    results = {}
+    for path in pages:
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        try:
+            page.goto(book_server + path, wait_until="load")
+            page.evaluate(INSPECT, WAIT_MS)  # waits until every chart is drawn
+            results[path] = page.evaluate(MOVE_SLIDERS)
+        finally:
+            page.close()
     with_sliders = {p: r for p, r in results.items() if r["count"]}
     assert with_sliders, f"no page has a chart with a range slider (looked at {sorted(results)})"
     assert all(not r["unchanged"] for r in with_sliders.values()), with_sliders
 
 
-def test_charts_in_jupyterlab_load_the_vendored_libraries(built_book: Path, tmp_path: Path, monkeypatch):
+def test_charts_in_jupyterlab_load_the_vendored_libraries(built_book: Path, tmp_path: Path, monkeypatch, browser):
     """A chart shown in a JupyterLab started at the repository root (as `make lab` does) loads vega, vega-lite and
     vega-embed from the server's /files/ handler, so it draws offline: the page below has JupyterLab's config block
     and serves the repository under /files/ as Jupyter does, and any request to another host fails the test."""
@@ -357,11 +261,6 @@ def test_charts_in_jupyterlab_load_the_vendored_libraries(built_book: Path, tmp_
     config = json.dumps({"baseUrl": "/", "serverRoot": ROOT.as_posix()})
     (site / "lab.html").write_text('<!doctype html><html><head><script id="jupyter-config-data" '
                                    f'type="application/json">{config}</script></head><body>{html}</body></html>')
-    manager, browser = browser_or_skip()
-    try:
-        with serve(site) as base:
-            problems = inspect_page(browser, base, "lab.html")
-    finally:
-        browser.close()
-        manager.stop()
+    with serve(site) as base:
+        problems = inspect_page(browser, base, "lab.html")
     assert not problems, "\n".join(problems)
