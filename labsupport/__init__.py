@@ -7,32 +7,47 @@
     run = ls.train(prob, ls.ExactPG(lr=0.1), steps=2000, reward="proxy")
     ls.categorize(prob)
 
-Charts (``ls.charts``), widgets (``ls.widgets``) and the larger studies (``ls.verifiable``, ``ls.rlhf``,
-``ls.sweeps``) are imported on first use.
+Every name is imported on first use (PEP 562), so ``import labsupport`` is instant and imports no PyTorch: the
+command line (``python -m labsupport rm-report``) and the reward-model report start without it. Charts
+(``ls.charts``), widgets (``ls.widgets``) and the larger studies (``ls.verifiable``, ``ls.rlhf``, ``ls.sweeps``)
+are modules reached the same way.
 """
+
+from __future__ import annotations
 
 from importlib import import_module
 
-from . import metrics, theory
-from .labmode import pick, small_mode
-from .algorithms import GRPO, PPO, RLOO, Algorithm, ExactPG, Reinforce
-from .problems import Bandit, paper_bandit
-from .rmreport import rm_report
-from .simulate import Run, train
-from .theory import categorize
-
-__all__ = [
-    "Algorithm", "Bandit", "ExactPG", "GRPO", "PPO", "RLOO", "Reinforce", "Run",
-    "categorize", "metrics", "paper_bandit", "pick", "rm_report", "small_mode", "theory", "train",
-]
 __version__ = "0.1.0"
 
-
-#: modules imported on first use (``ls.charts``, ``ls.verifiable``, ...): they pull in Altair, ipywidgets or more
+#: public name -> the submodule that defines it (``ls.train`` is ``labsupport.simulate.train``)
+NAMES = {
+    "Algorithm": "algorithms", "ExactPG": "algorithms", "GRPO": "algorithms", "PPO": "algorithms",
+    "RLOO": "algorithms", "Reinforce": "algorithms",
+    "Bandit": "problems", "paper_bandit": "problems",
+    "Run": "simulate", "train": "simulate",
+    "categorize": "theory",
+    "pick": "labmode", "small_mode": "labmode",
+    "rm_report": "rmreport",
+}
+#: submodules reached as attributes (``ls.metrics``, ``ls.charts``, ...), imported on first use
+MODULES = ("metrics", "theory", "charts", "widgets", "verifiable", "rlhf", "sweeps", "cli")
+#: the modules that pull in Altair, ipywidgets or more (kept for code that lists them)
 LAZY = ("charts", "widgets", "verifiable", "rlhf", "sweeps", "cli")
 
+__all__ = sorted([*NAMES, "metrics", "theory"], key=lambda n: (n[0].islower(), n))
 
-def __getattr__(name):
-    if name in LAZY:
-        return import_module(f".{name}", __name__)
-    raise AttributeError(f"module 'labsupport' has no attribute {name!r}")
+
+def __getattr__(name: str):
+    """Import ``name`` from its submodule on first access and keep it as a module attribute."""
+    if name in NAMES:
+        value = getattr(import_module(f".{NAMES[name]}", __name__), name)
+    elif name in MODULES:
+        value = import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module 'labsupport' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *NAMES, *MODULES})

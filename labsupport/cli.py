@@ -1,4 +1,8 @@
-"""Command line of the practitioner tools: ``python -m labsupport COMMAND ...``.
+"""Command line of the practitioner tools: ``labsupport COMMAND ...`` (the console script installed with the
+package), or ``python -m labsupport COMMAND ...`` (the same, without the script on PATH).
+
+    labsupport --version
+    labsupport rm-report --help
 
 Commands:
     rm-report FILE [--json OUT] [--no-length-norm]
@@ -6,7 +10,8 @@ Commands:
         (see :mod:`labsupport.rmreport` for the input format)
 
 ``main(argv)`` returns the exit status: 0 on success, 2 on any error, which is printed to stderr as one line
-("rm-report: error: ...") and never as a traceback.
+("rm-report: error: ...") and never as a traceback. The command line starts without PyTorch: ``rm-report``
+needs numpy only, and the package imports its other modules on first use.
 """
 
 from __future__ import annotations
@@ -17,11 +22,12 @@ import sys
 import textwrap
 from typing import Optional, Sequence
 
-from . import rmreport
+from . import __version__, rmreport  # rmreport needs numpy only; nothing here imports PyTorch
 
 __all__ = ["main"]
 
-PROG = "python -m labsupport"
+#: the program name in usage lines: the console script's; ``python -m labsupport`` passes its own
+PROG = "labsupport"
 
 
 class _UsageError(Exception):
@@ -33,11 +39,12 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(f"{self.prog}: error: {message} (see --help)")
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(prog: str = PROG) -> argparse.ArgumentParser:
     parser = _Parser(
-        prog=PROG,
+        prog=prog,
         description="Practitioner tools of the book 'Imperfect Rewards'.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
     rm = commands.add_parser(
@@ -49,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
             "table; --json writes the same numbers as JSON.",
             width=116,
         ),
-        epilog=rmreport.INPUT_FORMAT + f"\nExample: {PROG} rm-report {rmreport.EXAMPLE}",
+        epilog=rmreport.INPUT_FORMAT + f"\nExample: {prog} rm-report {rmreport.EXAMPLE}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     rm.add_argument("file", metavar="FILE", help="JSON Lines file of response, pair and v_hat records (format below)")
@@ -87,14 +94,15 @@ def _rm_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Run one command; ``argv`` defaults to ``sys.argv[1:]``. Returns 0, or 2 after a one-line error on stderr."""
+def main(argv: Optional[Sequence[str]] = None, prog: str = PROG) -> int:
+    """Run one command; ``argv`` defaults to ``sys.argv[1:]``, ``prog`` names the program in usage and help.
+    Returns 0, or 2 after a one-line error on stderr."""
     try:
-        args = _parser().parse_args(argv)
+        args = _parser(prog).parse_args(argv)
     except _UsageError as exc:
         print(exc, file=sys.stderr)
         return 2
-    except SystemExit as exc:  # --help
+    except SystemExit as exc:  # --help, --version
         return exc.code if isinstance(exc.code, int) else 0
     try:
         return _rm_report(args)

@@ -1,0 +1,91 @@
+"""The package and its command line start without PyTorch; every public name still resolves (imported on first use).
+
+Each check runs in a fresh interpreter, so what the test process imported earlier cannot hide an import.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import labsupport as ls
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _fresh(code: str) -> dict:
+    """Run ``code`` in a new interpreter (in the repository root); it prints one JSON object, returned here."""
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--version"],
+        ["rm-report", "--help"],
+        ["rm-report", "labsupport/data/rm_example.jsonl"],
+        ["rm-report", "labsupport/data/rm_example.jsonl", "--json", "-"],
+    ],
+)
+def test_the_command_line_imports_no_torch(argv):
+    code = (
+        "import contextlib, io, json, sys\n"
+        "import labsupport\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        f"    status = labsupport.cli.main({argv!r})\n"
+        "print(json.dumps({'status': status, 'torch': 'torch' in sys.modules, 'out': out.getvalue()}))"
+    )
+    result = _fresh(code)
+    assert result["status"] == 0
+    assert result["torch"] is False
+    assert result["out"].strip()
+
+
+def test_import_labsupport_imports_no_torch_until_a_name_needs_it():
+    result = _fresh(
+        "import json, sys\nimport labsupport as ls\nbefore = 'torch' in sys.modules\nls.train\n"
+        "print(json.dumps({'before': before, 'after': 'torch' in sys.modules}))"
+    )
+    assert result == {"before": False, "after": True}
+
+
+def test_every_public_name_resolves_to_its_definition_and_dir_lists_it():
+    from labsupport import algorithms, labmode, problems, rmreport, simulate, theory
+
+    homes = {"Algorithm": algorithms, "ExactPG": algorithms, "GRPO": algorithms, "PPO": algorithms,
+             "RLOO": algorithms, "Reinforce": algorithms, "Bandit": problems, "paper_bandit": problems,
+             "Run": simulate, "train": simulate, "categorize": theory, "pick": labmode, "small_mode": labmode,
+             "rm_report": rmreport}
+    assert set(ls.__all__) == set(homes) | {"metrics", "theory"}
+    for name, module in homes.items():
+        assert getattr(ls, name) is getattr(module, name), name
+    assert ls.theory is theory and ls.metrics.__name__ == "labsupport.metrics"
+    assert ls.charts.__name__ == "labsupport.charts" and ls.cli.__name__ == "labsupport.cli"
+    assert set(ls.__all__) | {"charts", "widgets", "verifiable", "rlhf", "sweeps", "cli"} <= set(dir(ls))
+    from labsupport import Bandit, train  # the from-import form goes through the same hook
+
+    assert (Bandit, train) == (problems.Bandit, simulate.train)
+
+
+def test_an_unknown_name_is_an_attribute_error_naming_it():
+    with pytest.raises(AttributeError, match="no attribute 'trian'"):
+        ls.trian  # noqa: B018
+
+
+def test_version_matches_the_package_metadata_and_both_program_names(capsys):
+    version = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
+    assert ls.__version__ == version
+    assert ls.cli.main(["--version"]) == 0
+    assert capsys.readouterr().out == f"labsupport {version}\n"
+    done = subprocess.run([sys.executable, "-m", "labsupport", "rm-report", "--help"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.startswith("usage: python -m labsupport rm-report")
+    assert ls.cli.main(["rm-report", "--help"]) == 0
+    assert capsys.readouterr().out.startswith("usage: labsupport rm-report")
