@@ -192,6 +192,7 @@ def categorize(
     measure: bool = True,
     device: str = "auto",
     progress: bool | None = None,
+    dtype: torch.dtype = torch.float32,
 ):
     """One row per reward error: the predicted category (rules) and the measured one (counterfactual).
 
@@ -214,6 +215,8 @@ def categorize(
         measure: ``False`` skips the training and fills the measured columns with None (fast).
         device: where to train ("auto", "cpu", "cuda").
         progress: progress bar of the measuring run (``None``: only for long runs; ``False`` inside larger sweeps).
+        dtype: floating type of the measuring run (``torch.float64`` is the reference the browser explorer is
+            tested against).
 
     Returns:
         pandas DataFrame with columns run, output, r_true, r_proxy, pi0, predicted, kind, rule, measured,
@@ -225,6 +228,8 @@ def categorize(
     if not isinstance(algorithm, Algorithm):
         raise ValueError(f"algorithm must be a labsupport algorithm such as ExactPG(); got {algorithm!r}")
     count("steps", steps, minimum=1)
+    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise ValueError(f"dtype must be a torch floating type such as torch.float64; got {dtype!r}")
     non_negative("tol", tol)
     if target is not None and not (isinstance(target, (int, float)) and math.isfinite(target)):
         raise ValueError(f"target must be a finite number or None; got {target!r}")
@@ -235,14 +240,14 @@ def categorize(
     if measure:
         seeds = ((1 if algorithm.samples_per_step == 0 else SAMPLED_SEEDS) if seeds is None
                  else count("seeds", seeds, minimum=1))
-        _measure(problem, rows, algorithm, steps, target, tol, seeds, device, progress)
+        _measure(problem, rows, algorithm, steps, target, tol, seeds, device, progress, dtype)
     else:
         for row in rows:
             row.update(measured=None, effect=None, evidence=None)
     return pd.DataFrame(rows)[columns]
 
 
-def _measure(problem, rows, algorithm, steps, target, tol, seeds, device, progress):
+def _measure(problem, rows, algorithm, steps, target, tol, seeds, device, progress, dtype=torch.float32):
     """Fill measured / effect / evidence in ``rows`` from one batched counterfactual run."""
     b = problem.batch_size
     # variant 0..B-1: the proxy as given; B + i: the proxy with error i corrected. Each repeated `seeds` times.
@@ -256,7 +261,7 @@ def _measure(problem, rows, algorithm, steps, target, tol, seeds, device, progre
     levels = lo + 0.95 * (hi - lo) if target is None else np.full(b, float(target))
     level_per_run = np.repeat(levels[np.asarray(base)], seeds)
     run = train(batch, algorithm, steps, reward="proxy", seed=0, device=device, record_every=None,
-                common_noise=noise, track_level=level_per_run, progress=progress)
+                common_noise=noise, track_level=level_per_run, progress=progress, dtype=dtype)
     reached = (run.hit_steps >= 0).reshape(len(base), seeds)
     times = np.where(reached.reshape(-1), run.hit_steps, steps).reshape(len(base), seeds).astype(float)
     final = run.true_value[-1].reshape(len(base), seeds).mean(1)

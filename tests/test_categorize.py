@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 import labsupport as ls
 
@@ -107,3 +108,12 @@ def test_predictions_are_read_off_the_initial_policy():
     frame = ls.categorize(prob, measure=False)
     assert frame.kind.tolist() == ["demoted mediocre output", "below the mean"]
     assert np.all(frame.pi0.values > 0)
+
+
+def test_categorize_measures_in_the_dtype_it_is_given():
+    prob = ls.Bandit(r_true=R_TRUE, r_proxy=[1, -1, -1, -1, -1], init_probs=PI0)
+    row = only_row(ls.categorize(prob, steps=5000, device="cpu", dtype=torch.float64))
+    # float64: V_G first reaches 0.9 at step 168 with the error and never within 5000 steps once corrected
+    assert row.effect == (5000 - 168) / 168 and row.evidence.startswith("time to V_G >= 0.9: 168 steps")
+    with pytest.raises(ValueError, match="dtype must be a torch floating type.*'float64'"):
+        ls.categorize(prob, dtype="float64")
