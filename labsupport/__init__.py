@@ -30,7 +30,7 @@ NAMES = {
     "rm_report": "rmreport",
 }
 #: submodules reached as attributes (``ls.metrics``, ``ls.charts``, ...), imported on first use
-MODULES = ("metrics", "theory", "charts", "widgets", "verifiable", "rlhf", "sweeps", "cli")
+MODULES = ("metrics", "theory", "problems", "charts", "widgets", "verifiable", "rlhf", "sweeps", "cli")
 #: the modules that pull in Altair, ipywidgets or more (kept for code that lists them)
 LAZY = ("charts", "widgets", "verifiable", "rlhf", "sweeps", "cli")
 
