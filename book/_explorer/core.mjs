@@ -317,6 +317,17 @@ export function predict({ r_true, r_proxy = null, init_probs = null, negligible 
   return predictRows(problem({ r_true, r_proxy, init_probs, names }), negligible);
 }
 
+/**
+ * categorize's default target level of V_G: r_G,min + 0.95 (r_G,max - r_G,min) (0.9 in the paper's toy).
+ * @param {number[]} r_true
+ * @returns {number}
+ */
+export function defaultTarget(r_true) {
+  const rTrue = vector("r_true", r_true);
+  const lo = Math.min(...rTrue);
+  return lo + DEFAULTS.target_fraction * (Math.max(...rTrue) - lo);
+}
+
 /** measured, effect, evidence from the two runs of one error (theory._verdict with one seed). */
 function verdict(err, fix, span, level, steps, tol) {
   const tErr = err.hit >= 0 ? err.hit : steps;
@@ -364,10 +375,8 @@ export function categorize({ r_true, r_proxy = null, init_probs = null, lr = DEF
   const rows = predictRows(prob, negligible);
   if (rows.length === 0) return rows;
   const { n, rTrue, rProxy, logits } = prob;
-  const lo = Math.min(...rTrue);
-  const hi = Math.max(...rTrue);
-  const level = target === null ? lo + DEFAULTS.target_fraction * (hi - lo) : target;
-  const span = Math.max(hi - lo, 1e-12);
+  const level = target === null ? defaultTarget(rTrue) : target;
+  const span = Math.max(Math.max(...rTrue) - Math.min(...rTrue), 1e-12);
   const measure = (reward) => {
     const { hit, pi } = train(logits, reward, rTrue, lr, steps, level);
     return { hit, final: dot(pi, rTrue, n) };

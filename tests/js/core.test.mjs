@@ -2,7 +2,7 @@
 // Run with `node --test tests/js/`; tests/test_explorer_core.py runs them and compares the core with labsupport.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { CATEGORIES, KINDS, categorize, formatG, predict, simulate, values } from "../../book/_explorer/core.mjs";
+import { CATEGORIES, KINDS, categorize, defaultTarget, formatG, predict, simulate, values } from "../../book/_explorer/core.mjs";
 
 const TOY = { r_true: [1, 0.8, -1, -1, -1], r_proxy: [1, -1, -1, -1, -1], init_probs: [0.05, 0.5, 0.15, 0.15, 0.15] };
 
@@ -48,6 +48,7 @@ test("V_P never decreases under proxy training (random instances, lr 0.1)", () =
 });
 
 test("the paper's toy: V_G reaches 0.9 at step 168 under r_P, never within 50,000 steps under r_G", () => {
+  assert.equal(defaultTarget(TOY.r_true), -1 + 0.95 * 2);
   const proxy = simulate({ ...TOY, steps: 1000 });
   assert.equal(proxy.true_value.findIndex((v) => v >= 0.9), 168);
   const truth = simulate({ ...TOY, steps: 50_000, reward: "true", record_every: 10 });
