@@ -118,7 +118,10 @@ function dot(a, b, n) {
   return s + l0 + l1 + l2 + l3;
 }
 
-const ONES = new Float64Array(16).fill(1);
+/** sum_i x[i] in the order of `dot`. */
+function sum(x) {
+  return dot(x, new Float64Array(x.length).fill(1), x.length);
+}
 
 /** pi = softmax(theta), written into pi: exp(theta - max), scaled by 1 / sum as torch.softmax does. */
 function softmaxInto(theta, pi, n) {
@@ -139,7 +142,7 @@ function normalisedLogits(logits) {
   let m = logits[0];
   for (let i = 1; i < n; i++) if (logits[i] > m) m = logits[i];
   const e = logits.map((x) => Math.exp(x - m));
-  const lse = Math.log(dot(e, ONES, n)) + m;
+  const lse = Math.log(sum(e)) + m;
   return logits.map((x) => x - lse);
 }
 
@@ -158,7 +161,7 @@ function problem({ r_true, r_proxy = null, init_probs = null, names = null }) {
     const p = vector("init_probs", init_probs, n);
     const negative = p.find((x) => x < 0);
     if (negative !== undefined) throw new Error(`init_probs must be non-negative; found ${formatG(negative, 4)}`);
-    const total = dot(p, ONES, n);
+    const total = sum(p);
     if (Math.abs(total - 1) > PROB_SUM_TOL) {
       throw new Error(`init_probs must sum to 1 over outputs; the entries sum to ${formatG(total, 6)}`);
     }
