@@ -123,7 +123,8 @@ function sum(x) {
   return dot(x, new Float64Array(x.length).fill(1), x.length);
 }
 
-/** pi = softmax(theta), written into pi: exp(theta - max), scaled by 1 / sum as torch.softmax does. */
+/** pi = softmax(theta), written into pi: exp(theta - max) scaled by 1 / sum, torch.softmax's formula (its
+ * vectorised exp may differ from Math.exp in the last bit: the one difference left, about 1e-16 a step). */
 function softmaxInto(theta, pi, n) {
   let m = theta[0];
   for (let i = 1; i < n; i++) if (theta[i] > m) m = theta[i];
