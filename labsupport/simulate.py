@@ -7,6 +7,7 @@ sampling round), so ``steps`` and ``lr`` mean what they mean in the paper's cont
 
 from __future__ import annotations
 
+import dataclasses
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -45,9 +46,37 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}") from None
 
 
+class _OnFirstRead:
+    """A :class:`Run` field that keeps a torch tensor as given (on its device, in the training dtype) and converts it
+    to a numpy array of ``dtype`` on first read, once: :func:`train` returns without copying results to the host,
+    and a user who never reads them never pays for the copy. Other values (numpy arrays, None) are kept as given."""
+
+    def __init__(self, dtype, default=dataclasses.MISSING):
+        self.dtype, self.default = dtype, default
+
+    def __set_name__(self, owner, name: str):
+        self.slot = f"_{name}"
+
+    def __get__(self, run, owner=None):
+        if run is None:  # the dataclass reads the default here; AttributeError means "no default"
+            if self.default is dataclasses.MISSING:
+                raise AttributeError(self.slot[1:])
+            return self.default
+        value = run.__dict__[self.slot]
+        if isinstance(value, torch.Tensor):
+            value = run.__dict__[self.slot] = value.to("cpu", self.dtype).numpy()
+        return value
+
+    def __set__(self, run, value):
+        run.__dict__[self.slot] = value
+
+
 @dataclass
 class Run:
     """The record of one batched training run.
+
+    ``probs`` and ``hit_steps`` stay where training left them (on the GPU, in the training dtype) until first read,
+    and become numpy arrays (float64, int64) then.
 
     Attributes:
         steps: (R,) int array, the step index of each record (0 = initial policy).
@@ -59,14 +88,14 @@ class Run:
     """
 
     steps: np.ndarray
-    probs: np.ndarray
+    probs: np.ndarray = _OnFirstRead(torch.float64)
     r_true: np.ndarray
     r_proxy: np.ndarray
     names: tuple[str, ...]
     reward: str
     algorithm: Algorithm
     #: with ``train(..., track_level=...)``: per run, the first step with V_G >= the level (-1: never); else None
-    hit_steps: np.ndarray | None = None
+    hit_steps: np.ndarray | None = _OnFirstRead(torch.long, default=None)
 
     @property
     def true_value(self) -> np.ndarray:
@@ -191,13 +220,13 @@ def train(
         bar.close()
     return Run(
         steps=np.asarray(record_at),
-        probs=probs.to("cpu", torch.float64).numpy(),
+        probs=probs,  # converted on first read (Run.probs)
         r_true=problem.r_true.numpy().copy(),
         r_proxy=problem.r_proxy.numpy().copy(),
         names=problem.names,
         reward=reward,
         algorithm=algorithm,
-        hit_steps=None if hit is None else hit.cpu().numpy(),
+        hit_steps=hit,
     )
 
 

@@ -1,4 +1,5 @@
-"""The package and its command line start without PyTorch; every public name still resolves (imported on first use).
+"""Start fast, copy late: the package and its command line start without PyTorch (every public name still resolves,
+imported on first use), and a training's results are copied to the host only when read.
 
 Each check runs in a fresh interpreter, so what the test process imported earlier cannot hide an import.
 """
@@ -89,3 +90,35 @@ def test_version_matches_the_package_metadata_and_both_program_names(capsys):
     assert done.returncode == 0 and done.stdout.startswith("usage: python -m labsupport rm-report")
     assert ls.cli.main(["rm-report", "--help"]) == 0
     assert capsys.readouterr().out.startswith("usage: labsupport rm-report")
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Results stay where training left them until they are read
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def test_a_runs_results_are_converted_on_first_read_only_and_as_before():
+    import numpy as np
+    import torch
+
+    prob = ls.Bandit(r_true=[[1, 0.8, -1], [0, 1, 0.5]], r_proxy=[[1, -1, -1], [0, 1, 1]], init_probs=[0.2, 0.5, 0.3])
+    run = ls.train(prob, ls.ExactPG(lr=0.5), 40, reward="proxy", record_every=10, dtype=torch.float32,
+                   track_level=0.6, device="cpu")
+    stored, hits = run.__dict__["_probs"], run.__dict__["_hit_steps"]
+    assert isinstance(stored, torch.Tensor) and stored.dtype == torch.float32 and stored.shape == (5, 2, 3)
+    assert isinstance(hits, torch.Tensor)
+    probs = run.probs
+    assert isinstance(probs, np.ndarray) and probs.dtype == np.float64
+    assert np.array_equal(probs, stored.to(torch.float64).numpy())  # exactly the old eager conversion
+    assert run.probs is probs and run.__dict__["_probs"] is probs  # converted once, then kept
+    assert run.hit_steps.dtype == np.int64 and np.array_equal(run.hit_steps, hits.numpy())
+    assert np.allclose(run.true_value, np.einsum("rbn,bn->rb", probs, prob.r_true.numpy()))
+
+
+def test_a_run_built_from_numpy_keeps_its_arrays_and_hit_steps_defaults_to_none():
+    import numpy as np
+
+    probs = np.full((1, 1, 2), 0.5)
+    run = ls.Run(steps=np.array([0]), probs=probs, r_true=np.zeros((1, 2)), r_proxy=np.zeros((1, 2)),
+                 names=("a", "b"), reward="true", algorithm=ls.ExactPG())
+    assert run.probs is probs and run.hit_steps is None
