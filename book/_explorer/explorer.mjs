@@ -180,7 +180,7 @@ class LineChart {
   /** Draw `series` ([{key, label, color, dash, xs, ys}]) over x in [0, xMax] and y in `yDomain`. */
   draw(series, xMax, yDomain, width) {
     const W = Math.max(260, Math.round(width)), H = W < 480 ? 220 : 260;
-    const m = {left: 50, right: 12, top: 10, bottom: 40};
+    const m = {left: 50, right: 20, top: 10, bottom: 40};  // room for the last tick label
     const iw = W - m.left - m.right, ih = H - m.top - m.bottom;
     const [y0, y1] = yDomain;
     const sx = (x) => m.left + (x / xMax) * iw;
@@ -273,12 +273,15 @@ export class RewardExplorer {
     this.last = null;  // the latest computed results, redrawn on a resize
     this.build();
     this.load(preset);
-    // redraw the charts (not the computation) when the width changes
+    // Layout is read only in ResizeObserver callbacks (after the browser's own layout, so no forced reflow): the
+    // explorer's width, on which the charts are redrawn (not recomputed); the table's, for the scroll cue.
     this.width = this.root.clientWidth;
     this.resize = new ResizeObserver(() => {
-      if (this.root.clientWidth !== this.width) { this.width = this.root.clientWidth; this.schedule(false); }
+      const width = this.root.clientWidth;
+      if (width !== this.width) { this.width = width; this.schedule(false); }
+      this.markOverflow();
     });
-    this.resize.observe(this.root);
+    for (const observed of [this.root, this.scroller, this.table]) this.resize.observe(observed);
   }
 
   // -------------------------------------------------------------------------------------------- controls
@@ -530,7 +533,13 @@ export class RewardExplorer {
     const problem = {r_true: [...s.r_true], r_proxy: [...s.r_proxy], init_probs: [...s.init_probs], lr: s.lr,
       steps: s.steps};
     const proxy = simulate({...problem, reward: "proxy", record_every: every});
-    const truth = simulate({...problem, reward: "true", record_every: every});
+    // training on r_G does not read r_P: an edit of a proxy reward reuses it
+    const key = JSON.stringify([s.r_true, s.init_probs, s.lr, s.steps, every]);
+    if (this.truthKey !== key) {
+      this.truth = simulate({...problem, reward: "true", record_every: every});
+      this.truthKey = key;
+    }
+    const truth = this.truth;
     const rows = categorize({...problem, names: [...s.names]});
     return {state: structuredClone(s), every, proxy, truth, rows};
   }
@@ -546,7 +555,7 @@ export class RewardExplorer {
     const series = pal.series || [];
     const dashes = pal.dashes || {};
     const dash = (reward) => ((dashes[reward] || [1, 0])[1] === 0 ? "none" : (dashes[reward] || []).join(" "));
-    const width = this.root.clientWidth;
+    const width = this.width;
     const xs = RewardExplorer.recordSteps(proxy, state.steps, every);
     const xsTrue = RewardExplorer.recordSteps(truth, state.steps, every);
     const label = {[TRAINED_ON_TRUE]: series[0], [TRAINED_ON_PROXY]: series[1]};
@@ -600,7 +609,6 @@ export class RewardExplorer {
         });
       });
     }
-    this.markOverflow();
   }
 
   /** The table's box shows a cue (a fading edge and a line of text) while part of it is hidden sideways. */

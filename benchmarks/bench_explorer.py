@@ -1,0 +1,101 @@
+"""The book's Reward Error Explorer: time from a slider's input event to the redrawn page, in headless Chromium.
+
+    .venv/bin/python benchmarks/bench_explorer.py                         # the book built by the tests
+    .venv/bin/python benchmarks/bench_explorer.py --html build/mine/_build/html --events 200
+
+Serves a built book on 127.0.0.1, opens chapter 4 in headless Chromium (Playwright, ``$CHROMIUM`` or
+/usr/bin/chromium) at 1280 x 900, loads the paper's toy (the "stalling" preset: both trainings, 2,000 steps, and the
+measured category of its one error, i.e. every counterfactual) and dispatches ``--events`` input events on y_med's
+proxy-reward slider, one at a time, each to a new value. For each event it records
+
+* **input -> redrawn page**: from ``performance.now()`` just before the event is dispatched to the first task after
+  the animation frame in which the explorer redrew (a message posted from the explorer's "rex:redrawn" event runs
+  once that frame's style, layout and paint are done). This includes the wait for the next frame: the explorer
+  batches redraws with requestAnimationFrame, and an event is dispatched at a random point of a frame (0-16.7 ms
+  before the next one at 60 Hz), as a reader's input arrives;
+* **redraw work**: the explorer's own time inside that frame (core computation + SVG and table update).
+
+Prints the median and 95th percentile of both. Goal: median input -> redrawn page under 16 ms.
+Build the book first (``make test`` does, into build/test-book) or point ``--html`` at any built book.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from conftest import CHROMIUM, CHROMIUM_ARGS, HTML, serve  # noqa: E402 (the tests' server and browser flags)
+
+PAGE = "chapters/04-taxonomy.html"
+
+# Runs in the page: `count` input events on y_med's proxy slider; per event [input -> painted, redraw work] in ms.
+MEASURE = """async (count) => {
+  const root = document.querySelector(".reward-explorer");
+  const slider = root.querySelector('input[type=range][data-field="r_proxy"][data-output="1"]');
+  const afterPaint = () => new Promise(r => { const c = new MessageChannel(); c.port1.onmessage = r; c.port2.postMessage(0); });
+  const results = [];
+  for (let i = 0; i < count; i++) {
+    // a random moment within a frame, as a reader's input arrives
+    await new Promise(requestAnimationFrame);
+    await new Promise(r => setTimeout(r, Math.random() * 16));
+    const redrawn = new Promise(r => root.addEventListener("rex:redrawn", e => r(e.detail.ms), {once: true}));
+    const value = (-1 + 2 * ((i * 7) % 41) / 40).toFixed(2);   // 41 values in [-1, 1], each step a new one
+    const start = performance.now();
+    slider.value = value;
+    slider.dispatchEvent(new Event("input", {bubbles: true}));
+    const work = await redrawn;
+    await afterPaint();
+    results.push([performance.now() - start, work]);
+  }
+  return results;
+}"""
+
+
+def quantile(values: list[float], q: float) -> float:
+    """The ``q`` quantile of ``values`` (linear interpolation between order statistics)."""
+    return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--html", type=Path, default=HTML, help=f"a built book's HTML folder (default {HTML})")
+    parser.add_argument("--events", type=int, default=100, help="input events to time (default 100)")
+    parser.add_argument("--page", default=PAGE, help=f"page with an explorer (default {PAGE})")
+    args = parser.parse_args()
+    if not (args.html / args.page).is_file():
+        raise SystemExit(f"--html: no {args.page} under {args.html}; build the book first, e.g. LABSUPPORT_SMALL=1 "
+                         ".venv/bin/jupyter-book build --path-output build/bench book/ and pass "
+                         "--html build/bench/_build/html")
+    if args.events < 2:
+        raise SystemExit(f"--events must be at least 2; got {args.events}")
+    from playwright.sync_api import sync_playwright
+
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    with serve(args.html) as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(base + args.page, wait_until="load")
+            page.wait_for_function("document.querySelector('.reward-explorer .rex-table tbody tr[data-name]')")
+            page.evaluate(MEASURE, 10)  # warm-up: the JIT compiles the core and the view
+            results = page.evaluate(MEASURE, args.events)
+            version = browser.version
+        finally:
+            browser.close()
+    total = [r[0] for r in results]
+    work = [r[1] for r in results]
+    print(f"Chromium {version} (headless), {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs "
+          f"(load average {load}); {args.page}, the paper's toy, {len(results)} input events")
+    print(f"input -> redrawn page: median {statistics.median(total):.1f} ms, p95 {quantile(total, 0.95):.1f} ms "
+          f"(max {max(total):.1f})   (goal: median < 16 ms)")
+    print(f"redraw work (core + drawing): median {statistics.median(work):.1f} ms, p95 {quantile(work, 0.95):.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
