@@ -11,6 +11,8 @@ with a title, axis titles with units, a legend and tooltips):
 * :func:`band_curves`   lines with an optional quantile band, log axes and dash styles (seeds, scaling studies);
 * :func:`category_explorer` the kernel-free explorer: range sliders over a precomputed grid pick the curves and
   the categories shown (works in the static book).
+* :func:`simplex_flow`  a probability flow on the simplex of three groups of outputs, with trajectories (chapter 2);
+* :func:`sign_map`      each error's two advantages over training, on the quadrants of the rules (chapter 4).
 
 Run frames come from ``Run.to_frame()`` (columns step, run, output, prob, true_value, proxy_value); add a ``label``
 column (e.g. "trained on r_P") before charting several runs together::
@@ -712,6 +714,166 @@ def category_explorer(curves, cells, first: str, second: str, *, first_title: st
 
 
 __all__ += ["band_curves", "category_explorer"]
+
+
+# ------------------------------------------------------------------------------------------------ simplex and sign map
+# Builders added for chapters 2 and 4: where a policy of the toy moves (drawn on the probability simplex of three
+# groups of outputs) and where each reward error sits among the categories of the rules (the advantages' signs).
+
+#: corners of the simplex in the plane: the first group on top, the second bottom left, the third bottom right
+_CORNERS = ((0.5, math.sqrt(3) / 2), (0.0, 0.0), (1.0, 0.0))
+
+
+def _barycentric(frame: pd.DataFrame, columns: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Plane coordinates (x, y) of the points whose three weights are ``columns`` (corners at :data:`_CORNERS`);
+    applied to velocities (columns summing to 0) it gives their direction in the plane."""
+    weights = frame[list(columns)].to_numpy(float)
+    corners = np.array(_CORNERS)
+    return weights @ corners[:, 0], weights @ corners[:, 1]
+
+
+def simplex_flow(field, paths, corners: Sequence[str], velocities: Sequence[str], *, panel: str, title: str,
+                 corner_titles: Sequence[str], path: str = "start", step: str = "step",
+                 marks: Sequence[int] = (0, 10, 100, 1_000, 10_000, 100_000),
+                 colors: dict[str, str] | None = None, arrow: float = 0.045,
+                 width: int = FACET_WIDTH) -> alt.HConcatChart:
+    """A flow on the probability simplex of three groups of outputs, one panel per value of ``panel``.
+
+    ``field``: one row per grid point and panel, with the three probabilities ``corners`` (summing to 1) and their
+    time derivatives ``velocities`` (e.g. from ``labsupport.theory.prob_velocity``, summed over each group). Each
+    row draws a short arrow of length ``arrow`` (in units of the triangle's side) in the direction of motion, shaded
+    by the speed (log scale; faint arrows: the policy barely moves there). ``paths``: one row per recorded step of
+    each trajectory (``path`` names it, ``step`` orders it) with the same ``corners``; drawn as lines over the field,
+    with a dot at each recorded step listed in ``marks`` (log-spaced by default, so dots that pile up show where a
+    run lingers for decades of steps). ``colors`` maps panel values to the colour of their trajectories.
+
+    Geometry only: barycentric coordinates become the plane with corner ``corners[0]`` on top, ``corners[1]`` bottom
+    left and ``corners[2]`` bottom right (labelled ``corner_titles``); the speed shown is the length of the velocity
+    in that plane. The simplex has no axes: its corners are its scale.
+    """
+    if len(corners) != 3 or len(velocities) != 3 or len(corner_titles) != 3:
+        raise ValueError(f"simplex_flow: corners, velocities and corner_titles need three names each; got "
+                         f"{list(corners)!r}, {list(velocities)!r}, {list(corner_titles)!r}")
+    field = _frame(field, [*corners, *velocities, panel], "simplex_flow").copy()
+    paths = _frame(paths, [*corners, path, step, panel], "simplex_flow").sort_values([panel, path, step]).copy()
+    field["x"], field["y"] = _barycentric(field, corners)
+    dx, dy = _barycentric(field, velocities)
+    speed = np.hypot(dx, dy)
+    if not (speed > 0).all():
+        raise ValueError("simplex_flow: every row of field needs a nonzero velocity (a direction to draw)")
+    field["x2"], field["y2"] = field["x"] + arrow * dx / speed, field["y"] + arrow * dy / speed
+    field["angle"] = 90 - np.degrees(np.arctan2(dy, dx))   # clockwise from "up", as Vega-Lite turns a triangle
+    field["log10 speed"] = np.log10(speed)
+    paths["x"], paths["y"] = _barycentric(paths, corners)
+    height = round(width * _CORNERS[0][1])
+    sx, sy = alt.Scale(domain=[-0.08, 1.08]), alt.Scale(domain=[-0.1, _CORNERS[0][1] + 0.1])
+    x = alt.X(field="x", type="quantitative", axis=None, scale=sx)
+    y = alt.Y(field="y", type="quantitative", axis=None, scale=sy)
+    edge = pd.DataFrame([*_CORNERS, _CORNERS[0]], columns=["x", "y"]).assign(order=range(4))
+    names = pd.DataFrame({"x": [c[0] for c in _CORNERS], "y": [c[1] + 0.05 if i == 0 else -0.06
+                                                                for i, c in enumerate(_CORNERS)],
+                          "text": list(corner_titles)})
+    shade = alt.Color(field="log10 speed", type="quantitative", scale=alt.Scale(scheme="greys"),
+                      legend=alt.Legend(title="log10 speed |dπ/dt|", orient="bottom"))
+    tips = [*(_tip(field, c) for c in corners), *(_tip(field, c) for c in velocities)]
+    panels = []
+    for value in dict.fromkeys(field[panel]):
+        here, runs = field[field[panel] == value], paths[paths[panel] == value]
+        line_color = (colors or {}).get(value, REWARD_COLORS["true"])
+        layers = [
+            alt.Chart(_data(edge, ["x", "y", "order"])).mark_line(color="black", strokeWidth=1).encode(
+                x=x, y=y, order=alt.Order(field="order", type="quantitative")),
+            alt.Chart(_data(here, ["x", "y", "x2", "y2", "log10 speed", *corners, *velocities])).mark_rule(
+                strokeWidth=1.2).encode(x=x, y=y, x2=alt.X2(field="x2"), y2=alt.Y2(field="y2"), color=shade,
+                                        tooltip=tips),
+            alt.Chart(_data(here, ["x2", "y2", "angle", "log10 speed"])).mark_point(
+                shape="triangle-up", filled=True, size=18, opacity=1).encode(
+                x=alt.X(field="x2", type="quantitative", axis=None, scale=sx),
+                y=alt.Y(field="y2", type="quantitative", axis=None, scale=sy),
+                angle=alt.Angle(field="angle", type="quantitative", scale=None), color=shade),
+            alt.Chart(_data(runs, ["x", "y", path, step, *corners])).mark_line(
+                color=line_color, strokeWidth=2.2).encode(
+                x=x, y=y, detail=alt.Detail(field=path, type="nominal"),
+                order=alt.Order(field=step, type="quantitative")),
+            alt.Chart(_data(runs[runs[step].isin(list(marks))], ["x", "y", path, step, *corners])).mark_point(
+                color=line_color, filled=True, size=30, opacity=1).encode(
+                x=x, y=y, tooltip=[_tip(runs, path), _tip(runs, step), *(_tip(runs, c) for c in corners)]),
+            alt.Chart(_data(names, ["x", "y", "text"])).mark_text(fontSize=12, fontWeight="bold").encode(
+                x=x, y=y, text=alt.Text(field="text", type="nominal")),
+        ]
+        panels.append(alt.layer(*layers).properties(width=width, height=height, title=str(value),
+                                                    view=alt.ViewBackground(stroke=None)))
+    return alt.hconcat(*panels).properties(title=title)
+
+
+#: The quadrants of the sign map: (A_G > 0, A_P > 0) -> the category the rules of ``labsupport.theory.predict``
+#: give an output there (with non-negligible probability), and the rule in words.
+SIGN_REGIONS = {
+    (False, False): ("benign", "below the mean: benign"),
+    (False, True): ("harmful", "stalling or reward hacking: harmful"),
+    (True, False): ("beneficial", "demoted mediocre output: beneficial\n(hides the best output: harmful)"),
+    (True, True): ("unclassified", "both above the mean:\nthe rules are silent"),
+}
+
+
+def sign_map(data, x: str = "A_G", y: str = "A_P", color: str = "error", *, step: str = "step", title: str,
+             x_title: str = "ground-truth advantage A_G(y)", y_title: str = "proxy advantage A_P(y)",
+             width: int = WIDTH, height: int = WIDTH) -> alt.Chart:
+    """Where each reward error sits among the rules' categories, and how it moves as the policy trains.
+
+    ``data``: one row per error (named by ``color``) and recorded step, with the error's advantages ``x`` (ground
+    truth) and ``y`` (proxy) at that step's policy, e.g. from ``labsupport.theory.advantages`` on a run's recorded
+    policies. The four quadrants are shaded in the colour of the category the rules give there
+    (:data:`SIGN_REGIONS`, colours of :data:`CATEGORY_COLORS`) and labelled with the rule. Each error's path over
+    training is a line; a slider ("training record") moves a dot along every path, starting at the initial policy,
+    where the rules read the signs. The slider runs over the recorded steps in order (so log-spaced records move
+    evenly through decades).
+    """
+    frame = _frame(data, [x, y, color, step], "sign_map").sort_values([color, step]).copy()
+    frame["record"] = frame.groupby(color)[step].rank(method="dense").astype(int) - 1
+    reach = 1.15 * max(float(frame[[x, y]].abs().to_numpy().max()), 1e-12)
+    quads = pd.DataFrame([{"x1": 0.0 if gx else -reach, "x2": reach if gx else 0.0, "y1": 0.0 if gy else -reach,
+                           "y2": reach if gy else 0.0, "tx": 0.97 * reach * (1 if gx else -1),
+                           "ty": 0.97 * reach * (1 if gy else -1), "align": "right" if gx else "left",
+                           "baseline": "top" if gy else "bottom",
+                           "category": cat, "rule": rule} for (gx, gy), (cat, rule) in SIGN_REGIONS.items()])
+    domain = [-reach, reach]
+    sx = alt.Scale(domain=domain, nice=False, zero=False)
+    sy = alt.Scale(domain=domain, nice=False, zero=False)
+    area = alt.Chart(_data(quads, ["x1", "x2", "y1", "y2", "category", "rule"])).mark_rect(opacity=0.18).encode(
+        x=alt.X(field="x1", type="quantitative", title=x_title, scale=sx),
+        y=alt.Y(field="y1", type="quantitative", title=y_title, scale=sy),
+        x2=alt.X2(field="x2"), y2=alt.Y2(field="y2"),
+        fill=alt.Fill(field="category", type="nominal", title="category of the rules",
+                      scale=_scale(CATEGORY_COLORS, quads["category"]), legend=alt.Legend(orient="bottom")),
+        tooltip=[alt.Tooltip(field="rule", type="nominal")])
+    words = [alt.Chart(_data(quads.iloc[[k]], ["tx", "ty", "rule"])).mark_text(
+        align=row.align, baseline=row.baseline, lineBreak="\n", fontSize=11, limit=width / 2 - 8).encode(
+        x=alt.X(field="tx", type="quantitative", scale=sx), y=alt.Y(field="ty", type="quantitative", scale=sy),
+        text=alt.Text(field="rule", type="nominal")) for k, row in enumerate(quads.itertuples())]
+    records = int(frame["record"].max())
+    moment = alt.param(name="record", value=0, bind=alt.binding_range(min=0, max=records, step=1,
+                                                                     name="training record "))
+    cols = [x, y, color, step, "record"]
+    paths = alt.Chart(_data(frame, cols)).mark_line(strokeWidth=1.5, opacity=0.8).encode(
+        x=alt.X(field=x, type="quantitative", scale=sx), y=alt.Y(field=y, type="quantitative", scale=sy),
+        color=alt.Color(field=color, type="nominal", title=color, legend=alt.Legend(orient="bottom", columns=2)),
+        order=alt.Order(field=step, type="quantitative"))
+    dots = alt.Chart(_data(frame, cols)).mark_point(filled=True, size=90, opacity=1, stroke="black",
+                                                   strokeWidth=0.8).encode(
+        x=alt.X(field=x, type="quantitative", scale=sx), y=alt.Y(field=y, type="quantitative", scale=sy),
+        color=alt.Color(field=color, type="nominal", title=color, legend=None),
+        tooltip=[alt.Tooltip(field=color, type="nominal"), alt.Tooltip(field=step, type="quantitative"),
+                 _tip(frame, x, x_title), _tip(frame, y, y_title)],
+    ).add_params(moment).transform_filter(alt.datum.record == moment)
+    zero = alt.Chart(_data(pd.DataFrame({"v": [0.0]}), ["v"]))
+    axes = [zero.mark_rule(color="black", strokeWidth=1).encode(x=alt.X(field="v", type="quantitative", scale=sx)),
+            zero.mark_rule(color="black", strokeWidth=1).encode(y=alt.Y(field="v", type="quantitative", scale=sy))]
+    return (alt.layer(area, *words, *axes, paths, dots).resolve_scale(color="independent")
+            .properties(width=width, height=height, title=title))
+
+
+__all__ += ["SIGN_REGIONS", "sign_map", "simplex_flow"]
 
 
 # ------------------------------------------------------------------------------------------------ heat map
