@@ -1,20 +1,47 @@
-"""Input validation shared by the package: every message names the argument and the bad value."""
+"""Input validation shared by the package: every message names the argument and the bad value.
+
+The rules are the same at every public entry point: numpy scalars (``np.int64(3)``, ``np.float32(0.1)``) are taken
+like the Python numbers they stand for, a boolean argument takes only ``True`` / ``False`` (or a numpy bool, never
+``"no"`` or ``1``), the training dtype is ``torch.float32`` or ``torch.float64`` (or the strings ``"float32"`` /
+``"float64"``), rewards must fit that dtype, and memory asked for in one piece is estimated before it is allocated.
+This module imports numpy only; torch is imported inside the functions that take tensors.
+"""
 
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
-import torch
 
-def as_tensor(name: str, value, dtype=torch.float64) -> torch.Tensor:
-    """Convert a list, numpy array or tensor to a floating tensor, rejecting NaN and infinities."""
+#: one allocation larger than this (recordings of :func:`labsupport.train`, batches of :func:`labsupport.categorize`)
+#: is refused with a message naming the estimate and the argument that sets it
+MEMORY_LIMIT_BYTES = 4 * 2**30
+#: the dtypes training runs in, by name
+FLOAT_DTYPES = ("float32", "float64")
+
+
+def _is_real(value) -> bool:
+    """A real number: int, float or a numpy integer / floating scalar; never a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_integer(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def as_tensor(name: str, value, dtype=None):
+    """Convert a list, numpy array or tensor to a float64 (or ``dtype``) tensor of shape (N,) or (B, N), rejecting
+    NaN and infinities."""
+    import torch
+
+    dtype = torch.float64 if dtype is None else dtype
     try:
         if isinstance(value, (list, tuple)) and any(isinstance(v, np.ndarray) for v in value):
             value = np.asarray(value, dtype=float)  # rows given as arrays: one conversion, not one per element
         t = torch.as_tensor(value, dtype=dtype).detach().clone()
     except (TypeError, ValueError, RuntimeError) as exc:
-        raise ValueError(f"{name} must be numeric (list, numpy array or tensor); got {value!r}") from exc
+        raise ValueError(f"{name} must be numeric (list, numpy array or tensor); got {_short_repr(value)}") from exc
     if t.ndim not in (1, 2):
         raise ValueError(f"{name} must have shape (N,) or (B, N); got shape {tuple(t.shape)}")
     if not torch.isfinite(t).all():
@@ -25,33 +52,86 @@ def as_tensor(name: str, value, dtype=torch.float64) -> torch.Tensor:
 
 def positive(name: str, value: float) -> float:
     """Return value as float if it is a finite number > 0."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
+    if not _is_real(value) or not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a finite number > 0; got {value!r}")
     return float(value)
 
 
 def non_negative(name: str, value: float) -> float:
     """Return value as float if it is a finite number >= 0."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
+    if not _is_real(value) or not math.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
     return float(value)
 
 
+def finite(name: str, value: float) -> float:
+    """Return value as float if it is a finite number."""
+    if not _is_real(value) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number; got {value!r}")
+    return float(value)
+
+
 def count(name: str, value: int, minimum: int = 0) -> int:
-    """Return value if it is an integer >= minimum."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    """Return value as int if it is an integer (Python or numpy) >= minimum."""
+    if not _is_integer(value) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
-    return value
+    return int(value)
+
+
+def flag(name: str, value, allow_none: bool = False) -> bool | None:
+    """Return value as bool if it is True or False (or a numpy bool); ``None`` too when ``allow_none``."""
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, (bool, np.bool_)):
+        also = " or None" if allow_none else ""
+        raise ValueError(f"{name} must be True or False{also}; got {value!r}")
+    return bool(value)
 
 
 def choice(name: str, value, options) -> str:
     """Return value if it is one of options."""
-    if value not in options:
+    if not isinstance(value, str) or value not in options:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}; got {value!r}")
     return value
 
 
-def _short(t: torch.Tensor) -> str:
+def float_dtype(name: str, value):
+    """The torch dtype for ``torch.float32`` / ``torch.float64`` or their names ``"float32"`` / ``"float64"``."""
+    import torch
+
+    if isinstance(value, str) and value in FLOAT_DTYPES:
+        return getattr(torch, value)
+    if value in (torch.float32, torch.float64):
+        return value
+    raise ValueError(f"{name} must be torch.float32 or torch.float64 (or 'float32' / 'float64'); got {value!r}")
+
+
+def fits_dtype(name: str, values, dtype) -> None:
+    """Refuse values whose magnitude exceeds sqrt(largest number of ``dtype``): beyond it, squares (variances) and
+    sums of rewards overflow to infinity and training turns into NaN. float32: about 1.8e19, float64: 1.3e154."""
+    import torch
+
+    limit = math.sqrt(torch.finfo(dtype).max)
+    big = values.abs() > limit
+    if big.any():
+        bad = values[big].flatten()[0].item()
+        raise ValueError(f"{name} holds {bad:.4g}, beyond what training in {str(dtype).removeprefix('torch.')} "
+                         f"can square (|value| <= {limit:.3g}); rescale the rewards or use dtype=torch.float64")
+
+
+def memory(what: str, estimate_bytes: float, change: str) -> None:
+    """Refuse an allocation estimated above :data:`MEMORY_LIMIT_BYTES`, naming the estimate and what to change."""
+    if estimate_bytes > MEMORY_LIMIT_BYTES:
+        raise ValueError(f"{what} would take about {estimate_bytes / 2**30:.1f} GiB (limit "
+                         f"{MEMORY_LIMIT_BYTES / 2**30:.0f} GiB); {change}")
+
+
+def _short_repr(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _short(t) -> str:
     flat = t.flatten().tolist()
     text = ", ".join(f"{x:.4g}" for x in flat[:8])
     return f"[{text}{', ...' if len(flat) > 8 else ''}]"

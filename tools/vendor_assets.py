@@ -35,7 +35,7 @@ import tarfile
 import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 DEST = Path(__file__).resolve().parent.parent / "book" / "_vendor"
 MANIFEST = "manifest.json"
@@ -125,11 +125,49 @@ def npm_pack(spec: str, workdir: Path) -> Path:
     return workdir / info[0]["filename"]
 
 
+def inside(root: Path, rel: str, what: str) -> Path:
+    """``root / rel``, or a ValueError naming ``what`` when ``rel`` is absolute or resolves outside ``root``."""
+    if PurePosixPath(rel).is_absolute() or PureWindowsPath(rel).drive:
+        raise ValueError(f"{what}: absolute path {rel!r} in the archive")
+    base = root.resolve()
+    target = (base / rel).resolve()
+    if target != base and base not in target.parents:
+        raise ValueError(f"{what}: path {rel!r} leaves the target folder")
+    return root / rel
+
+
+def checked_members(tar: tarfile.TarFile, label: str) -> list[tarfile.TarInfo]:
+    """Every member of ``tar``, after checking that none is absolute, resolves outside the archive's root, is a
+    link pointing outside it, or is a device or FIFO. A bad member raises a ValueError naming it."""
+    members = tar.getmembers()
+    for m in members:
+        where = f"{label}: member {m.name!r}"
+        if m.isdev():
+            raise ValueError(f"{where} is a device or FIFO")
+        _lexical_inside(m.name, where)
+        if m.issym():
+            _lexical_inside(str(PurePosixPath(m.name).parent / m.linkname), f"{where} (link to {m.linkname!r})")
+        elif m.islnk():
+            _lexical_inside(m.linkname, f"{where} (hard link to {m.linkname!r})")
+    return members
+
+
+def _lexical_inside(rel: str, what: str) -> None:
+    """A ValueError naming ``what`` when the archive path ``rel`` is absolute or climbs above the archive's root."""
+    if PurePosixPath(rel).is_absolute() or PureWindowsPath(rel).drive or rel.startswith("\\"):
+        raise ValueError(f"{what}: absolute path in the archive")
+    depth = 0
+    for part in PurePosixPath(rel.replace("\\", "/")).parts:
+        depth += -1 if part == ".." else 0 if part == "." else 1
+        if depth < 0:
+            raise ValueError(f"{what}: the path leaves the archive's folder")
+
+
 def extract(pkg: Package, tarball: Path, staging: Path) -> list[str]:
     """Extract the kept files of ``pkg`` into ``staging/<folder>``; return their paths relative to ``staging``."""
     written: list[str] = []
     with tarfile.open(tarball) as tar:
-        members = {m.name.removeprefix("package/"): m for m in tar.getmembers() if m.isfile()}
+        members = {m.name.removeprefix("package/"): m for m in checked_members(tar, tarball.name) if m.isfile()}
         keep = [n for n in members if any(fnmatch.fnmatch(n, pat) for pat in pkg.keep)]
         if pkg.name == "@jupyter-widgets/html-manager":
             bundle = tar.extractfile(members["dist/embed-amd.js"]).read()
@@ -143,7 +181,7 @@ def extract(pkg: Package, tarball: Path, staging: Path) -> list[str]:
                 if rel.startswith(old):
                     rel = new + rel[len(old):]
                     break
-            target = staging / pkg.folder / rel
+            target = inside(staging / pkg.folder, rel, f"{tarball.name}: {name}")
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(tar.extractfile(members[name]).read())
             written.append(f"{pkg.folder}/{rel}")

@@ -1,0 +1,301 @@
+"""Bad input to every public entry point: a ValueError or TypeError whose one-line message names the argument.
+
+One table, ``CASES``: (id, call, fragment). ``call`` is a function of no arguments that makes the bad call; the
+error's message must contain ``fragment`` (the argument's name, and the value or dtype where that is the point) and
+be one line. ``ACCEPTED``: numpy scalars and the like, which must be taken like the Python numbers they stand for.
+``CLI_CASES``: rm-report input files, run as ``python -m labsupport rm-report FILE`` in a subprocess: exit status 2
+and one line on stderr naming the line and field.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import labsupport as ls
+from labsupport import metrics, theory
+
+TOY = dict(r_true=[1, 0.8, -1, -1, -1], r_proxy=[1, -1, -1, -1, -1], init_probs=[0.05, 0.5, 0.15, 0.15, 0.15])
+
+
+def toy() -> ls.Bandit:
+    return ls.Bandit(**TOY)
+
+
+def train(**kw):
+    args = dict(problem=toy(), algorithm=ls.ExactPG(lr=0.1), steps=5, device="cpu")
+    args.update(kw)
+    return ls.train(**args)
+
+
+def categorize(**kw):
+    args = dict(problem=toy(), steps=5, device="cpu")
+    args.update(kw)
+    return ls.categorize(**args)
+
+
+def rm(**kw):
+    rec = {"prompt": "a", "response": 1, "proxy": 0.5, "logp": -1.0, "length": 3, "score": 1.0}
+    rec.update(kw)
+    return ls.rm_report([rec, {"prompt": "a", "response": 2, "proxy": 0.0, "logp": -2.0, "length": 2, "score": 0.0},
+                         {"prompt": "a", "v_hat": 0.1}])
+
+
+def sweeps():
+    from labsupport import sweeps as s
+
+    return s
+
+
+def verifiable():
+    from labsupport import verifiable as v
+
+    return v
+
+
+def rlhf():
+    from labsupport import rlhf as r
+
+    return r
+
+
+def widgets():
+    from labsupport import widgets as w
+
+    return w
+
+
+def charts():
+    from labsupport import charts as c
+
+    return c
+
+
+def big_bandit() -> ls.Bandit:
+    return ls.Bandit(r_true=torch.zeros(4096, 64), init_logits=torch.zeros(64))
+
+
+def all_errors(n: int) -> ls.Bandit:
+    return ls.Bandit(r_true=np.linspace(0, 1, n), r_proxy=np.linspace(1, 0, n))
+
+
+CASES = [
+    # Bandit
+    ("Bandit r_true text", lambda: ls.Bandit(r_true="abc"), "r_true"),
+    ("Bandit r_true NaN", lambda: ls.Bandit(r_true=[1.0, math.nan]), "r_true"),
+    ("Bandit r_true 3-D", lambda: ls.Bandit(r_true=[[[1.0, 2.0]]]), "r_true"),
+    ("Bandit r_true one output", lambda: ls.Bandit(r_true=[1.0]), "r_true"),
+    ("Bandit r_proxy length", lambda: ls.Bandit(r_true=[1, 0], r_proxy=[1, 0, 0]), "r_proxy"),
+    ("Bandit init_probs sum", lambda: ls.Bandit(r_true=[1, 0], init_probs=[0.5, 0.6]), "init_probs"),
+    ("Bandit init_probs negative", lambda: ls.Bandit(r_true=[1, 0], init_probs=[-0.5, 1.5]), "init_probs"),
+    ("Bandit both inits", lambda: ls.Bandit(r_true=[1, 0], init_probs=[0.5, 0.5], init_logits=[0, 0]), "init_logits"),
+    ("Bandit names", lambda: ls.Bandit(r_true=[1, 0], names=["a"]), "names"),
+    ("Bandit features shape", lambda: ls.Bandit(r_true=[1, 0], features=[1.0, 2.0]), "features"),
+    ("Bandit rewards over float32", lambda: train(problem=ls.Bandit(r_true=[1e39, 0, -1])), "r_true"),
+    ("Bandit proxy over float32", lambda: train(problem=ls.Bandit(r_true=[1, 0, -1], r_proxy=[-1e39, 0, 1])),
+     "float32"),
+    # algorithms
+    ("ExactPG lr negative", lambda: ls.ExactPG(lr=-1.0), "lr"),
+    ("ExactPG lr text", lambda: ls.ExactPG(lr="0.1"), "lr"),
+    ("ExactPG lr NaN", lambda: ls.ExactPG(lr=math.nan), "lr"),
+    ("ExactPG lr bool", lambda: ls.ExactPG(lr=True), "lr"),
+    ("ExactPG kl negative", lambda: ls.ExactPG(lr=0.1, kl=-1.0), "kl"),
+    ("Reinforce samples 0", lambda: ls.Reinforce(lr=0.1, samples=0), "samples"),
+    ("Reinforce samples float", lambda: ls.Reinforce(lr=0.1, samples=2.5), "samples"),
+    ("Reinforce baseline", lambda: ls.Reinforce(lr=0.1, baseline="median"), "baseline"),
+    ("RLOO k 1", lambda: ls.RLOO(lr=0.1, k=1), "k"),
+    ("GRPO group 1", lambda: ls.GRPO(lr=0.1, group=1), "group"),
+    ("GRPO eps 0", lambda: ls.GRPO(lr=0.1, eps=0.0), "eps"),
+    ("GRPO normalize_std text", lambda: ls.GRPO(lr=0.1, normalize_std="no"), "normalize_std"),
+    ("PPO clip 0", lambda: ls.PPO(lr=0.1, clip=0.0), "clip"),
+    ("PPO epochs 0", lambda: ls.PPO(lr=0.1, epochs=0), "epochs"),
+    # train
+    ("train problem", lambda: train(problem=[1, 2, 3]), "problem"),
+    ("train algorithm", lambda: train(algorithm="ExactPG"), "algorithm"),
+    ("train steps negative", lambda: train(steps=-1), "steps"),
+    ("train steps float", lambda: train(steps=2.5), "steps"),
+    ("train reward", lambda: train(reward="both"), "reward"),
+    ("train seed", lambda: train(seed=-1), "seed"),
+    ("train record_every 0", lambda: train(record_every=0), "record_every"),
+    ("train device", lambda: train(device="tpu"), "device"),
+    ("train dtype int64", lambda: train(dtype=torch.int64), "dtype"),
+    ("train dtype text", lambda: train(dtype="int64"), "dtype"),
+    ("train dtype numpy", lambda: train(dtype=np.float32), "dtype"),
+    ("train progress text", lambda: train(progress="yes"), "progress"),
+    ("train track_level", lambda: train(track_level=[0.5, 0.5]), "track_level"),
+    ("train common_noise", lambda: train(common_noise=[0, 1]), "common_noise"),
+    ("train backend", lambda: train(backend="jax"), "backend"),
+    ("train memory", lambda: train(problem=big_bandit(), steps=10_000), "record_every"),
+    # theory
+    ("values probs shape", lambda: theory.values(toy(), probs=[[0.5, 0.5]]), "probs"),
+    ("values probs text", lambda: theory.values(toy(), probs="abc"), "probs"),
+    ("advantages probs 2 rows", lambda: theory.advantages(toy(), probs=np.full((2, 5), 0.2)), "probs"),
+    ("advantages reward", lambda: theory.advantages(toy(), reward="both"), "reward"),
+    ("value_rate train_on", lambda: theory.value_rate(toy(), train_on="both"), "train_on"),
+    ("value_at theta shape", lambda: theory.value_at(toy(), theta=[0.0, 1.0]), "theta"),
+    ("gradient_at theta shape", lambda: theory.gradient_at(toy(), theta=np.zeros((2, 5))), "theta"),
+    ("predict negligible", lambda: theory.predict(toy(), negligible=-1.0), "negligible"),
+    ("categorize list", lambda: ls.categorize([1, 2, 3]), "problem"),
+    ("categorize algorithm", lambda: categorize(algorithm="ExactPG"), "algorithm"),
+    ("categorize steps 0", lambda: categorize(steps=0), "steps"),
+    ("categorize tol", lambda: categorize(tol=-1.0), "tol"),
+    ("categorize target", lambda: categorize(target=math.inf), "target"),
+    ("categorize seeds", lambda: categorize(seeds=0), "seeds"),
+    ("categorize negligible", lambda: categorize(negligible=math.nan), "negligible"),
+    ("categorize measure text", lambda: categorize(measure="no"), "measure"),
+    ("categorize progress text", lambda: categorize(progress="yes"), "progress"),
+    ("categorize memory", lambda: categorize(problem=all_errors(4000), steps=10), "seeds"),
+    # metrics
+    ("acc lengths", lambda: metrics.acc([1.0], [1.0, 2.0]), "r_rejected"),
+    ("acc NaN", lambda: metrics.acc([math.nan], [1.0]), "r_chosen"),
+    ("acc 2-D", lambda: metrics.acc([[1.0]], [[1.0]]), "r_chosen"),
+    ("acc text", lambda: metrics.acc(["a"], [1.0]), "r_chosen"),
+    ("acc_w logp inf", lambda: metrics.acc_w([1.0], [0.0], [-math.inf], [-1.0]), "logp_chosen"),
+    ("acc_w len_rejected missing", lambda: metrics.acc_w([1.0], [0.0], [-1.0], [-1.0], [2]), "len_rejected"),
+    ("acc_w len 0", lambda: metrics.acc_w([1.0], [0.0], [-1.0], [-1.0], [0], [1]), "len_chosen"),
+    ("hacc v_hat length", lambda: metrics.hacc([1.0], [0.0], [0.0, 1.0]), "v_hat"),
+    ("acc_1vk empty group", lambda: metrics.acc_1vk([1.0], [[math.nan]]), "r_rejected"),
+    ("acc_w_1vk layout", lambda: metrics.acc_w_1vk([1.0], [[0.0, 1.0]], [-1.0], [[-1.0]]), "logp_rejected"),
+    ("preference_pairs 2-D", lambda: metrics.preference_pairs([["a"]], [1.0]), "prompt_ids"),
+    ("preference_pairs tol", lambda: metrics.preference_pairs(["a"], [1.0], tol=-1.0), "tol"),
+    ("preference_pairs tol text", lambda: metrics.preference_pairs(["a"], [1.0], tol="0"), "tol"),
+    ("preference_pairs scores", lambda: metrics.preference_pairs(["a", "a"], [1.0]), "scores"),
+    ("bootstrap_ci stat", lambda: metrics.bootstrap_ci([1.0, 2.0], [1.0, 2.0], "tau"), "stat"),
+    ("bootstrap_ci n_resamples", lambda: metrics.bootstrap_ci([1.0, 2.0], [1.0, 2.0], "pearson", 0), "n_resamples"),
+    ("bootstrap_ci level", lambda: metrics.bootstrap_ci([1.0, 2.0], [1.0, 2.0], "pearson", level=1.5), "level"),
+    ("bootstrap_ci seed", lambda: metrics.bootstrap_ci([1.0, 2.0], [1.0, 2.0], "pearson", seed=-1), "seed"),
+    ("pearson lengths", lambda: metrics.pearson([1.0, 2.0], [1.0]), "y"),
+    # rm_report (Python)
+    ("rm_report length_norm", lambda: ls.rm_report([], length_norm="no"), "length_norm"),
+    ("rm_report source", lambda: ls.rm_report(5), "path_or_records"),
+    ("rm_report proxy text", lambda: rm(proxy="high"), "proxy"),
+    ("rm_report logp positive", lambda: rm(logp=0.5), "logp"),
+    ("rm_report logp huge int", lambda: rm(logp=-10**400), "logp"),
+    ("rm_report length float", lambda: rm(length=2.5), "length"),
+    ("rm_report extra field", lambda: rm(color="red"), "color"),
+    # sweeps
+    ("random_instances n", lambda: sweeps().random_instances(0), "n"),
+    ("random_instances n_outputs", lambda: sweeps().random_instances(2, n_outputs=2), "n_outputs"),
+    ("random_instances errors", lambda: sweeps().random_instances(2, errors="some"), "errors"),
+    ("random_instances entropy", lambda: sweeps().random_instances(2, entropy=2.0), "entropy"),
+    ("random_instances seed", lambda: sweeps().random_instances(2, seed=-1), "seed"),
+    ("default_algorithms lr", lambda: sweeps().default_algorithms(lr=0.0), "lr"),
+    ("stress_test memory_mb", lambda: sweeps().stress_test(toy(), sweeps().default_algorithms(), steps=5,
+                                                           memory_mb=math.inf), "memory_mb"),
+    ("stress_test progress", lambda: sweeps().stress_test(toy(), sweeps().default_algorithms(), steps=5,
+                                                          progress="yes"), "progress"),
+    # verifiable
+    ("check tokens", lambda: verifiable().check(np.zeros((2, 0))), "tokens"),
+    ("grpo_advantages NaN", lambda: verifiable().grpo_advantages([[1.0, math.nan]]), "rewards"),
+    ("grpo_advantages eps", lambda: verifiable().grpo_advantages([[1.0, 0.0]], eps=-1.0), "eps"),
+    ("make_task p1", lambda: verifiable().make_task(1.5, 0.5), "p1"),
+    ("make_task vocab", lambda: verifiable().make_task(0.5, 0.5, vocab=1), "vocab"),
+    ("train_grpo steps", lambda: verifiable().train_grpo(verifiable().make_task(0.5, 0.5), "binary", -1), "steps"),
+    ("train_grpo progress", lambda: verifiable().train_grpo(verifiable().make_task(0.5, 0.5), "binary", 2,
+                                                            progress="yes", device="cpu"), "progress"),
+    ("silent_probability group", lambda: verifiable().silent_probability([0.5, 0.5], 0.0, 0), "group"),
+    # rlhf
+    ("run_study size", lambda: rlhf().run_study(size="huge"), "size"),
+    ("pair_metrics lengths", lambda: rlhf().pair_metrics(["a", "a"], [1.0, 0.0], [1.0], [-1.0, -1.0], [1, 1],
+                                                         [0.0, 0.0]), "r_proxy"),
+    # widgets and charts
+    ("normalize negative", lambda: widgets().normalize([-1.0, 2.0]), "init_probs"),
+    ("explorer r_true", lambda: widgets().explorer(r_true=[1.0, math.nan, 0.0]), "r_true"),
+    ("line_chart column", lambda: charts().line_chart([{"a": 1, "b": 2}], x="step", y="b", title="t",
+                                                      x_title="x", y_title="y"), "step"),
+]
+
+ACCEPTED = [
+    ("ExactPG lr float32", lambda: ls.ExactPG(lr=np.float32(0.1))),
+    ("Reinforce samples int64", lambda: ls.Reinforce(lr=0.1, samples=np.int64(4))),
+    ("GRPO normalize_std numpy bool", lambda: ls.GRPO(lr=0.1, normalize_std=np.bool_(False))),
+    ("train steps int64", lambda: train(steps=np.int64(3), seed=np.int32(1), record_every=np.int64(2))),
+    ("train dtype float64 text", lambda: train(dtype="float64")),
+    ("categorize tol float32", lambda: categorize(tol=np.float32(0.05), measure=False)),
+    ("bootstrap_ci n_resamples int64", lambda: metrics.bootstrap_ci([1.0, 2.0, 3.0], [1.0, 3.0, 2.0], "pearson",
+                                                                     np.int64(5), level=np.float64(0.9))),
+    ("preference_pairs tol float32", lambda: metrics.preference_pairs(["a", "a"], [1.0, 0.0], tol=np.float32(0.5))),
+]
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc)
+    assert "\n" not in text, f"message is not one line: {text!r}"
+    return text
+
+
+@pytest.mark.parametrize("call, fragment", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_names_the_argument(call, fragment):
+    with pytest.raises((ValueError, TypeError)) as info:
+        call()
+    assert fragment in _one_line(info.value)
+
+
+@pytest.mark.parametrize("call", [c[1] for c in ACCEPTED], ids=[c[0] for c in ACCEPTED])
+def test_numpy_scalars_accepted(call):
+    call()
+
+
+def test_ids_of_different_types_are_different_prompts():
+    """The prompt ids "1" and 1 are two prompts (Python equality), so no pair joins their responses."""
+    pairs = metrics.preference_pairs(["1", 1, "1", 1], [1.0, 0.0, 0.0, 1.0])
+    assert pairs.chosen.tolist() == [0, 3] and pairs.rejected.tolist() == [2, 1] and pairs.n_ties == 0
+
+
+# ---------------------------------------------------------------------------------------------- rm-report files
+
+GOOD = {"prompt": "a", "response": 1, "proxy": 0.5, "logp": -1.0, "length": 3, "score": 1.0, "policy_sample": True}
+OTHER = {"prompt": "a", "response": 2, "proxy": 0.0, "logp": -2.0, "length": 2, "score": 0.0}
+
+
+def _with(**kw) -> str:
+    return json.dumps({**GOOD, **kw}) + "\n" + json.dumps(OTHER)
+
+
+def _raw(field: str, text: str) -> str:
+    rec = json.dumps({**GOOD, field: 0}).replace(f'"{field}": 0', f'"{field}": {text}')
+    return rec + "\n" + json.dumps(OTHER)
+
+
+CLI_CASES = [
+    ("proxy text", _with(proxy="high"), "line 1", "proxy"),
+    ("proxy 400 digits", _raw("proxy", "9" * 400), "line 1", "proxy"),
+    ("score 400 digits", _raw("score", "9" * 400), "line 1", "score"),
+    ("logp 400 digits", _raw("logp", "-" + "9" * 400), "line 1", "logp"),
+    ("length 400 digits", _raw("length", "9" * 400), "line 1", "length"),
+    ("length 5000 digits", _raw("length", "9" * 5000), "line 1", "length"),
+    ("proxy 5000 digits", _raw("proxy", "9" * 5000), "line 1", "proxy"),
+    ("proxy 1e400", _raw("proxy", "1e400"), "line 1", "proxy"),
+    ("proxy NaN", _raw("proxy", "NaN"), "line 1", "proxy"),
+    ("logp -Infinity", _raw("logp", "-Infinity"), "line 1", "logp"),
+    ("deep nesting", _raw("proxy", "[" * 100_000 + "]" * 100_000), "line 1", "proxy"),
+    ("deep nesting invalid", "[" * 100_000, "line 1", "JSON"),
+    ("logp positive", _with(logp=0.5), "line 1", "logp"),
+    ("length 0", _with(length=0), "line 1", "length"),
+    ("policy_sample text", _with(policy_sample="yes"), "line 1", "policy_sample"),
+    ("unknown field", _with(colour="red"), "line 1", "colour"),
+    ("duplicate key", '{"prompt": "a", "prompt": "b"}', "line 1", "prompt"),
+    ("not an object", "[1, 2]", "line 1", "JSON object"),
+    ("invalid JSON", "{", "line 1", "JSON"),
+    ("not UTF-8", b"\xff\xfe{".decode("latin-1"), "line 1", "UTF-8"),
+    ("pair unknown response", json.dumps(GOOD) + "\n" + json.dumps(OTHER) + "\n"
+     + json.dumps({"prompt": "a", "chosen": 1, "rejected": 9}), "line 3", "rejected"),
+]
+
+
+@pytest.mark.parametrize("text, where, fragment", [c[1:] for c in CLI_CASES], ids=[c[0] for c in CLI_CASES])
+def test_rm_report_file_one_line_exit_2(tmp_path, text, where, fragment):
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(text.encode("latin-1") if "\xff" in text else text.encode("utf-8"))
+    done = subprocess.run([sys.executable, "-m", "labsupport", "rm-report", str(path), "--json", "-"],
+                          capture_output=True, text=True, timeout=120)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert len(lines) == 1 and where in lines[0] and fragment in lines[0], done.stderr[-2000:]
+    assert done.stdout == ""
