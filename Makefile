@@ -1,23 +1,32 @@
 # Thin entry points; the work is done by tools/ and the Python tooling in .venv.
+# Set-up is split by need (tools/install_env.py): readers get requirements.txt (labs, book), `make assignments` adds
+# requirements-assignments.txt, `make test` requirements-test.txt; each file includes the one before it.
 PY      := .venv/bin/python
 PORT    ?= 8000
 BOOKOUT := book/_build/html
 
-.PHONY: help venv book build-book serve lab test browser bench assignments
+.PHONY: help venv venv-assignments venv-test book build-book serve lab test test-fast browser bench assignments
 
 help:
-	@echo "make book   install, execute the notebooks, build the book and serve it on http://127.0.0.1:$(PORT)"
-	@echo "make test   install and run the whole test suite"
+	@echo "make book   install, execute the notebooks (cached between builds), build the book, serve it on http://127.0.0.1:$(PORT)"
 	@echo "make lab    open JupyterLab on notebooks/"
+	@echo "make test   install the test tools and run the whole test suite (make test-fast: without the slow tier)"
 	@echo "make bench  run the benchmarks (ratios measured in one run)"
 	@echo "make assignments  build the assignments' student notebooks and autograders into build/assignments/"
 
 venv:
 	python3 tools/install_env.py
 
+venv-assignments:
+	python3 tools/install_env.py --group assignments
+
+venv-test:
+	python3 tools/install_env.py --group test
+
+# Incremental: jupyter-cache re-executes only the notebooks whose code changed (tools/build_book.py lists them).
 build-book: venv
 	$(PY) tools/vendor_assets.py
-	.venv/bin/jupyter-book build --all -W -n --keep-going book/
+	$(PY) tools/build_book.py
 
 serve:
 	@echo "The book is at http://127.0.0.1:$(PORT)/  (Ctrl-C stops the server)"
@@ -38,11 +47,15 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "NOTICE: chromium not found and cannot be installed here; the browser test will be skipped"; fi; }
 
-test: venv browser
+test: venv-test browser
 	$(PY) -m pytest
+
+# The fast tier: everything but the book build, the browser check and the interpreter-heavy kernel tests.
+test-fast: venv-test
+	$(PY) -m pytest -m "not slow"
 
 bench: venv
 	$(PY) benchmarks/bench_engine.py
 
-assignments: venv
+assignments: venv-assignments
 	$(PY) tools/build_assignments.py --jobs 2

@@ -37,6 +37,7 @@ import altair as alt
 import ipywidgets as w
 import numpy as np
 import pandas as pd
+import torch
 
 from . import charts
 from .algorithms import GRPO, PPO, RLOO, Algorithm, ExactPG, Reinforce
@@ -70,6 +71,8 @@ LR_EXPONENTS = (-3.0, 0.5)   # learning-rate slider: 10^-3 .. 10^0.5
 DECIMALS = 9                 # slider values are rounded to this many decimals (so 0.8 on a slider equals 0.8)
 
 SLIDER_LAYOUT = dict(width="220px")
+#: the explorer trains in float64: its problems are tiny, and the exact rule then runs as one numpy loop (simulate)
+DTYPE = torch.float64
 
 
 def _round(value: float) -> float:
@@ -341,7 +344,7 @@ class RewardErrorExplorer:
         # One batched call: rows 0..seeds-1 train on r_P, the next `seeds` rows on r_G (same random numbers).
         both = Bandit(r_true=r_true, r_proxy=[r_proxy] * seeds + [r_true] * seeds, init_probs=probs,
                       names=self.names)
-        run = train(both, algo, self.steps, reward="proxy", seed=0, device=self.device,
+        run = train(both, algo, self.steps, reward="proxy", seed=0, device=self.device, dtype=DTYPE,
                     record_every=self.record_every, common_noise=np.tile(np.arange(seeds), 2), progress=False)
         # Both trainings are judged on the same proxy: V_P of the r_G-trained runs uses r_P, not their training rows.
         run = dataclasses.replace(run, r_proxy=np.repeat(problem.r_proxy.numpy(), 2 * seeds, axis=0))
@@ -350,7 +353,7 @@ class RewardErrorExplorer:
         frame["label"] = labels[frame["run"].to_numpy()]
         frame["seed"] = frame["run"].to_numpy() % seeds
         categories = categorize(problem, algo, steps=self.steps, seeds=seeds if sampled else None,
-                                measure=self.measure, device=self.device)
+                                measure=self.measure, device=self.device, dtype=DTYPE)
 
         what = f"{self.algorithm.value}, lr = {self.lr.value:.3g}, {self.steps} steps"
         what += f", {seeds} seeds" if sampled else ""

@@ -22,7 +22,7 @@ import pytest
 import yaml
 from conftest import BOOK, JUPYTER_BOOK, ROOT, run, serve, tail
 
-pytestmark = pytest.mark.book
+pytestmark = [pytest.mark.book, pytest.mark.slow]
 
 WAIT_MS = 30_000  # for MathJax, charts and widgets on one page
 

@@ -33,6 +33,7 @@ def both(problem, algorithm, steps, **kw):
     return fast, plain
 
 
+@pytest.mark.slow  # the Triton interpreter on the CPU: seconds to minutes
 @pytest.mark.parametrize("algorithm", [ls.ExactPG(lr=0.5), ls.ExactPG(lr=0.5, kl=0.1)], ids=["plain", "kl"])
 def test_exact_updates_match_the_torch_path(algorithm):
     problem = random_problem(300, 6, seed=1)
@@ -44,6 +45,7 @@ def test_exact_updates_match_the_torch_path(algorithm):
     assert fast.probs.shape == (len(fast.steps), 300, 6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("geometry", ["positive", "orthogonal", "negative"])
 def test_log_linear_policies_match_the_torch_path(geometry):
     problem = ls.paper_bandit(0.1, geometry=geometry)
@@ -53,6 +55,7 @@ def test_log_linear_policies_match_the_torch_path(geometry):
     assert np.abs(fast.probs[-1] - fast.probs[0]).max() > 0.01  # training moved the policy
 
 
+@pytest.mark.slow
 @settings(max_examples=15, deadline=None)
 @given(n=st.integers(2, 9), b=st.integers(1, 40), steps=st.integers(0, 30), lr=st.floats(0.01, 2.0),
        kl=st.sampled_from([0.0, 0.3]), seed=st.integers(0, 1000))
@@ -73,6 +76,7 @@ SAMPLED = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("algorithm", SAMPLED, ids=lambda a: repr(a)[:40])
 def test_sampled_updates_have_the_torch_paths_distribution(algorithm):
     """1,024 independent runs of the paper's toy: the mean final V_G agrees with the plain path's within 4.5 standard
@@ -86,6 +90,7 @@ def test_sampled_updates_have_the_torch_paths_distribution(algorithm):
     assert vf.std() > 1e-3 and vf.mean() != pytest.approx(fast.true_value[0].mean(), abs=1e-3)
 
 
+@pytest.mark.slow
 def test_a_seed_fixes_the_run_and_common_noise_is_shared():
     problem = ls.paper_bandit(0.1).rows([0] * 6)
     algo = ls.RLOO(lr=0.5, k=3)
@@ -99,6 +104,7 @@ def test_a_seed_fixes_the_run_and_common_noise_is_shared():
     assert not np.allclose(final[0], final[2])  # different ids -> different noise
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("group", [7, 96])  # 96: more than 16 draws, the kernel's runtime loop
 def test_a_group_with_equal_rewards_gives_no_update(group):
     """GRPO on a constant reward of 0.1, whose float32 group mean is off by a rounding step: every group has zero
@@ -108,6 +114,7 @@ def test_a_group_with_equal_rewards_gives_no_update(group):
     assert np.abs(run.probs[-1] - run.probs[0]).max() < 1e-6
 
 
+@pytest.mark.slow
 def test_progress_chunks_give_the_single_launch_result():
     problem = random_problem(64, 7, seed=3)
     kw = dict(device=DEVICE, backend="fused", record_every=10, track_level=0.5, seed=2)
@@ -184,6 +191,7 @@ def test_launch_config_keeps_a_program_within_its_entry_budget():
 
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the GPU runs the real benchmark (benchmarks/gpu_checks.sh)")
 def test_the_gpu_benchmark_script_runs_end_to_end_in_the_interpreter():
     """benchmarks/bench_gpu.py at a tiny size on the CPU: every case times the fused and eager ways and agrees, and
@@ -206,6 +214,7 @@ def test_the_gpu_benchmark_script_runs_end_to_end_in_the_interpreter():
     assert len(float64) == 6 and max(float64) < 1e-6  # fused and eager against float64, three exact cases
 
 
+@pytest.mark.slow
 def test_the_kernel_compiles_for_an_h100_without_spilling_registers():
     """Compiled for compute capability 9.0 (no GPU needed), every bandit kernel variant at its default launch uses at
     most 255 registers per thread: exact updates spill none to memory, sampled ones at most two words (Triton 3.6
@@ -240,6 +249,7 @@ print("sequences", r["registers"], r["stack"])
     assert rows[7][0] == "sequences" and int(rows[7][1]) <= 255 and int(rows[7][2]) <= 64, rows[7]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("algorithm, geometry", [
     (ls.Reinforce(lr=0.7, samples=2, baseline="loo"), None),
     (ls.RLOO(lr=0.7, k=4), None),
@@ -285,6 +295,7 @@ def small_tasks():
     return vf, vf.make_task([0.3, 0.2, 0.5], [0.4, 0.05, 0.6], end_bias=1.0).rows([0, 1, 2, 0])
 
 
+@pytest.mark.slow
 def test_the_sequence_kernel_equals_the_torch_steps_fed_the_same_random_numbers():
     """Chapter 7's GRPO: the fused kernel and the torch path, given the same uniforms, sample the same groups,
     give the same rewards under every schedule (binary, partial, anneal, switch), the same silent groups and the
@@ -305,6 +316,7 @@ def test_the_sequence_kernel_equals_the_torch_steps_fed_the_same_random_numbers(
     assert weight[:, 3].tolist() != [1.0, 1.0, 1.0] or sampled[0, 3] < 0.1  # the switch fired if it should
 
 
+@pytest.mark.slow
 def test_train_grpo_runs_on_the_kernel_and_says_what_it_cannot_run():
     vf, task = small_tasks()
     run = vf.train_grpo(task, "partial", 4, group=8, device=DEVICE, backend="fused", record_every=2, seed=1)

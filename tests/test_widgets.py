@@ -242,3 +242,18 @@ def test_a_notebook_cell_ending_in_the_explorer_shows_its_widget(toy_app):
     assert isinstance(toy_app.widget, w.VBox)
     assert all(o in toy_app.widget.children for o in toy_app.outputs.values())
     json.dumps(toy_app.outputs["values"].outputs)  # what the kernel sends is plain JSON
+
+
+def test_the_explorers_float64_exact_runs_equal_the_torch_path():
+    """The explorer trains in float64, where tiny exact problems run as a numpy loop: same records and hits."""
+    import torch
+
+    prob = ls.Bandit(r_true=R_TRUE, r_proxy=[R_PROXY, R_TRUE, [1, 0.8, 2, -1, -1]], init_probs=PI0)
+    for kwargs in (dict(record_every=7), dict(record_every=None, track_level=[0.9, 0.5, 0.95])):
+        fast = ls.train(prob, ls.ExactPG(lr=0.3), 500, dtype=torch.float64, device="cpu", **kwargs)
+        ref = ls.train(prob, ls.ExactPG(lr=0.3), 500, dtype=torch.float64, device="cpu", backend="torch", **kwargs)
+        np.testing.assert_allclose(fast.probs, ref.probs, rtol=0, atol=1e-13)
+        np.testing.assert_array_equal(fast.steps, ref.steps)
+        if "track_level" in kwargs:
+            np.testing.assert_array_equal(fast.hit_steps, ref.hit_steps)
+            assert (fast.hit_steps >= 0).any()
