@@ -20,10 +20,13 @@ from typing import Callable
 
 import torch
 
-from ._checks import choice, count, non_negative, positive
+from ._checks import choice, count, flag, non_negative, positive
 from .policies import SoftmaxPolicy, sample
 
 BASELINES = ("none", "mean", "loo")
+
+#: stores a checked parameter on a frozen dataclass (numpy scalars become Python numbers)
+_set = object.__setattr__
 
 
 @dataclass
@@ -51,8 +54,8 @@ class Algorithm:
     kl: float = 0.0
 
     def __post_init__(self):
-        positive("lr", self.lr)
-        non_negative("kl", self.kl)
+        _set(self, "lr", positive("lr", self.lr))
+        _set(self, "kl", non_negative("kl", self.kl))
 
     @property
     def samples_per_step(self) -> int:
@@ -131,7 +134,7 @@ class Reinforce(_Sampled):
 
     def __post_init__(self):
         super().__post_init__()
-        count("samples", self.samples, minimum=1)
+        _set(self, "samples", count("samples", self.samples, minimum=1))
         choice("baseline", self.baseline, BASELINES)
         if self.baseline == "loo" and self.samples < 2:
             raise ValueError(f"samples must be >= 2 for the leave-one-out baseline; got {self.samples}")
@@ -155,7 +158,7 @@ class RLOO(_Sampled):
 
     def __post_init__(self):
         super().__post_init__()
-        count("k", self.k, minimum=2)
+        _set(self, "k", count("k", self.k, minimum=2))
 
     @property
     def samples_per_step(self):
@@ -180,8 +183,9 @@ class GRPO(_Sampled):
 
     def __post_init__(self):
         super().__post_init__()
-        count("group", self.group, minimum=2)
-        positive("eps", self.eps)
+        _set(self, "group", count("group", self.group, minimum=2))
+        _set(self, "eps", positive("eps", self.eps))
+        _set(self, "normalize_std", flag("normalize_std", self.normalize_std))
 
     @property
     def samples_per_step(self):
@@ -213,9 +217,9 @@ class PPO(_Sampled):
 
     def __post_init__(self):
         super().__post_init__()
-        positive("clip", self.clip)
-        count("epochs", self.epochs, minimum=1)
-        count("k", self.k, minimum=2)
+        _set(self, "clip", positive("clip", self.clip))
+        _set(self, "epochs", count("epochs", self.epochs, minimum=1))
+        _set(self, "k", count("k", self.k, minimum=2))
 
     @property
     def samples_per_step(self):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._checks import choice, count
+from ._checks import choice, count, fits_dtype, flag, float_dtype, memory
 from .algorithms import Algorithm, StepInput
 from .policies import SoftmaxPolicy
 from .problems import Bandit
@@ -166,7 +166,9 @@ def train(
         device: ``"auto"`` (GPU when present), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         record_every: record the policy every k steps (and always at the last step); ``None`` records only
             the initial and final policy, keeping memory bounded for large sweeps.
-        dtype: floating type of the computation.
+        dtype: floating type of the computation: ``torch.float32`` or ``torch.float64`` (or the names
+            ``"float32"``, ``"float64"``). Rewards beyond sqrt of the dtype's largest number are refused (float32:
+            about 1.8e19), as is a recording estimated above 4 GiB (``_checks.MEMORY_LIMIT_BYTES``).
         common_noise: optional (B,) integer ids; runs with the same id see the same random numbers (common
             random numbers for counterfactual comparisons). Default: every run has its own.
         progress: show a progress bar; ``None`` shows one for long runs.
@@ -187,14 +189,21 @@ def train(
         raise ValueError(f"problem must be a labsupport.Bandit; got {type(problem).__name__}")
     if not isinstance(algorithm, Algorithm):
         raise ValueError(f"algorithm must be a labsupport algorithm such as ExactPG(); got {algorithm!r}")
-    count("steps", steps)
+    steps = count("steps", steps)
     choice("reward", reward, ("proxy", "true"))
-    count("seed", seed)
+    seed = count("seed", seed)
     if record_every is not None:
-        count("record_every", record_every, minimum=1)
+        record_every = count("record_every", record_every, minimum=1)
     choice("backend", backend, BACKENDS)
+    dtype = float_dtype("dtype", dtype)
+    progress = flag("progress", progress, allow_none=True)
+    fits_dtype("r_true", problem.r_true, dtype)
+    fits_dtype("r_proxy", problem.r_proxy, dtype)
     dev = resolve_device(device)
     b, n = problem.batch_size, problem.n_outputs
+    records = len(_record_steps(steps, record_every))
+    memory(f"recording {records} records of {b} x {n} probabilities", records * b * n * (dtype.itemsize + 8),
+           "record fewer with record_every (None keeps the first and last) or train fewer runs at a time")
 
     def put(t):
         return None if t is None else t.to(device=dev, dtype=dtype)

@@ -22,7 +22,7 @@ import math
 import numpy as np
 import torch
 
-from ._checks import choice, count, non_negative
+from ._checks import as_tensor, choice, count, finite, flag, memory, non_negative
 from .algorithms import Algorithm, ExactPG
 from .problems import Bandit
 from .simulate import train
@@ -30,15 +30,31 @@ from .simulate import train
 CATEGORIES = ("harmful", "benign", "beneficial", "unclassified")
 #: runs per variant with which :func:`categorize` measures a sampled algorithm by default (an exact one needs 1)
 SAMPLED_SEEDS = 16
+#: memory of :func:`categorize`'s measurement per entry of its batch (variants x seeds x outputs), measured on the CPU
+CATEGORIZE_BYTES_PER_ENTRY = 160
 
 
 def _probs(problem: Bandit, probs) -> torch.Tensor:
+    _bandit(problem)
     if probs is None:
         return problem.init_probs
-    p = torch.as_tensor(np.asarray(probs), dtype=torch.float64).reshape(-1, problem.n_outputs)
-    if p.shape[0] != problem.batch_size:
-        raise ValueError(f"probs must have shape ({problem.batch_size}, {problem.n_outputs}); got {tuple(p.shape)}")
-    return p
+    return _shaped("probs", probs, (problem.batch_size, problem.n_outputs))
+
+
+def _bandit(problem) -> Bandit:
+    if not isinstance(problem, Bandit):
+        raise ValueError(f"problem must be a labsupport.Bandit; got {type(problem).__name__} {problem!r:.60}")
+    return problem
+
+
+def _shaped(name: str, value, shape: tuple[int, ...]) -> torch.Tensor:
+    """value as a float64 tensor of ``shape`` (a single row is taken for a batch of one), or a ValueError naming it."""
+    t = as_tensor(name, value) if np.ndim(value) in (1, 2) else None
+    if t is None or t.numel() != math.prod(shape) or (t.ndim == 2 and t.shape[0] != shape[0]):
+        got = np.shape(value) if t is None else tuple(t.shape)
+        raise ValueError(f"{name} must have shape {shape}{' or ' + str(shape[1:]) if shape[0] == 1 else ''}; "
+                         f"got shape {got}")
+    return t.reshape(shape)
 
 
 def _advantage(problem: Bandit, reward: str, p: torch.Tensor) -> torch.Tensor:
@@ -85,6 +101,8 @@ def value_rate_terms(problem: Bandit, probs=None, train_on: str = "proxy", measu
 
     Eq. (2): the terms sum to dV_G/dt (defaults). Tabular: pi(y)^2 A_G(y) A_P(y). Shape (B, N).
     """
+    choice("train_on", train_on, ("proxy", "true"))
+    choice("measure", measure, ("proxy", "true"))
     p = _probs(problem, probs)
     return (p * _advantage(problem, measure, p) * _logit_velocity(problem, train_on, p)).numpy()
 
@@ -96,14 +114,14 @@ def value_rate(problem: Bandit, probs=None, train_on: str = "proxy", measure: st
 
 def value_at(problem: Bandit, theta, reward: str = "proxy") -> np.ndarray:
     """V(theta) = sum_y softmax(Phi theta)(y) r(y), shape (B,); theta of shape like ``problem.theta0``."""
-    theta = torch.as_tensor(np.asarray(theta), dtype=torch.float64).reshape(problem.theta0.shape)
+    theta = _shaped("theta", theta, tuple(_bandit(problem).theta0.shape))
     logits = theta if problem.tabular else (problem.features @ theta.unsqueeze(-1)).squeeze(-1)
     return (torch.softmax(logits, -1) * problem.reward(reward)).sum(-1).numpy()
 
 
 def gradient_at(problem: Bandit, theta, reward: str = "proxy") -> np.ndarray:
     """The exact gradient dV/dtheta = Phi^T (pi * A), shape like ``problem.theta0``."""
-    theta = torch.as_tensor(np.asarray(theta), dtype=torch.float64).reshape(problem.theta0.shape)
+    theta = _shaped("theta", theta, tuple(_bandit(problem).theta0.shape))
     logits = theta if problem.tabular else (problem.features @ theta.unsqueeze(-1)).squeeze(-1)
     p = torch.softmax(logits, -1)
     g = p * _advantage(problem, reward, p)
@@ -128,7 +146,7 @@ def predict(problem: Bandit, negligible: float = 1e-6) -> list[dict]:
     Returns one dict per error with keys run, output, index, r_true, r_proxy, pi0, predicted, kind, rule.
     """
     non_negative("negligible", negligible)
-    p = problem.init_probs
+    p = _bandit(problem).init_probs
     a_g = _advantage(problem, "true", p)
     a_p = _advantage(problem, "proxy", p)
     v_g, v_p = (p * problem.r_true).sum(-1), (p * problem.r_proxy).sum(-1)
@@ -227,19 +245,27 @@ def categorize(
     algorithm = ExactPG(lr=0.1) if algorithm is None else algorithm
     if not isinstance(algorithm, Algorithm):
         raise ValueError(f"algorithm must be a labsupport algorithm such as ExactPG(); got {algorithm!r}")
-    count("steps", steps, minimum=1)
+    _bandit(problem)
+    steps = count("steps", steps, minimum=1)
+    measure = flag("measure", measure)
+    progress = flag("progress", progress, allow_none=True)
     if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
         raise ValueError(f"dtype must be a torch floating type such as torch.float64; got {dtype!r}")
     non_negative("tol", tol)
-    if target is not None and not (isinstance(target, (int, float)) and math.isfinite(target)):
-        raise ValueError(f"target must be a finite number or None; got {target!r}")
+    if target is not None:
+        target = finite("target", target)
+    if measure:
+        seeds = ((1 if algorithm.samples_per_step == 0 else SAMPLED_SEEDS) if seeds is None
+                 else count("seeds", seeds, minimum=1))
+        variants = problem.batch_size + int(problem.errors().sum())
+        memory(f"measuring {variants} variants x {seeds} seeds x {problem.n_outputs} outputs",
+               variants * seeds * problem.n_outputs * CATEGORIZE_BYTES_PER_ENTRY,
+               "pass fewer seeds, categorize fewer errors or problems at a time, or measure=False")
     rows = predict(problem, negligible)
     columns = ["run", "output", "r_true", "r_proxy", "pi0", "predicted", "kind", "rule", "measured", "effect", "evidence"]
     if not rows:
         return pd.DataFrame(columns=columns)
     if measure:
-        seeds = ((1 if algorithm.samples_per_step == 0 else SAMPLED_SEEDS) if seeds is None
-                 else count("seeds", seeds, minimum=1))
         _measure(problem, rows, algorithm, steps, target, tol, seeds, device, progress, dtype)
     else:
         for row in rows:
