@@ -96,6 +96,11 @@ def _score_direction(pi: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) ->
     return (g - pi * weight.sum(1, keepdim=True)) / k
 
 
+def silent_groups(r: torch.Tensor) -> torch.Tensor:
+    """Which groups of sampled rewards r (B, K) are silent, all K rewards equal (no signal): (B,) bool."""
+    return (r == r[:, :1]).all(1)
+
+
 def _baseline_advantage(r: torch.Tensor, baseline: str) -> torch.Tensor:
     """Advantages of K sampled rewards r (B, K): no baseline, minus their mean, or minus the others' mean."""
     if baseline == "none":
@@ -197,7 +202,7 @@ class GRPO(_Sampled):
             a = a / (r.std(1, unbiased=False, keepdim=True) + self.eps)
         # a group of equal rewards is exactly silent: its mean can be off by a rounding error, which the division
         # by std + eps (both ~1e-8 then) would blow up into advantages of order 1
-        return a.masked_fill((r == r[:, :1]).all(1, keepdim=True), 0.0)
+        return a.masked_fill(silent_groups(r).unsqueeze(1), 0.0)
 
 
 @dataclass(frozen=True)
@@ -241,4 +246,4 @@ class PPO(_Sampled):
             self._ascend(theta, pi, _score_direction(pi, y, rho * a * ~clipped), inp)
 
 
-__all__ = ["Algorithm", "ExactPG", "Reinforce", "RLOO", "GRPO", "PPO", "StepInput"]
+__all__ = ["Algorithm", "ExactPG", "Reinforce", "RLOO", "GRPO", "PPO", "StepInput", "silent_groups"]
