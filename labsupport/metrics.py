@@ -20,10 +20,14 @@ one-line ``ValueError`` that names the argument and the bad value or shape.
 
 from __future__ import annotations
 
+import math
 import warnings
+from collections.abc import Iterator
 from typing import Any, Callable, NamedTuple, Union
 
 import numpy as np
+
+from ._checks import count, non_negative
 
 ArrayLike = Any
 """A list, numpy array or torch tensor."""
@@ -41,6 +45,8 @@ __all__ = [
     "hacc_w",
     "hacc_w_1vk",
     "kendall",
+    "LogMass",
+    "pair_blocks",
     "pair_weights",
     "pearson",
     "preference_pairs",
@@ -159,10 +165,48 @@ def _same_layout(ref: np.ndarray, ref_name: str, other: np.ndarray, other_name: 
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-def _softmax(s: np.ndarray) -> np.ndarray:
-    """exp(s - logsumexp(s)): stable for scores like -2000."""
-    m = s.max()
-    return np.exp(s - (m + np.log(np.exp(s - m).sum())))
+class LogMass:
+    """Sums of exp(c t_p) over scores t added in blocks, shifted by the running maximum (log-sum-exp in float64).
+
+    The weights of Acc-W and HAcc-W are w_p = exp(s_p) / sum_q exp(s_q); the scores s_p (sums of log-probabilities,
+    down to -1.8e308 each) are passed divided by a power of two c (t = s / c, exact), so that no sum overflows to
+    -inf even when s itself would. ``shares()`` gives, for each boolean mask passed to ``add``, sum_{p in mask} w_p,
+    clipped to [0, 1] against rounding. Memory: one block at a time, so pairs can be streamed.
+    """
+
+    def __init__(self, scale: float, n_masks: int):
+        self.scale, self.top, self.total, self.parts = float(scale), -math.inf, 0.0, np.zeros(n_masks)
+
+    def add(self, t: np.ndarray, masks) -> "LogMass":
+        if t.size == 0:
+            return self
+        m = float(t.max())
+        if m > self.top:  # rescale what was summed so far to the new maximum
+            factor = 0.0 if self.top == -math.inf else math.exp(self.scale * (self.top - m))
+            self.total, self.parts, self.top = self.total * factor, self.parts * factor, m
+        e = np.exp(self.scale * (t - self.top))  # in [0, 1]; the maximum gives exactly 1
+        self.total += float(e.sum())
+        self.parts += [float(e[k].sum()) for k in masks]
+        return self
+
+    def shares(self) -> np.ndarray:
+        return np.minimum(1.0, self.parts / self.total)
+
+
+def _scale(terms: int) -> int:
+    """The power of two c >= terms: a sum of ``terms`` values >= -1.8e308, each divided by c, stays finite."""
+    return 1 << max(1, (terms - 1).bit_length())
+
+
+def _weights(t: np.ndarray, scale: int) -> np.ndarray:
+    """softmax(scale * t), stable for any finite t (see :class:`LogMass`)."""
+    e = np.exp(scale * (t - t.max()))
+    return e / e.sum()
+
+
+def _weighted(w: np.ndarray, ok: np.ndarray) -> float:
+    """sum_p w_p 1[ok_p], clipped to 1 against rounding (the weights sum to 1 within a few ulp)."""
+    return min(1.0, float(np.sum(w * ok)))
 
 
 def _response_logp(logp: ArrayLike, length: ArrayLike | None, name: str, len_name: str) -> np.ndarray:
@@ -196,7 +240,12 @@ def pair_weights(
     lc = _response_logp(logp_chosen, len_chosen, "logp_chosen", "len_chosen")
     lr = _response_logp(logp_rejected, len_rejected, "logp_rejected", "len_rejected")
     _same_length(lc, "logp_chosen", lr, "logp_rejected")
-    return _softmax(lc + lr)
+    return _weights(*_pair_scores(lc, lr))
+
+
+def _pair_scores(lc: np.ndarray, lr: np.ndarray) -> tuple[np.ndarray, int]:
+    """(t, c) with c t = l(y+) + l(y-), computed without overflow."""
+    return lc / 2 + lr / 2, 2
 
 
 def group_weights(
@@ -222,7 +271,13 @@ def group_weights(
         _same_layout(lr, "logp_rejected", n, "len_rejected")
         _check_positive(n, "len_rejected")
         lr = lr / n
-    return _softmax(lc + np.nansum(lr, axis=1))
+    return _weights(*_group_scores(lc, lr))
+
+
+def _group_scores(lc: np.ndarray, lr: np.ndarray) -> tuple[np.ndarray, int]:
+    """(t, c) with c t = l(y+) + sum_k l(y_k-) (lr: (P, K) with NaN padding), computed without overflow."""
+    c = _scale(lr.shape[1] + 1)
+    return lc / c + np.nansum(lr / c, axis=1), c
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -278,7 +333,7 @@ def acc_w(
     rc, rr = _pair_rewards(r_chosen, r_rejected)
     w = pair_weights(logp_chosen, logp_rejected, len_chosen, len_rejected)
     _same_length(rc, "r_chosen", w, "logp_chosen")
-    return float(np.sum(w * (rc > rr)))
+    return _weighted(w, rc > rr)
 
 
 def hacc(r_chosen: ArrayLike, r_rejected: ArrayLike, v_hat: ArrayLike) -> float:
@@ -315,7 +370,7 @@ def hacc_w(
     v = _v_hat(v_hat, rc)
     w = pair_weights(logp_chosen, logp_rejected, len_chosen, len_rejected)
     _same_length(rc, "r_chosen", w, "logp_chosen")
-    return float(np.sum(w * _harm_free(rc, rr, v)))
+    return _weighted(w, _harm_free(rc, rr, v))
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -374,7 +429,7 @@ def acc_w_1vk(
     """
     rc, rmax, rr = _group_rewards(r_chosen, r_rejected)
     w = _group_weights_matching(rr, logp_chosen, logp_rejected, len_chosen, len_rejected)
-    return float(np.sum(w * (rc > rmax)))
+    return _weighted(w, rc > rmax)
 
 
 def hacc_1vk(r_chosen: ArrayLike, r_rejected: ArrayLike, v_hat: ArrayLike) -> float:
@@ -407,7 +462,7 @@ def hacc_w_1vk(
     rc, rmax, rr = _group_rewards(r_chosen, r_rejected)
     v = _v_hat(v_hat, rc)
     w = _group_weights_matching(rr, logp_chosen, logp_rejected, len_chosen, len_rejected)
-    return float(np.sum(w * _harm_free(rc, rmax, v)))
+    return _weighted(w, _harm_free(rc, rmax, v))
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -431,36 +486,67 @@ def preference_pairs(prompt_ids: ArrayLike, scores: ArrayLike, tol: float = 0.0)
     Ten responses to a prompt give up to 45 pairs. Prompts appear in order of first appearance, and pairs within a
     prompt in the order of the responses' positions.
 
-    Shapes: prompt_ids (M,) of any hashable values, scores (M,). Returns ``PreferencePairs(chosen, rejected, n_ties)``
+    Shapes: prompt_ids (M,) of any hashable values, compared as Python values (``"1"`` and ``1`` are two prompts;
+    give a list to keep them apart, as a numpy array holds one type), scores (M,). Returns ``PreferencePairs(chosen, rejected, n_ties)``
     with index arrays of shape (P,) into the inputs; e.g. ``r_proxy[pairs.chosen]`` gives the chosen rewards.
 
     >>> pairs = preference_pairs(["a", "a", "a", "b", "b"], [1.0, 0.0, 1.0, 2.0, 3.0])
     >>> pairs.chosen.tolist(), pairs.rejected.tolist(), pairs.n_ties
     ([0, 2, 4], [1, 1, 3], 1)
     """
-    ids = _numpy(prompt_ids)
+    blocks = list(pair_blocks(prompt_ids, scores, tol))
+    return PreferencePairs(np.concatenate([b.chosen for b in blocks]), np.concatenate([b.rejected for b in blocks]),
+                           sum(b.n_ties for b in blocks))
+
+
+#: candidate pairs per block of :func:`pair_blocks` (about 50 MB of index and score arrays)
+PAIR_BLOCK = 1 << 20
+
+
+def pair_blocks(prompt_ids: ArrayLike, scores: ArrayLike, tol: float = 0.0,
+                block: int = PAIR_BLOCK) -> Iterator[PreferencePairs]:
+    """The pairs of :func:`preference_pairs`, in the same order, as blocks of at most about ``block`` candidate
+    pairs (``n_ties``: the ties of that block), so that memory stays linear in the responses however many pairs the
+    prompts give (12,000 responses to one prompt give 72 million). Prompt ids compare as Python values: ``"1"`` and
+    ``1`` are two prompts. The first block is checked before any is yielded; at least one block is yielded.
+    """
+    if isinstance(prompt_ids, (list, tuple)) and all(np.ndim(k) == 0 for k in prompt_ids):
+        ids = np.empty(len(prompt_ids), dtype=object)  # keep Python values: np.asarray(["1", 1]) makes both "1"
+        ids[:] = prompt_ids
+    else:
+        ids = _numpy(prompt_ids)
     if ids.ndim != 1:
         raise ValueError(f"prompt_ids must be 1-D; got shape {ids.shape}")
     if ids.size == 0:
         raise ValueError("prompt_ids is empty; need at least one response")
     s = _vector(scores, "scores")
     _same_length(ids, "prompt_ids", s, "scores")
-    if not (isinstance(tol, (int, float)) and np.isfinite(tol) and tol >= 0):
-        raise ValueError(f"tol must be a finite number >= 0; got {tol!r}")
+    tol = non_negative("tol", tol)
+    block = count("block", block, minimum=1)
+    return _pair_blocks(ids, s, tol, block)
 
-    _, first, group = np.unique(ids, return_index=True, return_inverse=True)
-    order = np.lexsort((np.arange(ids.size), first[group]))  # by prompt (first appearance), then position
-    starts = np.flatnonzero(np.r_[True, np.diff(group[order]) != 0])
-    chosen, rejected, n_ties = [], [], 0
-    for members in np.split(order, starts[1:]):
-        i, j = (members[k] for k in np.triu_indices(members.size, k=1))
+
+def _pair_blocks(ids: np.ndarray, s: np.ndarray, tol: float, block: int) -> Iterator[PreferencePairs]:
+    codes: dict = {}
+    group = np.fromiter((codes.setdefault(k, len(codes)) for k in ids.tolist()), dtype=np.intp, count=ids.size)
+    order = np.argsort(group, kind="stable")  # by prompt (first appearance), then position
+    end = np.repeat(np.cumsum(np.bincount(group)), np.bincount(group))  # per row of `order`: its prompt's end
+    rows = np.arange(ids.size)
+    partners = end - 1 - rows  # row r pairs with rows r+1 .. end-1 of its prompt
+    done = np.cumsum(partners)
+    a = 0
+    while a < ids.size:
+        b = max(a + 1, int(np.searchsorted(done, (done[a - 1] if a else 0) + block, side="right")))
+        k = partners[a:b]
+        first = np.repeat(rows[a:b] + 1 - (np.cumsum(k) - k), k)
+        i = np.repeat(order[a:b], k)
+        j = order[first + np.arange(first.size)]
         diff = s[i] - s[j]
         tie = np.abs(diff) <= tol
-        n_ties += int(tie.sum())
         i_wins = diff > 0
-        chosen.append(np.where(i_wins, i, j)[~tie])
-        rejected.append(np.where(i_wins, j, i)[~tie])
-    return PreferencePairs(np.concatenate(chosen).astype(np.intp), np.concatenate(rejected).astype(np.intp), n_ties)
+        yield PreferencePairs(np.where(i_wins, i, j)[~tie].astype(np.intp), np.where(i_wins, j, i)[~tie].astype(np.intp),
+                              int(tie.sum()))
+        a = b
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -580,10 +666,10 @@ def bootstrap_ci(
         stat = _STATISTICS[stat]
     elif not callable(stat):
         raise ValueError(f"stat must be a callable or a statistic name; got {stat!r}")
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
-        raise ValueError(f"n_resamples must be an integer >= 1; got {n_resamples!r}")
-    if not (isinstance(level, (int, float)) and 0.0 < level < 1.0):
+    n_resamples = count("n_resamples", n_resamples, minimum=1)
+    if not (isinstance(level, (int, float, np.floating)) and 0.0 < level < 1.0):
         raise ValueError(f"level must lie strictly between 0 and 1; got {level!r}")
+    seed = count("seed", seed)
 
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, x.size, size=(int(n_resamples), x.size))

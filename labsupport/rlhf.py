@@ -737,7 +737,12 @@ def pair_metrics(prompt_ids, r_true, r_proxy, logp, length, v_hat, pairs: Option
     by :mod:`labsupport.metrics`, and three counts: pairs, ties (ground-truth ties dropped) and forgiven (mis-ranked
     pairs, r_P(y+) <= r_P(y-), that HAcc forgives because r_P(y-) < V_hat), so hacc = acc + forgiven / pairs.
     """
-    rp, lp, n, v = (metrics._numpy(x).astype(float) for x in (r_proxy, logp, length, v_hat))
+    m = len(prompt_ids)
+    rp, lp, n, v = (metrics._vector(x, name) for x, name in ((r_proxy, "r_proxy"), (logp, "logp"), (length, "length"),
+                                                              (v_hat, "v_hat")))
+    for x, name in ((rp, "r_proxy"), (lp, "logp"), (n, "length"), (v, "v_hat")):
+        if x.size != m:
+            raise ValueError(f"{name} has length {x.size} but prompt_ids has length {m}")
     pp = metrics.preference_pairs(prompt_ids, r_true) if pairs is None else pairs
     c, j = pp.chosen, pp.rejected
     rc, rr, vc = rp[c], rp[j], v[c]
