@@ -445,7 +445,8 @@ def train_sequences(task: SequenceTask, algorithm: Algorithm, steps: int, reward
             for rewards that change during training (it may keep its own records). Such a function may offer the
             fused kernel a whole training: a method ``fused(task, algorithm, steps, seed, record_at, device, dtype,
             bar)`` returning ``(values, silent)`` as :class:`SequenceRun` holds them (on the device), or ``None``
-            when it cannot; it is asked on CUDA with ``backend="auto"`` and always with ``"fused"``.
+            when it cannot; with ``optimizer="sgd"`` and no whitening it is asked on CUDA with ``backend="auto"``
+            and always with ``"fused"`` (then ``SequenceRun.theta`` is ``None``: the kernel keeps the logits).
         seed: seeds the sampling; the same seed gives the same run.
         device: ``"auto"`` (GPU when present), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         record_every: record every k steps (and at the last step).
@@ -486,12 +487,13 @@ def train_sequences(task: SequenceTask, algorithm: Algorithm, steps: int, reward
     bar = _progress_bar(steps, progress, steps * b * p * g * length * v, PROGRESS_THRESHOLD, "training")
     start = time.perf_counter()
     fused = None
-    if backend == "fused" or (backend == "auto" and dev.type == "cuda"):
+    if optimizer == "sgd" and not whiten and (backend == "fused" or (backend == "auto" and dev.type == "cuda")):
         hook = getattr(reward, "fused", None)
         fused = None if hook is None else hook(task, algorithm, steps, seed, record_at, dev, dtype, bar)
         if fused is None and backend == "fused":
-            raise ValueError("backend='fused' cannot run this training: only a reward with a fused hook (chapter 7's "
-                             "credit schedules on CUDA) has a kernel (use backend='auto' or 'torch')")
+            raise ValueError("backend='fused' cannot run this training: the kernel runs SGD without whitening for a "
+                             "reward with a fused hook (chapter 7's credit schedules), on CUDA (use backend='auto' or "
+                             "'torch')")
     if fused is not None:
         values, silent = fused
         proxy = torch.full((len(record_at), b), float("nan"))
