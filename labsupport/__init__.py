@@ -7,6 +7,9 @@
     run = ls.train(prob, ls.ExactPG(lr=0.1), steps=2000, reward="proxy")
     ls.categorize(prob)
 
+Token sequences (chapters 6 and 7) train through the same update rules with ``ls.sequence.train_sequences(task,
+ls.GRPO(), steps)`` on an ``ls.sequence.SequenceTask``.
+
 Every name is imported on first use (PEP 562), so ``import labsupport`` is instant and imports no PyTorch: the
 command line (``python -m labsupport rm-report``) and the reward-model report start without it. Charts
 (``ls.charts``), widgets (``ls.widgets``) and the larger studies (``ls.verifiable``, ``ls.rlhf``, ``ls.sweeps``)
@@ -30,7 +33,7 @@ NAMES = {
     "rm_report": "rmreport",
 }
 #: submodules reached as attributes (``ls.metrics``, ``ls.charts``, ...), imported on first use
-MODULES = ("metrics", "theory", "problems", "charts", "widgets", "verifiable", "rlhf", "sweeps", "cli")
+MODULES = ("metrics", "theory", "problems", "sequence", "charts", "widgets", "verifiable", "rlhf", "sweeps", "cli")
 #: the modules that pull in Altair, ipywidgets or more (kept for code that lists them)
 LAZY = ("charts", "widgets", "verifiable", "rlhf", "sweeps", "cli")
 
