@@ -1,0 +1,55 @@
+/* Marks the article's sideways-scrolling boxes (see layout.css) while their content is wider than the box: the
+   attribute data-overflow names the edges where content is cut off ("left", "right" or "left right"), and
+   layout.css fades those edges. Updated when a box is scrolled or resized, and when content arrives later
+   (MathJax typesets after load, widgets and charts render after load). */
+(() => {
+  "use strict";
+  const BOXES = 'mjx-container[display="true"], span.math, .pst-scrollable-table-container, ' +
+                ".cell_output .output.text_html, .widget-subarea, .widget-subarea .widget-container";
+
+  function mark(box) {
+    const hidden = box.scrollWidth - box.clientWidth;
+    const edges = [];
+    if (hidden > 1 && box.scrollLeft > 1) edges.push("left");
+    if (hidden > 1 && box.scrollLeft < hidden - 1) edges.push("right");
+    const value = edges.join(" ");
+    if ((box.getAttribute("data-overflow") || "") === value) return;
+    if (value) box.setAttribute("data-overflow", value);
+    else box.removeAttribute("data-overflow");
+  }
+
+  const resized = new ResizeObserver((entries) => entries.forEach((entry) => mark(entry.target)));
+  const watched = new WeakSet();
+  let pending = false;
+
+  function scan() {
+    pending = false;
+    const article = document.querySelector(".bd-article");
+    if (!article) return;
+    for (const box of article.querySelectorAll(BOXES)) {
+      if (!watched.has(box)) {
+        watched.add(box);
+        resized.observe(box);
+        box.addEventListener("scroll", () => mark(box), {passive: true});
+      }
+      mark(box);
+    }
+  }
+
+  function later() {
+    if (!pending) {
+      pending = true;
+      requestAnimationFrame(scan);
+    }
+  }
+
+  function start() {
+    scan();
+    const article = document.querySelector(".bd-article");
+    if (article) new MutationObserver(later).observe(article, {childList: true, subtree: true});
+    window.addEventListener("resize", later);
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();
