@@ -20,8 +20,8 @@ import { categorize, formatG, simulate } from "./core.mjs";
 /** Outputs an explorer may hold. */
 export const MIN_OUTPUTS = 2;
 export const MAX_OUTPUTS = 8;
-/** About this many recorded steps per curve (record_every = steps / POINTS). */
-const POINTS = 300;
+/** About this many recorded steps per curve (record_every = steps / POINTS), as in the notebook explorer. */
+const POINTS = 200;
 const REWARD_RANGE = [-2, 2];
 const REWARD_STEP = 0.05;
 const PROB_RANGE = [0.001, 0.999];
@@ -297,7 +297,7 @@ export class RewardExplorer {
     this.addButton = el("button", {type: "button", class: "rex-add"}, "add an output");
     this.note = el("p", {class: "rex-note"});
     this.outputs = el("div", {class: "rex-outputs"});
-    this.summary = el("p", {class: "rex-summary"});
+    this.summary = el("span", {class: "rex-summary"});
     this.message = el("p", {class: "rex-message", role: "alert"});
     this.status = el("span", {class: "rex-status", "aria-live": "polite"});
     const lr = this.field("lr", "learning rate", {min: LR_EXPONENTS[0], max: LR_EXPONENTS[1], step: 0.05},
