@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import yaml
 
 pytest.importorskip("otter", reason="otter-grader is not installed (it is listed in requirements.txt)")
 
@@ -39,14 +40,15 @@ EXPECTED = {
 NAMES = sorted(EXPECTED)
 
 
-def load_tool():
-    spec = importlib.util.spec_from_file_location("build_assignments", TOOL)
+def load_tool(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-tool = load_tool()
+tool = load_tool("build_assignments")
+grade_all = load_tool("grade_all")
 
 
 def cells(path: Path) -> list[dict]:
@@ -57,22 +59,12 @@ def source(cell: dict) -> str:
     return tool.cell_source(cell)
 
 
-def questions(master: Path) -> list[dict]:
-    """Each question of a master: its config and the public / hidden test functions it holds."""
-    import yaml
+questions = tool.questions
 
-    found, current, in_tests = [], None, False
-    for cell in cells(master):
-        src = source(cell)
-        if cell["cell_type"] == "raw" and re.match(r"#\s+BEGIN\s+QUESTION", src, re.IGNORECASE):
-            current = {"config": yaml.safe_load(src.split("\n", 1)[1]), "public": [], "hidden": []}
-            found.append(current)
-        elif cell["cell_type"] == "raw" and re.match(r"#\s+(BEGIN|END)\s+TESTS", src, re.IGNORECASE):
-            in_tests = src.split()[1].upper() == "BEGIN"
-        elif in_tests and cell["cell_type"] == "code":
-            kind = "hidden" if src.lstrip().upper().startswith("# HIDDEN") else "public"
-            current[kind] += re.findall(r"^def (\w+)\(", src, re.MULTILINE)
-    return found
+
+def requirement_lines(text: str) -> list[str]:
+    """The lines of a requirements file that pip reads (no comments, no blank lines)."""
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
 
 
 # ---------------------------------------------------------------------------------------------- the masters
@@ -138,15 +130,11 @@ def built(tmp_path_factory) -> Path:
 
 
 def grade(notebook: Path, autograder: Path, results: Path) -> dict:
-    """``otter run`` on one notebook (no Docker); returns {"total", "possible", "questions": {q: (score, max)}}."""
-    results.mkdir(parents=True)
-    proc = subprocess.run([sys.executable, "-m", "otter", "run", "--no-logo", "-a", str(autograder),
-                           "-o", str(results), str(notebook)], capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, f"otter run failed on {notebook}:\n{(proc.stdout + proc.stderr)[-4000:]}"
-    tests = json.loads((results / "results.json").read_text())["tests"]
-    scored = {t["name"]: (float(t["score"]), float(t["max_score"])) for t in tests if "max_score" in t}
-    return {"total": sum(s for s, _ in scored.values()), "possible": sum(m for _, m in scored.values()),
-            "questions": scored, "log": proc.stdout[-3000:]}
+    """``otter run`` on one notebook (no Docker), as tools/grade_all.py runs it; returns
+    {"total", "possible", "questions": {q: (score, max)}, "log"}."""
+    result = grade_all.grade_one(notebook, autograder, results)
+    assert not result["error"], f"otter run failed on {notebook}: {result['error']}\n{result['log']}"
+    return result
 
 
 @pytest.fixture(scope="module")
@@ -165,13 +153,15 @@ def graded(built, tmp_path_factory) -> dict:
         return {key: future.result() for key, future in futures.items()}
 
 
+@pytest.mark.slow
 @pytest.mark.book
 @pytest.mark.parametrize("name", NAMES)
 def test_build_writes_student_solution_and_autograder(built, name):
     folder = built / name
+    wheel = "labsupport-0.1.0-py3-none-any.whl"
     assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()) == [
         f"autograder/{name}-autograder.zip", f"autograder/{name}.ipynb", "autograder/otter_config.json",
-        f"student/{name}.ipynb"]
+        "autograder/requirements.txt", f"autograder/wheels/{wheel}", f"student/{name}.ipynb"]
     master = MASTERS / f"{name}.ipynb"
     qs = questions(master)
     auto = [q for q in qs if not q["config"].get("manual")]
@@ -184,10 +174,22 @@ def test_build_writes_student_solution_and_autograder(built, name):
                 assert re.search(rf"@test_case\(points=[^)]*hidden=True[^)]*\)\ndef {fn}\(", test_file), fn
             for fn in q["public"]:
                 assert re.search(rf"@test_case\(points=[^)]*hidden=False[^)]*\)\ndef {fn}\(", test_file), fn
+        # what Gradescope installs: otter-grader, then the project's autograder requirements, with labsupport's wheel
+        environment = yaml.safe_load(zf.read("environment.yml"))
+        pip_lines = next(d["pip"] for d in environment["dependencies"] if isinstance(d, dict))
+        assert pip_lines[0].startswith("otter-grader[grading,plugins]==")
+        assert pip_lines[1:] == requirement_lines(tool.AUTOGRADER_REQUIREMENTS.read_text())
+        assert {"labsupport", "torch>=2.2,<3", "--extra-index-url https://download.pytorch.org/whl/cpu",
+                "--find-links /autograder/source/files/wheels"} <= set(pip_lines)
+        with zf.open(f"files/wheels/{wheel}") as inner, zipfile.ZipFile(inner) as whl:
+            packaged = {n for n in whl.namelist() if n.startswith("labsupport/")}
+    assert packaged >= {f"labsupport/{p.relative_to(ROOT / 'labsupport').as_posix()}"
+                        for p in (ROOT / "labsupport").rglob("*") if p.suffix in (".py", ".jsonl")}
     config = json.loads((folder / "autograder" / "otter_config.json").read_text())
     assert config["assignment_name"] == name
 
 
+@pytest.mark.slow
 @pytest.mark.book
 @pytest.mark.parametrize("name", NAMES)
 def test_student_version_has_no_solutions_and_no_hidden_tests(built, name):
@@ -211,6 +213,7 @@ def test_student_version_has_no_solutions_and_no_hidden_tests(built, name):
     assert tool.leaks(master, student) == []
 
 
+@pytest.mark.slow
 @pytest.mark.book
 @pytest.mark.parametrize("name", NAMES)
 def test_solution_gets_full_marks(graded, name):
@@ -220,6 +223,7 @@ def test_solution_gets_full_marks(graded, name):
     assert result["total"] == auto, f"{result['questions']}\n{result['log']}"
 
 
+@pytest.mark.slow
 @pytest.mark.book
 @pytest.mark.parametrize("name", NAMES)
 def test_untouched_student_notebook_gets_zero(graded, name):
@@ -231,6 +235,7 @@ def test_untouched_student_notebook_gets_zero(graded, name):
     assert result["total"] == 0, result["questions"]
 
 
+@pytest.mark.slow
 @pytest.mark.book
 def test_build_is_idempotent_and_fails_loudly(built, tmp_path):
     """A second build leaves the same files; a master whose solution fails its tests exits non-zero and leaves the
@@ -259,3 +264,135 @@ def test_build_is_idempotent_and_fails_loudly(built, tmp_path):
     assert "broken-master: FAILED" in proc.stdout and "q1" in proc.stdout
     assert (out / "broken-master" / "keep.txt").read_text() == "earlier output"
     assert not any(p.name.startswith(".building-") for p in out.iterdir())
+
+
+# ------------------------------------------------------------------------- grading from the autograder zip alone
+
+ZIP_CASE = "a1-policy-gradient"
+# the wrong submission: a softmax without the max subtracted (overflows on large logits); only the hidden check of
+# question 1 that feeds it extreme logits can see it, so it loses exactly that check's points
+UNSTABLE_SOFTMAX = "    z = z - z.max(axis=-1, keepdims=True)\n"
+
+
+def local_cpu_torch() -> str | None:
+    """The version of a CPU build of PyTorch that pip finds without downloading (a local wheel directory in pip's
+    configuration), as tools/install_env.py looks for one; None when there is none."""
+    with __import__("tempfile").TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-index", "--no-deps", "-d", tmp,
+                        "torch>=2.2,<3"], capture_output=True, check=False)
+        wheels = [w.name for w in Path(tmp).glob("torch-*.whl") if "+cpu" in w.name]
+    return wheels[0].split("-")[1] if wheels else None
+
+
+def environment_from_zip(zip_path: Path, where: Path) -> tuple[Path, dict]:
+    """A fresh virtual environment made only from what the autograder zip says, as Gradescope makes it.
+
+    Gradescope unpacks the zip into /autograder/source and creates the conda environment of its environment.yml
+    there (conda runs pip in that folder). Here: the zip is unpacked into ``where/source``; the environment's
+    Python packages (its conda packages other than python and pip, then its pip lines, unchanged) go into one
+    requirements file in that folder, which a new venv installs with pip run in that folder. Not from the zip: the
+    interpreter (this one, not conda's Python) and a constraint pinning torch to the local CPU build, when the
+    PyTorch CPU index cannot be reached (pip skips an index it cannot reach). Returns (the venv's bin folder, the
+    environment variables to run it with)."""
+    source = where / "source"
+    with zipfile.ZipFile(zip_path) as zf:
+        zf.extractall(source)
+    dependencies = yaml.safe_load((source / "environment.yml").read_text())["dependencies"]
+    conda = [d for d in dependencies if isinstance(d, str) and not re.match(r"(python|pip)\b", d)]
+    pip_lines = next(d["pip"] for d in dependencies if isinstance(d, dict))
+    (source / "requirements-from-environment.txt").write_text("\n".join(conda + pip_lines) + "\n")
+    venv = where / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    constraint = where / "constraint.txt"
+    cpu_torch = local_cpu_torch()
+    constraint.write_text(f"torch=={cpu_torch}\n" if cpu_torch else "")
+    env = {k: v for k, v in __import__("os").environ.items()
+           if k not in ("PYTHONPATH", "VIRTUAL_ENV", "JUPYTER_PATH", "LABSUPPORT_SMALL")}
+    env.update(PATH=f"{venv / 'bin'}:{env.get('PATH', '')}", VIRTUAL_ENV=str(venv))
+    proc = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--retries", "0",
+                           "-r", "requirements-from-environment.txt", "-c", str(constraint)],
+                          cwd=source, env=env, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    return venv / "bin", env
+
+
+@pytest.mark.slow
+@pytest.mark.book
+def test_autograder_zip_alone_grades_in_a_fresh_environment(built, tmp_path):
+    """Gradescope's route: a virtual environment made only from the zip's requirements and files (labsupport from
+    the wheel inside the zip, a CPU build of PyTorch) grades a right and a wrong submission with otter: 18/18 and 18
+    minus the points of the hidden check of question 1 (its wrong softmax overflows only on extreme logits)."""
+    import time
+
+    zip_path = built / ZIP_CASE / "autograder" / f"{ZIP_CASE}-autograder.zip"
+    start = time.perf_counter()
+    bin_dir, env = environment_from_zip(zip_path, tmp_path / "env")
+    installed = time.perf_counter() - start
+    probe = subprocess.run([str(bin_dir / "python"), "-c",
+                            "import labsupport, torch, otter; print(labsupport.__file__); print(torch.__version__)"],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, check=True).stdout.split()
+    assert probe[0].startswith(str(tmp_path / "env" / "venv")), probe   # the wheel from the zip, not this checkout
+    assert probe[1].endswith("+cpu"), probe
+
+    solution = cells(built / ZIP_CASE / "autograder" / f"{ZIP_CASE}.ipynb")
+    right = json.loads((built / ZIP_CASE / "autograder" / f"{ZIP_CASE}.ipynb").read_text())
+    wrong = json.loads(json.dumps(right))
+    for cell in wrong["cells"]:
+        cell["source"] = source(cell).replace(UNSTABLE_SOFTMAX, "")
+    assert sum(source(c).count(UNSTABLE_SOFTMAX) for c in solution) == 1   # the mistake is made exactly once
+    scores = {}
+    for label, nb in (("right", right), ("wrong", wrong)):
+        path = tmp_path / label / f"{ZIP_CASE}.ipynb"
+        path.parent.mkdir()
+        path.write_text(json.dumps(nb))
+        proc = subprocess.run([str(bin_dir / "python"), "-m", "otter", "run", "--no-logo", "-a", str(zip_path),
+                               "-o", str(path.parent), str(path)], cwd=path.parent, env=env, capture_output=True,
+                              text=True, check=False)
+        assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+        tests = json.loads((path.parent / "results.json").read_text())["tests"]
+        scores[label] = {t["name"]: (float(t["score"]), float(t["max_score"])) for t in tests if "max_score" in t}
+    graded = time.perf_counter() - start - installed
+    print(f"\nfresh environment from the zip: {installed:.0f} s; two submissions graded: {graded:.0f} s")
+
+    auto, _ = EXPECTED[ZIP_CASE]
+    assert sum(m for _, m in scores["right"].values()) == auto
+    assert sum(s for s, _ in scores["right"].values()) == auto, scores["right"]
+    q1 = questions(MASTERS / f"{ZIP_CASE}.ipynb")[0]   # its points: one number shared by its checks, or a list
+    checks = q1["public"] + q1["hidden"]
+    assert q1["config"]["name"] == "q1" and len(q1["hidden"]) == 1
+    points = q1["config"]["points"]
+    hidden_points = (points[checks.index(q1["hidden"][0])] if isinstance(points, list) else points / len(checks))
+    lost = {q: m - s for q, (s, m) in scores["wrong"].items() if s != m}
+    assert lost == {"q1": hidden_points}, scores["wrong"]
+
+
+@pytest.mark.slow
+@pytest.mark.book
+def test_grade_all_grades_a_folder_of_submissions(built, tmp_path):
+    """tools/grade_all.py: one row per submission in scores.csv (full marks, zero, and an error for a file that is
+    not a notebook), exit status 1 because one submission could not be graded."""
+    import csv
+
+    name = "a4-reward-model-metrics"
+    folder = tmp_path / "submissions"
+    folder.mkdir()
+    shutil.copy(built / name / "autograder" / f"{name}.ipynb", folder / "alice.ipynb")
+    shutil.copy(built / name / "student" / f"{name}.ipynb", folder / "bob.ipynb")
+    (folder / "carol.ipynb").write_text("this is not a notebook")
+    (folder / "notes.txt").write_text("not a submission")
+    zip_path = built / name / "autograder" / f"{name}-autograder.zip"
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "grade_all.py"), str(zip_path), str(folder),
+                           "--out", str(tmp_path / "results"), "--jobs", "2"], capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    with (tmp_path / "results" / "scores.csv").open() as f:
+        rows = {row["submission"]: row for row in csv.DictReader(f)}
+    auto, _ = EXPECTED[name]
+    assert set(rows) == {"alice.ipynb", "bob.ipynb", "carol.ipynb"}
+    assert (float(rows["alice.ipynb"]["total"]), float(rows["alice.ipynb"]["possible"])) == (auto, auto)
+    assert (float(rows["bob.ipynb"]["total"]), float(rows["bob.ipynb"]["possible"])) == (0, auto)
+    assert rows["carol.ipynb"]["total"] == "" and rows["carol.ipynb"]["error"].startswith("otter run exited with")
+    assert (tmp_path / "results" / "alice" / "results.json").exists()
+    bad = subprocess.run([sys.executable, str(ROOT / "tools" / "grade_all.py"), str(folder / "notes.txt"), str(folder)],
+                         capture_output=True, text=True, check=False)
+    assert bad.returncode == 2 and "autograder must be an autograder zip file" in bad.stderr and "notes.txt" in bad.stderr

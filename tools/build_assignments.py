@@ -8,6 +8,12 @@ For every master notebook ``notebooks/assignments/<name>.ipynb`` (otter-grader's
     build/assignments/<name>/autograder/<name>-autograder.zip      the autograder bundle (hidden tests included)
     build/assignments/<name>/autograder/otter_config.json
 
+The autograder zip is self-contained for Gradescope: each master's assignment config names
+``notebooks/assignments/autograder-requirements.txt`` (otter's ``requirements``), which installs a CPU build of PyTorch
+and ``labsupport`` from a wheel that this script builds from the working tree and puts in the zip (otter's
+``autograder_files``, under ``files/wheels/``). Otter writes these requirements, after its own, into the zip's
+``environment.yml``, from which Gradescope builds the grading environment.
+
 By default ``otter assign`` also executes each solution notebook and runs every test, public and hidden, against
 it; a failing test fails the build. Before an assignment is put in place, its student notebook is checked for
 leaks: no solution markers, no cell tagged as a solution, no hidden test and no line of solution code.
@@ -26,7 +32,10 @@ Usage:
 
 Grading (no Docker): ``otter run -a build/assignments/<name>/autograder/<name>-autograder.zip SUBMISSION.ipynb``,
 run with this project's environment (it executes the submission with the local Python kernel, where labsupport is
-installed). See notebooks/assignments/README.md.
+installed), or ``python tools/grade_all.py`` for a folder of submissions. See notebooks/assignments/README.md.
+
+The book's assignments page gets its student notebooks from :func:`student_notebook` (the same build, without
+executing the solutions).
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -46,6 +56,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 MASTERS = ROOT / "notebooks" / "assignments"
 DEFAULT_OUT = ROOT / "build" / "assignments"
+# otter's `requirements` in every master's config: what grading needs besides otter-grader itself
+AUTOGRADER_REQUIREMENTS = MASTERS / "autograder-requirements.txt"
+WHEELS = "wheels"   # otter's `autograder_files` in every master's config: the folder that holds the labsupport wheel
 
 SOLUTION_MARKERS = ("# BEGIN SOLUTION", "# END SOLUTION", "# SOLUTION", "# BEGIN QUESTION", "# BEGIN TESTS",
                     "# ASSIGNMENT CONFIG", "# HIDDEN")
@@ -78,17 +91,32 @@ def masters(names: list[str]) -> list[Path]:
     return chosen
 
 
+def questions(master: Path) -> list[dict]:
+    """Each question of a master, in order: ``{"config": ..., "public": [...], "hidden": [...]}``, its assignment config
+    (name, points, manual) and the names of the public and hidden test functions it holds."""
+    found: list[dict] = []
+    current: dict | None = None
+    in_tests = False
+    for cell in json.loads(master.read_text(encoding="utf-8"))["cells"]:
+        src = cell_source(cell)
+        if cell["cell_type"] == "raw" and re.match(r"#\s+BEGIN\s+QUESTION", src, re.IGNORECASE):
+            current = {"config": yaml.safe_load(src.split("\n", 1)[1]) or {}, "public": [], "hidden": []}
+            found.append(current)
+        elif cell["cell_type"] == "raw" and re.match(r"#\s+(BEGIN|END)\s+TESTS", src, re.IGNORECASE):
+            in_tests = src.split()[1].upper() == "BEGIN"
+        elif in_tests and current is not None and cell["cell_type"] == "code":
+            kind = "hidden" if src.lstrip().upper().startswith("# HIDDEN") else "public"
+            current[kind] += re.findall(r"^def (\w+)\(", src, re.MULTILINE)
+    return found
+
+
 def question_points(master: Path) -> tuple[float, float]:
     """(autograded points, manually graded points) declared in the master's question cells."""
     auto = manual = 0.0
-    for cell in json.loads(master.read_text(encoding="utf-8"))["cells"]:
-        src = cell_source(cell)
-        if cell["cell_type"] != "raw" or not re.match(r"#\s+BEGIN\s+QUESTION", src, re.IGNORECASE):
-            continue
-        config = yaml.safe_load(src.split("\n", 1)[1]) or {}
-        points = config.get("points", 1)
+    for question in questions(master):
+        points = question["config"].get("points", 1)
         total = float(sum(points)) if isinstance(points, list) else float(points or 0)
-        if config.get("manual"):
+        if question["config"].get("manual"):
             manual += total
         else:
             auto += total
@@ -179,26 +207,52 @@ def stable_cell_ids(path: Path) -> None:
     path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def build_one(master: Path, out: Path, run_tests: bool) -> tuple[bool, str]:
-    """Run otter assign for one master into out/<name>; returns (ok, one line of summary or the error)."""
+def build_wheel(dest: Path) -> Path:
+    """Build a wheel of labsupport (without its dependencies) from the working tree into ``dest``; returns its path.
+
+    The package is copied to a temporary folder first, so the build writes nothing into the repository."""
+    dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "src"
+        shutil.copytree(ROOT / "labsupport", src / "labsupport", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        for name in ("pyproject.toml", "README.md"):
+            shutil.copy2(ROOT / name, src / name)
+        proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                               "--no-index", "-w", str(dest), str(src)], capture_output=True, text=True, check=False)
+    wheels = sorted(dest.glob("labsupport-*.whl"))
+    if proc.returncode != 0 or len(wheels) != 1:
+        raise RuntimeError(f"building the labsupport wheel failed:\n{(proc.stdout + proc.stderr)[-2000:]}")
+    return wheels[0]
+
+
+def build_one(master: Path, out: Path, run_tests: bool, wheels: Path) -> tuple[bool, str]:
+    """Run otter assign for one master into out/<name>; returns (ok, one line of summary or the error).
+
+    The master is staged in a scratch folder next to what its config names: the autograder requirements and the
+    folder ``wheels`` (a copy of ``wheels``, the folder holding the labsupport wheel)."""
     name = master.stem
     scratch = out / f".building-{name}"
     shutil.rmtree(scratch, ignore_errors=True)
+    source, dist = scratch / "source", scratch / "dist"
+    source.mkdir(parents=True)
+    shutil.copy2(master, source / master.name)
+    shutil.copy2(AUTOGRADER_REQUIREMENTS, source / AUTOGRADER_REQUIREMENTS.name)
+    shutil.copytree(wheels, source / WHEELS)
     cmd = [sys.executable, "-m", "otter", "assign", "--no-pdfs", *([] if run_tests else ["--no-run-tests"]),
-           str(master), str(scratch)]
-    proc = subprocess.run(cmd, cwd=out, capture_output=True, text=True, check=False)
+           str(source / master.name), str(dist)]
+    proc = subprocess.run(cmd, cwd=scratch, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         shutil.rmtree(scratch, ignore_errors=True)
         output = "\n".join(line for line in (proc.stdout + proc.stderr).splitlines()
                            if "Kernel is running over TCP" not in line)
         return False, f"otter assign exited with {proc.returncode}:\n{output[-4000:]}"
-    zips = sorted((scratch / "autograder").glob(f"{name}-autograder_*.zip"))
-    student = scratch / "student" / f"{name}.ipynb"
-    solution = scratch / "autograder" / f"{name}.ipynb"
+    zips = sorted((dist / "autograder").glob(f"{name}-autograder_*.zip"))
+    student = dist / "student" / f"{name}.ipynb"
+    solution = dist / "autograder" / f"{name}.ipynb"
     if len(zips) != 1 or not student.exists() or not solution.exists():
         shutil.rmtree(scratch, ignore_errors=True)
-        return False, f"otter assign did not produce the expected files in {scratch}"
-    zips[0].rename(scratch / "autograder" / f"{name}-autograder.zip")
+        return False, f"otter assign did not produce the expected files in {dist}"
+    zips[0].rename(dist / "autograder" / f"{name}-autograder.zip")
     for notebook in (student, solution):
         stable_cell_ids(notebook)
     problems = leaks(master, student)
@@ -207,9 +261,44 @@ def build_one(master: Path, out: Path, run_tests: bool) -> tuple[bool, str]:
         return False, "the student notebook leaks:\n  " + "\n  ".join(problems)
     target = out / name
     shutil.rmtree(target, ignore_errors=True)
-    scratch.rename(target)
+    dist.rename(target)
+    shutil.rmtree(scratch, ignore_errors=True)
     auto, manual = question_points(master)
     return True, f"{auto:g} autograded + {manual:g} manual points"
+
+
+def student_notebook(master: Path, dest: Path) -> Path:
+    """The student version of one master, built as ``make assignments`` builds it but without executing the solution
+    (and with an empty wheels folder, since the autograder is thrown away), written to ``dest/<name>.ipynb``.
+
+    Raises RuntimeError with otter's message when the build fails or the student notebook leaks a solution."""
+    dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        wheels = Path(tmp) / WHEELS
+        wheels.mkdir()
+        ok, message = build_one(master, Path(tmp), run_tests=False, wheels=wheels)
+        if not ok:
+            raise RuntimeError(f"{master.name}: {message}")
+        partial = dest / f".{master.stem}.ipynb.partial"
+        shutil.copy2(Path(tmp) / master.stem / "student" / master.name, partial)
+        return partial.replace(dest / master.name)   # atomic: a reader never sees half a notebook
+
+
+def build_all(todo: list[Path], out: Path, run_tests: bool, wheels: Path,
+              jobs: int) -> list[tuple[str, bool, str, float]]:
+    """Build the masters ``todo`` into ``out``, ``jobs`` at a time, printing one line each; returns
+    (name, ok, message, seconds) per master."""
+
+    def one(master: Path) -> tuple[str, bool, str, float]:
+        start = time.perf_counter()
+        ok, message = build_one(master, out, run_tests=run_tests, wheels=wheels)
+        took = time.perf_counter() - start
+        print(f"  {master.stem}: " + (f"ok ({message}; {took:.0f} s)" if ok else f"FAILED ({took:.0f} s)\n{message}"),
+              flush=True)
+        return master.stem, ok, message, took
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:   # each build is its own otter process
+        return list(pool.map(one, todo))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -232,16 +321,10 @@ def main(argv: list[str] | None = None) -> int:
           + (" (tests not run)" if args.no_run_tests else " (each solution is executed against all its tests)"),
           flush=True)
 
-    def one(master: Path) -> tuple[str, bool, str, float]:
-        start = time.perf_counter()
-        ok, message = build_one(master, out, run_tests=not args.no_run_tests)
-        took = time.perf_counter() - start
-        print(f"  {master.stem}: " + (f"ok ({message}; {took:.0f} s)" if ok else f"FAILED ({took:.0f} s)\n{message}"),
-              flush=True)
-        return master.stem, ok, message, took
-
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:   # each build is its own otter process
-        results = list(pool.map(one, todo))
+    with tempfile.TemporaryDirectory() as tmp:
+        wheel = build_wheel(Path(tmp) / WHEELS)
+        print(f"  built {wheel.name}", flush=True)
+        results = build_all(todo, out, not args.no_run_tests, wheel.parent, args.jobs)
     failed = [name for name, ok, _, _ in results if not ok]
     if failed:
         print(f"{len(failed)} of {len(todo)} assignment(s) failed: {', '.join(failed)}")
