@@ -59,14 +59,27 @@ import pandas as pd
 
 # ------------------------------------------------------------------------------------------------ colour scheme
 
-#: Error categories (the same colours everywhere in the book).
-CATEGORY_COLORS = {"harmful": "#d62728", "benign": "#7f7f7f", "beneficial": "#2ca02c", "unclassified": "#bcbd22"}
+#: The one palette of the book's charts: the colours of Okabe and Ito ("Color Universal Design", 2008), which readers
+#: with the common colour-vision deficiencies tell apart, and a light grey. Every colour mapping below takes its
+#: colours from here; tests/test_palette.py checks that the colours of each mapping stay apart under simulated
+#: protanopia, deuteranopia and tritanopia.
+PALETTE = {"blue": "#0072B2", "orange": "#E69F00", "green": "#009E73", "vermillion": "#D55E00", "sky": "#56B4E9",
+           "purple": "#CC79A7", "yellow": "#F0E442", "black": "#000000", "grey": "#BBBBBB"}
+#: Error categories (the same colours everywhere in the book, the kernel-free explorer included).
+CATEGORY_COLORS = {"harmful": PALETTE["vermillion"], "benign": PALETTE["grey"], "beneficial": PALETTE["green"],
+                   "unclassified": PALETTE["black"]}
 #: Which reward a curve measures: "true" = ground truth r_G, "proxy" = r_P.
-REWARD_COLORS = {"true": "#1f77b4", "proxy": "#9467bd"}
+REWARD_COLORS = {"true": PALETTE["blue"], "proxy": PALETTE["orange"]}
 #: stroke dash of each reward's curves (solid ground truth, dashed proxy)
 REWARD_DASHES = {"true": [1, 0], "proxy": [6, 3]}
 #: Sign of a contribution to dV_G/dt.
-SIGN_COLORS = {"raises V_G": "#1f77b4", "lowers V_G": "#ff7f0e", "no effect": "#c7c7c7"}
+SIGN_COLORS = {"raises V_G": PALETTE["blue"], "lowers V_G": PALETTE["orange"], "no effect": PALETTE["grey"]}
+#: Colours, in order, of any other nominal encoding (outputs, run labels, ...): Vega's category range in every chart
+#: the renderer draws (``EMBED_OPTIONS``), and the series colours of the book's explorer.
+SERIES_COLORS = [PALETTE[c] for c in ("blue", "orange", "black", "sky", "green", "vermillion", "purple", "yellow")]
+#: Light colours: text on a fill of one of them is black (white on the others), and text in one of them on the white
+#: page would be too faint, so it is written in black instead.
+LIGHT_COLORS = frozenset({PALETTE["yellow"], PALETTE["grey"], PALETTE["sky"], PALETTE["orange"]})
 #: Run-frame value columns and the reward each measures.
 REWARD_OF_COLUMN = {"true_value": "true", "proxy_value": "proxy"}
 
@@ -84,8 +97,11 @@ CDN = {  # the same versions Altair's own HTML output asks for
     "vega-lite": f"https://cdn.jsdelivr.net/npm/vega-lite@{alt.VEGALITE_VERSION}",
     "vega-embed": f"https://cdn.jsdelivr.net/npm/vega-embed@{alt.VEGAEMBED_VERSION}",
 }
+# SVG (not canvas): the book's stylesheet (book/_static/layout.css) scales a chart wider than its column down to fit.
 EMBED_OPTIONS = {"actions": {"export": True, "source": False, "compiled": False, "editor": False},
-                 "tooltip": {"theme": "light"}, "config": {"background": "white"}}
+                 "tooltip": {"theme": "light"}, "renderer": "svg",
+                 "config": {"background": "white", "range": {"category": SERIES_COLORS},
+                            "legend": {"labelLimit": 0}, "axis": {"labelLimit": 0, "labelOverlap": True}}}
 
 #: the vendored browser libraries in a source checkout (``tools/vendor_assets.py`` fills them)
 VENDOR_VEGA = Path(__file__).resolve().parent.parent / "book" / "_vendor" / "vega"
@@ -420,7 +436,7 @@ def category_table(data, columns: Sequence[str] | None = None, *, title: str = "
                   **{e: _cell(frame.at[i, e]) for e in extra})
              for i in range(len(frame)) for c in columns]
     base = alt.Chart(alt.Data(values=cells)).encode(
-        x=alt.X("column:N", sort=columns, title="column", axis=alt.Axis(orient="top", labelAngle=0)),
+        x=alt.X("column:N", sort=columns, title=None, axis=alt.Axis(orient="top", labelAngle=0)),
         y=alt.Y("row:N", sort=rows, title="output"),
         tooltip=[alt.Tooltip("row:N", title="output"), alt.Tooltip("column:N"), alt.Tooltip("text:N", title="value"),
                  *[alt.Tooltip(f"{e}:N") for e in extra]],
@@ -428,9 +444,11 @@ def category_table(data, columns: Sequence[str] | None = None, *, title: str = "
     rect = base.mark_rect(stroke="white").encode(color=alt.Color(
         "category:N", title="category",
         scale=alt.Scale(domain=[*CATEGORY_COLORS, ""], range=[*CATEGORY_COLORS.values(), "#f2f2f2"]),
-        legend=alt.Legend(values=list(CATEGORY_COLORS))))
+        legend=alt.Legend(values=list(CATEGORY_COLORS), orient="bottom", direction="horizontal")))
+    light = json.dumps(["", *(k for k, c in CATEGORY_COLORS.items() if c in LIGHT_COLORS)])  # black text on these
     text = base.mark_text(fontSize=11, limit=cell_width - 6).encode(
-        text="text:N", color=alt.condition("datum.category == ''", alt.value("black"), alt.value("white")))
+        text="text:N", color=alt.condition(f"indexof({light}, datum.category) >= 0", alt.value("black"),
+                                           alt.value("white")))
     return (rect + text).properties(title=title, width=cell_width * len(columns),
                                     height=row_height * max(len(rows), 2))
 
@@ -464,8 +482,8 @@ def decomposition_bars(data, value: str = "term", color: str | None = None, face
 
 
 __all__ = [
-    "CATEGORY_COLORS", "REWARD_COLORS", "SIGN_COLORS", "category_table", "decomposition_bars", "enable",
-    "line_chart", "prob_curves", "render", "value_curves", "vegalite_spec",
+    "CATEGORY_COLORS", "PALETTE", "REWARD_COLORS", "SERIES_COLORS", "SIGN_COLORS", "category_table",
+    "decomposition_bars", "enable", "line_chart", "prob_curves", "render", "value_curves", "vegalite_spec",
 ]
 
 
@@ -654,7 +672,8 @@ def category_explorer(curves, cells, first: str, second: str, *, first_title: st
     halves = (step1 / 2, step2 / 2)
     pick_curve = " && ".join(_near(c, n, h, any_when_missing=True) for c, n, h in zip((first, second), names, halves))
     pick_cell = " && ".join(_near(c, n, h) for c, n, h in zip((first, second), names, halves))
-    text_colors = alt.Scale(domain=[*CATEGORY_COLORS, ""], range=[*CATEGORY_COLORS.values(), "black"])
+    ink = ["black" if c in LIGHT_COLORS else c for c in CATEGORY_COLORS.values()]  # text on the white page
+    text_colors = alt.Scale(domain=[*CATEGORY_COLORS, ""], range=[*ink, "black"])
     fill_colors = alt.Scale(domain=list(CATEGORY_COLORS), range=list(CATEGORY_COLORS.values()))
     panel_width = width or WIDTH
 
@@ -882,8 +901,8 @@ __all__ += ["SIGN_REGIONS", "sign_map", "simplex_flow"]
 
 #: Chapter 7's rewards: binary credit is the ground truth and partial credit the proxy (the colours of
 #: REWARD_COLORS); the two adaptive schemes get colours of their own.
-CREDIT_COLORS = {"binary": REWARD_COLORS["true"], "partial": REWARD_COLORS["proxy"], "anneal": "#17becf",
-                 "switch": "#8c564b"}
+CREDIT_COLORS = {"binary": REWARD_COLORS["true"], "partial": REWARD_COLORS["proxy"], "anneal": PALETTE["sky"],
+                 "switch": PALETTE["black"]}
 
 
 def heat_map(data, x: str, y: str, color: str, *, text: str | None = None, facet: str | None = None, title: str,
@@ -944,9 +963,9 @@ __all__ += ["CREDIT_COLORS", "heat_map"]
 
 #: Where a reward model of chapter 6 comes from: learned on initial-policy samples, on offline data, or a perturbed
 #: copy of a learned model.
-RM_SOURCE_COLORS = {"policy": "#1f77b4", "offline": "#ff7f0e", "perturbed": "#d62728"}
+RM_SOURCE_COLORS = {"policy": PALETTE["blue"], "offline": PALETTE["orange"], "perturbed": PALETTE["black"]}
 #: The three correlation statistics of chapter 6.
-STAT_COLORS = {"pearson": "#1f77b4", "spearman": "#2ca02c", "kendall": "#9467bd"}
+STAT_COLORS = {"pearson": PALETTE["blue"], "spearman": PALETTE["orange"], "kendall": PALETTE["black"]}
 
 
 def metric_scatter(data, x: str, y: str = "gain", color: str | None = None, *, facet: str | None = None,
