@@ -38,7 +38,11 @@ PAGE = "chapters/04-taxonomy.html"
 MEASURE = """async (count) => {
   const root = document.querySelector(".reward-explorer");
   const slider = root.querySelector('input[type=range][data-field="r_proxy"][data-output="1"]');
-  const afterPaint = () => new Promise(r => { const c = new MessageChannel(); c.port1.onmessage = r; c.port2.postMessage(0); });
+  const afterPaint = () => new Promise(r => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = r;
+    channel.port2.postMessage(0);
+  });
   const results = [];
   for (let i = 0; i < count; i++) {
     // a random moment within a frame, as a reader's input arrives

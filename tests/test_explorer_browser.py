@@ -3,12 +3,12 @@
 In Node (no browser, no book build): every preset sets up the kind of error it names, and the core measures the
 category the rules predict, as labsupport does; editing one pi_0 rescales the others proportionally.
 
-In headless Chromium (marker ``book``; the session fixtures ``built_book``, ``book_server`` and ``browser`` of
-tests/conftest.py; skipped without Chromium or Playwright unless ``REQUIRE_BROWSER=1``), on chapters 2 and 4 at
-1280 and 390 px: the explorer draws its charts and table; moving y_med's proxy reward from -1 to 1 changes y_med's
-measured category from beneficial; the reward-hacking preset shows harmful; outputs are added and removed; no
-console error, no request off 127.0.0.1, and nothing in the explorer wider than its box except the table's scroll
-container (which then shows its cue).
+In the built book (marker ``book``, the session fixtures ``built_book``, ``book_server`` and ``browser`` of
+tests/conftest.py): only chapters 2 and 4 load the explorer's files. In headless Chromium (skipped without Chromium
+or Playwright unless ``REQUIRE_BROWSER=1``), on chapters 2 and 4 at 1280 and 390 px: the explorer draws its charts
+and table; moving y_med's proxy reward from -1 to 1 changes y_med's measured category from beneficial; the
+reward-hacking preset shows harmful; outputs are added and removed; no console error, no request off 127.0.0.1, and
+nothing in the explorer wider than its box except the table's scroll container (which then shows its cue).
 """
 
 from __future__ import annotations
@@ -114,7 +114,8 @@ CLICK = """async (selector) => {
 STATE = """() => {
   const root = document.querySelector(".reward-explorer");
   const charts = Array.from(root.querySelectorAll("svg.rex-chart"), svg =>
-    Array.from(svg.querySelectorAll("polyline")).filter(l => (l.getAttribute("points") || "").trim().split(" ").length > 1).length);
+    Array.from(svg.querySelectorAll("polyline"))
+      .filter(l => (l.getAttribute("points") || "").trim().split(" ").length > 1).length);
   const rows = {};
   for (const tr of root.querySelectorAll(".rex-table tbody tr[data-name]")) {
     rows[tr.dataset.name] = Object.fromEntries(Array.from(tr.cells, td => [td.dataset.column, td.textContent]));
@@ -128,7 +129,8 @@ STATE = """() => {
 OVERFLOW = """() => {
   const root = document.querySelector(".reward-explorer");
   const box = root.getBoundingClientRect();
-  const name = e => e.tagName.toLowerCase() + (e.className && typeof e.className === "string" ? "." + e.className.split(" ").join(".") : "")
+  const name = e => e.tagName.toLowerCase()
+    + (e.className && typeof e.className === "string" ? "." + e.className.split(" ").join(".") : "")
     + (e.dataset && e.dataset.field ? "[" + e.dataset.field + "]" : "");
   const bad = [];
   if (root.scrollWidth > root.clientWidth + 1) bad.push("the explorer's content is wider than its box");
@@ -141,7 +143,9 @@ OVERFLOW = """() => {
     if (r.left < box.left - 1 || r.right > box.right + 1) bad.push(name(e) + " reaches out of the explorer");
     if (e instanceof SVGTextElement) {
       const chart = e.ownerSVGElement.getBoundingClientRect();
-      if (r.left < chart.left - 1 || r.right > chart.right + 1) bad.push("chart text " + JSON.stringify(e.textContent) + " is clipped");
+      if (r.left < chart.left - 1 || r.right > chart.right + 1) {
+        bad.push("chart text " + JSON.stringify(e.textContent) + " is clipped");
+      }
     }
     if (!(e instanceof HTMLElement) || e === scroller) continue;
     if (e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1) bad.push(name(e) + " content wider than its box");
@@ -162,7 +166,8 @@ def open_page(browser, base: str, path: str, width: int):
     page = browser.new_page(viewport={"width": width, "height": 900})
 
     def on_request(request):
-        if not request.url.startswith(("data:", "blob:", "about:")) and urllib.parse.urlsplit(request.url).netloc != loopback:
+        local = urllib.parse.urlsplit(request.url).netloc == loopback
+        if not (local or request.url.startswith(("data:", "blob:", "about:"))):
             problems.append(f"request to another host: {request.url}")
 
     def on_console(message):
@@ -178,6 +183,17 @@ def open_page(browser, base: str, path: str, width: int):
     page.wait_for_function("document.querySelector('.reward-explorer .rex-table tbody tr[data-name]') !== null",
                            timeout=WAIT_MS)
     return page, problems
+
+
+@pytest.mark.book
+def test_only_pages_with_an_explorer_load_it(built_book: Path):
+    """Chapters 2 and 4 hold an explorer and load its script and stylesheet; no other page loads either."""
+    pages = {p.relative_to(built_book).as_posix(): p.read_text() for p in built_book.rglob("*.html")
+             if not p.relative_to(built_book).as_posix().startswith("_")}
+    holding = sorted(path for path, text in pages.items() if 'class="reward-explorer"' in text)
+    loading = sorted(path for path, text in pages.items() if "explorer.mjs" in text or "explorer.css" in text)
+    assert holding == loading == PAGES, (holding, loading)
+    assert all((built_book / "_static" / name).is_file() for name in ("explorer.mjs", "explorer.css", "core.mjs"))
 
 
 @pytest.mark.book

@@ -139,7 +139,9 @@ function ticks(lo, hi, count) {
   const power = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw) ?? 10 * power;
   const out = [];
-  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
+  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) {
+    out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
+  }
   return out;
 }
 
@@ -416,7 +418,9 @@ export class RewardExplorer {
       if (value <= 0) return new Error(`lr must be > 0; got ${input.value}`);
     } else if (field === "steps") {
       value = Math.round(value);
-      if (value < 1 || value > MAX_STEPS) return new Error(`steps must be an integer in 1..${MAX_STEPS}; got ${input.value}`);
+      if (value < 1 || value > MAX_STEPS) {
+        return new Error(`steps must be an integer in 1..${MAX_STEPS}; got ${input.value}`);
+      }
     } else if (field === "init_probs" && !(value > 0 && value < 1)) {
       return new Error(`${what} must be strictly between 0 and 1; got ${input.value}`);
     }
