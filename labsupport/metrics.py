@@ -487,7 +487,8 @@ def preference_pairs(prompt_ids: ArrayLike, scores: ArrayLike, tol: float = 0.0)
     prompt in the order of the responses' positions.
 
     Shapes: prompt_ids (M,) of any hashable values, compared as Python values (``"1"`` and ``1`` are two prompts;
-    give a list to keep them apart, as a numpy array holds one type), scores (M,). Returns ``PreferencePairs(chosen, rejected, n_ties)``
+    give a list to keep them apart, as a numpy array holds one type), scores (M,). Returns
+    ``PreferencePairs(chosen, rejected, n_ties)``
     with index arrays of shape (P,) into the inputs; e.g. ``r_proxy[pairs.chosen]`` gives the chosen rewards.
 
     >>> pairs = preference_pairs(["a", "a", "a", "b", "b"], [1.0, 0.0, 1.0, 2.0, 3.0])
@@ -544,8 +545,9 @@ def _pair_blocks(ids: np.ndarray, s: np.ndarray, tol: float, block: int) -> Iter
         diff = s[i] - s[j]
         tie = np.abs(diff) <= tol
         i_wins = diff > 0
-        yield PreferencePairs(np.where(i_wins, i, j)[~tie].astype(np.intp), np.where(i_wins, j, i)[~tie].astype(np.intp),
-                              int(tie.sum()))
+        keep = ~tie
+        yield PreferencePairs(np.where(i_wins, i, j)[keep].astype(np.intp),
+                              np.where(i_wins, j, i)[keep].astype(np.intp), int(tie.sum()))
         a = b
 
 

@@ -69,6 +69,11 @@ _RESPONSE_FIELDS = ("prompt", "response", "proxy", "logp", "length", "score", "p
 _RESPONSE_REQUIRED = ("prompt", "response", "proxy", "logp", "length")
 _PAIR_FIELDS = ("prompt", "chosen", "rejected")
 _V_HAT_FIELDS = ("prompt", "v_hat")
+#: the largest response length accepted (tokens): lengths are used as floats, exact up to 2^53
+MAX_LENGTH = 2**53
+#: the most preference pairs one prompt may give from its scores (about 44,700 scored responses): the pairs are
+#: counted in bounded memory, but their time grows with their number (about 10^8 pairs per second here)
+MAX_PAIRS_PER_PROMPT = 10**9
 
 
 class RMReportError(ValueError):
@@ -249,8 +254,29 @@ def _headline(s: Scores, length_norm: bool) -> tuple[float, float]:
 
 
 def _show(value: Any) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long to print (Python's limit of 4,300 digits)
+        text = _BigInt.describe(value.bit_length() * math.log10(2))
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+class _BigInt:
+    """An integer literal longer than Python converts (4,300 digits): kept as text, refused by the field checks."""
+
+    def __init__(self, digits: str):
+        self.digits = digits
+
+    @staticmethod
+    def describe(n_digits: float) -> str:
+        return f"<an integer of {n_digits:.0f} digits>"
+
+    def __repr__(self) -> str:
+        return self.describe(len(self.digits.lstrip("-")))
+
+
+def _parse_int(text: str) -> Union[int, _BigInt]:
+    return int(text) if len(text) <= 4000 else _BigInt(text)
 
 
 @dataclass
@@ -286,9 +312,15 @@ class _Reader:
 
     def number(self, rec: Mapping, name: str, line: int) -> float:
         value = rec[name]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        x = math.nan
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            try:
+                x = float(value)
+            except OverflowError:  # an integer beyond the float range
+                pass
+        if not math.isfinite(x):
             raise self.error(f"field {name!r} must be a finite number; got {_show(value)}", line, name)
-        return float(value)
+        return x
 
     def ident(self, rec: Mapping, name: str, line: int) -> Id:
         value = rec[name]
@@ -342,8 +374,9 @@ class _Reader:
         if logp > 0:
             raise self.error(f"field 'logp' must be a log-probability (<= 0); got {_show(rec['logp'])}", line, "logp")
         length = rec["length"]
-        if isinstance(length, bool) or not isinstance(length, int) or length <= 0:
-            raise self.error(f"field 'length' must be a positive integer (tokens); got {_show(length)}", line, "length")
+        if isinstance(length, bool) or not isinstance(length, int) or not 0 < length <= MAX_LENGTH:
+            raise self.error(f"field 'length' must be a positive integer (tokens, at most 2^53); got {_show(length)}",
+                             line, "length")
         score = math.nan
         if rec.get("score") is not None:
             score = self.number(rec, "score", line)
@@ -441,11 +474,14 @@ def _read_lines(source: Any, reader: _Reader) -> None:
             if not text.strip():
                 continue
             try:
-                record = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+                record = json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_int=_parse_int)
             except _DuplicateKey as dup:
-                raise reader.error(f"field {dup.args[0]!r} appears twice in the record", number, dup.args[0]) from None
+                raise reader.error(f"field {_show(dup.args[0])} appears twice in the record", number,
+                                   dup.args[0]) from None
             except json.JSONDecodeError as exc:
                 raise reader.error(f"invalid JSON: {exc.msg} (column {exc.colno})", number) from None
+            except RecursionError:
+                raise reader.error("invalid record: JSON nested too deeply", number) from None
             reader.add(record, number)
 
 
@@ -467,35 +503,37 @@ def _no_duplicate_keys(items: list) -> dict:
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-def _scores(
-    rc: np.ndarray,
-    rr: Union[np.ndarray, list],
-    r_worst: np.ndarray,
-    v: np.ndarray,
-    lc: np.ndarray,
-    lr: Union[np.ndarray, list],
-    nc: np.ndarray,
-    nr: Union[np.ndarray, list],
-    one_vs_many: bool,
-) -> Scores:
-    """The metrics of labsupport.metrics on pairs (rr, lr, nr of shape (P,)) or groups (lists of 1-D arrays)."""
-    m = metrics
-    acc, hacc, acc_w, hacc_w = (
-        (m.acc_1vk, m.hacc_1vk, m.acc_w_1vk, m.hacc_w_1vk) if one_vs_many else (m.acc, m.hacc, m.acc_w, m.hacc_w)
-    )
-    wrong = rc <= r_worst
-    return Scores(
-        n=int(rc.size),
-        acc=acc(rc, rr),
-        hacc=hacc(rc, rr, v),
-        acc_w_length_normalised=acc_w(rc, rr, lc, lr, nc, nr),
-        hacc_w_length_normalised=hacc_w(rc, rr, v, lc, lr, nc, nr),
-        acc_w_unnormalised=acc_w(rc, rr, lc, lr),
-        hacc_w_unnormalised=hacc_w(rc, rr, v, lc, lr),
-        mis_ranked=int(wrong.sum()),
-        proxy_ties=int((rc == r_worst).sum()),
-        forgiven=int((wrong & (r_worst < v)).sum()),
-    )
+class _Tally:
+    """The counts and the four metrics of :mod:`labsupport.metrics` over comparisons added in blocks (pairs, or
+    one-vs-many groups given by their best rejected reward), in memory bounded by one block.
+
+    Per comparison: r+ (``rc``), the best rejected reward (``r_worst``), V_hat of its prompt, and the weight scores
+    divided by ``scale`` (a power of two; see :class:`labsupport.metrics.LogMass`) with both weightings.
+    """
+
+    def __init__(self, scale: int):
+        self.n = self.mis_ranked = self.proxy_ties = self.forgiven = 0
+        self.mass = {"norm": metrics.LogMass(scale, 2), "raw": metrics.LogMass(scale, 2)}
+
+    def add(self, rc: np.ndarray, r_worst: np.ndarray, v: np.ndarray, t_norm: np.ndarray, t_raw: np.ndarray) -> None:
+        right = rc > r_worst
+        harm_free = metrics._harm_free(rc, r_worst, v)
+        self.n += int(rc.size)
+        self.mis_ranked += int((~right).sum())
+        self.proxy_ties += int((rc == r_worst).sum())
+        self.forgiven += int((harm_free & ~right).sum())
+        self.mass["norm"].add(t_norm, [right, harm_free])
+        self.mass["raw"].add(t_raw, [right, harm_free])
+
+    def scores(self) -> Scores:
+        (acc_w_n, hacc_w_n), (acc_w_r, hacc_w_r) = (self.mass[k].shares().tolist() for k in ("norm", "raw"))
+        right = self.n - self.mis_ranked
+        return Scores(
+            n=self.n, acc=right / self.n, hacc=(right + self.forgiven) / self.n,
+            acc_w_length_normalised=acc_w_n, hacc_w_length_normalised=hacc_w_n,
+            acc_w_unnormalised=acc_w_r, hacc_w_unnormalised=hacc_w_r,
+            mis_ranked=self.mis_ranked, proxy_ties=self.proxy_ties, forgiven=self.forgiven,
+        )  # fmt: skip
 
 
 def rm_report(path_or_records: Union[str, os.PathLike, Iterable[Mapping]], length_norm: bool = True) -> RMReport:
@@ -530,31 +568,35 @@ def _report(rd: _Reader, source: str, length_norm: bool) -> RMReport:
     n_prompts = len(prompts)
     pidx = np.asarray(rd.prompt_index, dtype=np.intp)
     proxy = np.asarray(rd.proxy, dtype=float)
-    logp = np.asarray(rd.logp, dtype=float)
     length = np.asarray(rd.length, dtype=float)
+    l_raw = np.asarray(rd.logp, dtype=float)  # l(y) = log pi_0(y), or log pi_0(y) / |y|
+    l_norm = l_raw / length
     score = np.asarray(rd.score, dtype=float)
     policy = np.asarray(rd.policy, dtype=bool)
     explicit = np.array([bool(p.pairs) for p in prompts])
 
-    # pairs from scores (every prompt without pair records) and from pair records
+    # pairs per prompt, counted without building them: C(k, 2) minus the pairs of equal scores
     scored = np.flatnonzero(~np.isnan(score) & ~explicit[pidx])
-    n_ties = 0
-    chosen_parts, rejected_parts = [np.zeros(0, np.intp)], [np.zeros(0, np.intp)]
-    if scored.size:
-        pp = metrics.preference_pairs(pidx[scored], score[scored])
-        chosen_parts.append(scored[pp.chosen])
-        rejected_parts.append(scored[pp.rejected])
-        n_ties = pp.n_ties
-    n_from_scores = int(chosen_parts[-1].size)
-    for p in prompts:
-        if p.pairs:
-            chosen_parts.append(np.array([p.responses[c][0] for c, _, _ in p.pairs], dtype=np.intp))
-            rejected_parts.append(np.array([p.responses[r][0] for _, r, _ in p.pairs], dtype=np.intp))
-    chosen, rejected = np.concatenate(chosen_parts), np.concatenate(rejected_parts)
-    order = np.argsort(pidx[chosen], kind="stable")  # by prompt, keeping the order within each prompt
-    chosen, rejected = chosen[order], rejected[order]
-    n_pairs = int(chosen.size)
-    pairs_per_prompt = np.bincount(pidx[chosen], minlength=n_prompts)
+    scored_per_prompt = np.bincount(pidx[scored], minlength=n_prompts)
+    by_value = np.lexsort((score[scored], pidx[scored]))
+    key_p, key_s = pidx[scored][by_value], score[scored][by_value]
+    new_run = np.r_[True, (key_p[1:] != key_p[:-1]) | (key_s[1:] != key_s[:-1])] if scored.size else np.zeros(0, bool)
+    run_sizes = np.diff(np.r_[np.flatnonzero(new_run), scored.size])
+    ties_per_prompt = np.bincount(key_p[new_run], weights=run_sizes * (run_sizes - 1) // 2, minlength=n_prompts)
+    ties_per_prompt = ties_per_prompt.astype(np.int64)
+    pairs_per_prompt = scored_per_prompt * (scored_per_prompt - 1) // 2 - ties_per_prompt
+    for i in np.flatnonzero(pairs_per_prompt > MAX_PAIRS_PER_PROMPT):
+        raise RMReportError(
+            f"prompt {_show(prompts[i].key)} gives {int(pairs_per_prompt[i]):,} preference pairs from "
+            f"{int(scored_per_prompt[i]):,} scored responses, more than the {MAX_PAIRS_PER_PROMPT:,} one prompt may "
+            "give (the time grows with the pairs); split its responses over several prompts or give pair records",
+            prompts[i].line, "prompt", rd.where,
+        )  # fmt: skip
+    n_from_scores = int(pairs_per_prompt.sum())
+    for i, p in enumerate(prompts):
+        pairs_per_prompt[i] += len(p.pairs)
+    n_pairs = int(pairs_per_prompt.sum())
+    n_ties = int(ties_per_prompt.sum())
     if n_pairs == 0:
         raise RMReportError(
             f"no preference pairs: {len(proxy)} responses in {n_prompts} prompts, {n_ties} tied pairs dropped; "
@@ -588,36 +630,54 @@ def _report(rd: _Reader, source: str, length_norm: bool) -> RMReport:
                     "v_hat",
                     rd.where,
                 )
-    v_pair = np.array([np.nan if x is None else x for x in v_hat])[pidx[chosen]]
+    v_prompt = np.array([np.nan if x is None else x for x in v_hat])
 
-    pairwise = _scores(
-        proxy[chosen], proxy[rejected], proxy[rejected], v_pair,
-        logp[chosen], logp[rejected], length[chosen], length[rejected], one_vs_many=False,
-    )  # fmt: skip
+    # pairwise: pairs from scores streamed in blocks (bounded memory), then the pairs of pair records
+    pairwise = _Tally(scale=2)
+    in_pair = np.zeros(proxy.size, dtype=bool)
 
-    # one-vs-many groups: pairs grouped by chosen response; for score prompts only the top-scored responses choose
-    top = np.full(n_prompts, -np.inf)
+    def add_pairs(c: np.ndarray, r: np.ndarray) -> None:
+        pairwise.add(proxy[c], proxy[r], v_prompt[pidx[c]], l_norm[c] / 2 + l_norm[r] / 2, l_raw[c] / 2 + l_raw[r] / 2)
+        in_pair[c] = in_pair[r] = True
+
     if scored.size:
-        np.maximum.at(top, pidx[scored], score[scored])
-    keep = explicit[pidx[chosen]] | (score[chosen] == top[pidx[chosen]])
-    groups: dict[int, list[int]] = {}
-    for c, r in zip(chosen[keep].tolist(), rejected[keep].tolist()):
-        groups.setdefault(c, []).append(r)
-    g_chosen = np.fromiter(groups, dtype=np.intp, count=len(groups))
-    g_rejected = [np.asarray(rs, dtype=np.intp) for rs in groups.values()]
-    groups_per_prompt = np.bincount(pidx[g_chosen], minlength=n_prompts)
-    one_vs_many = _scores(
-        proxy[g_chosen], [proxy[r] for r in g_rejected], np.array([proxy[r].max() for r in g_rejected]),
-        np.array([v_hat[i] for i in pidx[g_chosen]], dtype=float),
-        logp[g_chosen], [logp[r] for r in g_rejected], length[g_chosen], [length[r] for r in g_rejected],
-        one_vs_many=True,
-    )  # fmt: skip
+        for block in metrics.pair_blocks(pidx[scored], score[scored]):
+            add_pairs(scored[block.chosen], scored[block.rejected])
+    explicit_pairs = [(p.responses[c][0], p.responses[r][0]) for p in prompts for c, r, _ in p.pairs]
+    g_chosen, g_rejected = (np.array(x, dtype=np.intp).reshape(-1) for x in zip(*explicit_pairs or [((), ())]))
+    if g_chosen.size:
+        add_pairs(g_chosen, g_rejected)
+
+    # one-vs-many groups. Pair-record prompts: their pairs grouped by chosen response. Score prompts: each
+    # top-scored response against all strictly lower ones, the same set for every top response of a prompt.
+    top = np.full(n_prompts, -np.inf)
+    np.maximum.at(top, pidx[scored], score[scored])
+    lower = scored[score[scored] < top[pidx[scored]]]
+    firsts = scored[(score[scored] == top[pidx[scored]]) & (np.bincount(pidx[lower], minlength=n_prompts)
+                                                             > 0)[pidx[scored]]]
+    group_of_pair = np.unique(g_chosen, return_inverse=True)[1] if g_chosen.size else np.zeros(0, np.intp)
+    explicit_groups = np.unique(g_chosen)
+    n_rec = explicit_groups.size
+    # a rejected set per group id: explicit groups 0..n_rec-1, then one per score prompt (n_rec + prompt index)
+    members = np.r_[g_rejected, lower]
+    member_group = np.r_[group_of_pair, n_rec + pidx[lower]]
+    n_sets = n_rec + n_prompts
+    set_size = np.bincount(member_group, minlength=n_sets)
+    scale = metrics._scale(int(set_size.max(initial=0)) + 1)
+    set_worst = np.full(n_sets, -np.inf)
+    np.maximum.at(set_worst, member_group, proxy[members])
+    set_t_norm = np.bincount(member_group, weights=l_norm[members] / scale, minlength=n_sets)
+    set_t_raw = np.bincount(member_group, weights=l_raw[members] / scale, minlength=n_sets)
+    chooser = np.r_[explicit_groups, firsts]
+    chooser_set = np.r_[np.arange(n_rec), n_rec + pidx[firsts]]
+    one_vs_many = _Tally(scale)
+    if chooser.size:
+        one_vs_many.add(proxy[chooser], set_worst[chooser_set], v_prompt[pidx[chooser]],
+                        l_norm[chooser] / scale + set_t_norm[chooser_set],
+                        l_raw[chooser] / scale + set_t_raw[chooser_set])
+    groups_per_prompt = np.bincount(pidx[chooser], minlength=n_prompts)
 
     responses_per_prompt = np.bincount(pidx, minlength=n_prompts)
-    scored_per_prompt = np.bincount(pidx[scored], minlength=n_prompts)
-    ties_per_prompt = scored_per_prompt * (scored_per_prompt - 1) // 2 - pairs_per_prompt  # two scored: pair or tie
-    in_pair = np.zeros(proxy.size, dtype=bool)
-    in_pair[chosen] = in_pair[rejected] = True
     summaries = tuple(
         PromptSummary(
             prompt=p.key,
@@ -642,15 +702,15 @@ def _report(rd: _Reader, source: str, length_norm: bool) -> RMReport:
         n_pairs=n_pairs,
         n_pairs_from_scores=n_from_scores,
         n_pairs_from_records=n_pairs - n_from_scores,
-        n_ties=int(n_ties),
+        n_ties=n_ties,
         n_prompts_with_pair_records=int(explicit.sum()),
         n_prompts_without_pairs=int((pairs_per_prompt == 0).sum()),
         n_responses_in_no_pair=int((~in_pair).sum()),
         n_v_hat_given=sum(f == "v_hat record" for f in v_from),
         n_v_hat_estimated=sum(f == "policy samples" for f in v_from),
-        n_groups=int(g_chosen.size),
-        n_groups_several=sum(r.size >= 2 for r in g_rejected),
-        pairwise=pairwise,
-        one_vs_many=one_vs_many,
+        n_groups=int(chooser.size),
+        n_groups_several=int((set_size[chooser_set] >= 2).sum()),
+        pairwise=pairwise.scores(),
+        one_vs_many=one_vs_many.scores(),
         prompts=summaries,
     )

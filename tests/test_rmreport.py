@@ -109,8 +109,8 @@ def test_example_weighted_metrics_by_hand():
     assert r.pairwise.acc_w_unnormalised == pytest.approx(w_raw[right].sum() / w_raw.sum(), rel=1e-9)
     assert r.pairwise.hacc_w_unnormalised == pytest.approx(w_raw[harmless].sum() / w_raw.sum(), rel=1e-9)
     # the same through labsupport.metrics on the hand-built arrays
-    assert r.acc_w == metrics.acc_w(rc, rr, lc, lr, nc, nr)
-    assert r.hacc_w == metrics.hacc_w(rc, rr, v, lc, lr, nc, nr)
+    assert r.acc_w == pytest.approx(metrics.acc_w(rc, rr, lc, lr, nc, nr), rel=1e-12)  # streamed sums: another order
+    assert r.hacc_w == pytest.approx(metrics.hacc_w(rc, rr, v, lc, lr, nc, nr), rel=1e-12)
     # the un-normalised weights favour the two short mis-ranked pairs (s2, s4) and (c, d): HAcc-W >> Acc-W
     assert r.pairwise.acc_w_unnormalised < 0.05 < 0.5 < r.pairwise.hacc_w_unnormalised
 
@@ -126,9 +126,11 @@ def test_example_one_vs_many_weighted_by_hand():
     w = np.exp(s - s.max()) / np.exp(s - s.max()).sum()
     right = rc > np.array([x.max() for x in rr])
     assert r.one_vs_many.acc_w_length_normalised == pytest.approx(w[right].sum(), rel=1e-12)
-    assert r.one_vs_many.acc_w_length_normalised == metrics.acc_w_1vk(rc, rr, lc, lr, nc, nr)
-    assert r.one_vs_many.hacc_w_length_normalised == metrics.hacc_w_1vk(rc, rr, v, lc, lr, nc, nr)
-    assert r.one_vs_many.hacc_w_unnormalised == metrics.hacc_w_1vk(rc, rr, v, lc, lr)
+    assert r.one_vs_many.acc_w_length_normalised == pytest.approx(metrics.acc_w_1vk(rc, rr, lc, lr, nc, nr), rel=1e-12)
+    assert r.one_vs_many.hacc_w_length_normalised == pytest.approx(
+        metrics.hacc_w_1vk(rc, rr, v, lc, lr, nc, nr), rel=1e-12
+    )
+    assert r.one_vs_many.hacc_w_unnormalised == pytest.approx(metrics.hacc_w_1vk(rc, rr, v, lc, lr), rel=1e-12)
 
 
 def test_length_norm_selects_the_headline_weighting_and_keeps_both():
