@@ -487,8 +487,8 @@ def train_sequences(task: SequenceTask, algorithm: Algorithm, steps: int, reward
     bar = _progress_bar(steps, progress, steps * b * p * g * length * v, PROGRESS_THRESHOLD, "training")
     start = time.perf_counter()
     fused = None
-    if optimizer == "sgd" and not whiten and (backend == "fused" or (backend == "auto" and dev.type == "cuda")):
-        hook = getattr(reward, "fused", None)
+    if backend == "fused" or (backend == "auto" and dev.type == "cuda"):
+        hook = getattr(reward, "fused", None) if optimizer == "sgd" and not whiten else None
         fused = None if hook is None else hook(task, algorithm, steps, seed, record_at, dev, dtype, bar)
         if fused is None and backend == "fused":
             raise ValueError("backend='fused' cannot run this training: the kernel runs SGD without whitening for a "

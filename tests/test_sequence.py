@@ -62,8 +62,9 @@ class CreditMix:
 
     def __init__(self, task: vf.SequenceTask, kinds, steps: int, anneal_steps: int, switch_at: float = 0.2,
                  switch_window: int = 10, dtype=torch.float32):
+        self.task, self.kinds = task, np.asarray(kinds, dtype=object)
         self.s1, self.s2 = torch.as_tensor(task.keyword), torch.as_tensor(task.terminator)
-        self.kind = {k: torch.as_tensor(np.asarray(kinds) == k) for k in vf.REWARDS}
+        self.kind = {k: torch.as_tensor(self.kinds == k) for k in vf.REWARDS}
         self.sampled = torch.zeros((steps, len(kinds)), dtype=dtype)
         self.weight = torch.zeros((steps, len(kinds)), dtype=dtype)
         self.switched = torch.zeros(len(kinds), dtype=torch.bool)
@@ -82,19 +83,34 @@ class CreditMix:
         self.weight[t] = w
         return ((1 - w[:, None]) * both + w[:, None] * half)[:, None]
 
+    def fused(self, task, algorithm, steps, seed, record_at, device, dtype, bar):
+        """The whole training in chapter 7's fused kernel, when it can run it (else None)."""
+        from labsupport import fused
+
+        if type(algorithm) is not ls.GRPO or algorithm.kl or not algorithm.normalize_std or algorithm.eps != 1e-8:
+            return None
+        if fused.sequence_unsupported(self.task, algorithm.group, device, dtype) is not None:
+            return None
+        rec, silent, self.sampled, self.weight = fused.train_sequences(
+            self.task, self.kinds, steps, algorithm.group, algorithm.lr, seed, record_at, self.anneal_steps,
+            self.switch_at, self.window, device, bar)
+        p1, p2, joint = rec[:, 0], rec[:, 1], rec[:, 2]
+        return {"p1": p1, "p2": p2, "joint": joint, "true_value": joint, "proxy_value": 0.5 * (p1 + p2)}, silent.float()
+
 
 def chapter6_task(task: rlhf.SequenceTask, init: torch.Tensor, proxy=None) -> sq.SequenceTask:
-    """Chapter 6's task on the engine: P prompts, EOS = end token, r_G the ground truth, r_P a per-run reward
-    (seqs (B, P, N, L) -> (B, P, N), as rlhf.rloo takes it), tokens drawn position by position."""
+    """Chapter 6's task on the engine: P prompts, EOS = end token, r_G the ground truth, r_P a reward that may differ
+    per run (tokens (B', P, N, L), runs (B',) -> (B', P, N)), tokens drawn position by position."""
 
     def truth(tokens, runs):
         return task.ground_truth(tokens)
 
-    def per_run(tokens, runs):
-        assert len(runs) == init.shape[0]  # rloo's rewards score every run at once
-        return proxy(tokens)
+    return sq.SequenceTask(init, truth, proxy, end=rlhf.EOS, draw="position")
 
-    return sq.SequenceTask(init, truth, None if proxy is None else per_run, end=rlhf.EOS, draw="position")
+
+def every_run(proxy, b: int):
+    """A per-run reward as rlhf.rloo takes it: seqs (B, P, N, L) of all B runs -> (B, P, N)."""
+    return lambda seqs: proxy(seqs, torch.arange(b))
 
 
 # ------------------------------------------------------------------------------------------ the policy
@@ -220,6 +236,32 @@ def test_grpo_on_a_fixed_reward_is_the_binary_and_partial_schedules(regimes):
         np.testing.assert_array_equal(run.silent == 1, old.silent)
 
 
+def test_the_fused_kernel_runs_behind_the_engine_as_behind_train_grpo():
+    """On CUDA (or in Triton's CPU interpreter) the credit schedule hands the whole training to chapter 7's kernel:
+    the same run as train_grpo's fused path."""
+    pytest.importorskip("triton")
+    from labsupport import fused
+
+    task = vf.make_task([0.3, 0.2], [0.4, 0.05], end_bias=1.0, length=4).rows([0, 1, 0, 1])
+    kinds = np.array(vf.REWARDS, dtype=object)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if fused.sequence_unsupported(task, 8, torch.device(device), torch.float32) is not None:
+        pytest.skip("no CUDA and no Triton interpreter")
+    old = vf.train_grpo(task, kinds, 3, group=8, seed=1, device=device, anneal_steps=2, switch_at=0.1,
+                        switch_window=1, backend="fused")
+    mix = CreditMix(task, kinds, 3, anneal_steps=2, switch_at=0.1, switch_window=1)
+    run = sq.train_sequences(chapter7_task(task), ls.GRPO(group=8, lr=1.0), 3, reward=mix, seed=1, device=device,
+                             backend="fused")
+    assert run.theta is None  # the kernel keeps the logits
+    for name in ("p1", "p2", "joint"):
+        np.testing.assert_array_equal(run.values[name], getattr(old, name))
+    np.testing.assert_array_equal(run.silent == 1, old.silent)
+    np.testing.assert_array_equal(mix.weight.cpu().double().numpy(), old.weight)
+    with pytest.raises(ValueError, match="fused"):  # Adam has no kernel
+        sq.train_sequences(chapter7_task(task), ls.GRPO(group=8), 3, reward=mix, device=device, backend="fused",
+                           optimizer="adam")
+
+
 # ------------------------------------------------------------------------------------------ chapter 6: rloo
 
 
@@ -231,8 +273,8 @@ def tiny():
     init = rlhf.sft(task, demos=32)
     demote = torch.tensor([False, True, False])
 
-    def reward(seqs):
-        return torch.where(demote[:, None, None], task.ground_truth_demoted(seqs), task.ground_truth(seqs))
+    def reward(tokens, runs):
+        return torch.where(demote[runs, None, None], task.ground_truth_demoted(tokens), task.ground_truth(tokens))
 
     return task, init, reward
 
@@ -240,8 +282,8 @@ def tiny():
 @pytest.mark.parametrize("kl, whiten", [(0.01, True), (0.0, False)])
 def test_rloo_reproduces_rlhf_rloo_exactly(tiny, kl, whiten):
     task, init, reward = tiny
-    old = rlhf.rloo(task, init, reward, steps=40, k=4, kl=kl, lr=0.05, whiten=whiten, seed=1, record_every=20,
-                    progress=False)
+    old = rlhf.rloo(task, init, every_run(reward, 3), steps=40, k=4, kl=kl, lr=0.05, whiten=whiten, seed=1,
+                    record_every=20, progress=False)
     run = sq.train_sequences(chapter6_task(task, init, reward), ls.RLOO(k=4, lr=0.05, kl=kl), 40, reward="proxy",
                              seed=1, device="cpu", record_every=20, optimizer="adam", whiten=whiten)
     assert run.steps.tolist() == old.steps.tolist() == [0, 20, 40]
@@ -251,7 +293,8 @@ def test_rloo_reproduces_rlhf_rloo_exactly(tiny, kl, whiten):
     np.testing.assert_array_equal(run.gain, old.gain)
     assert torch.equal(run.theta, old.logits)
     assert (old.gain > 0.05).all()
-    np.testing.assert_allclose(run.proxy_value[0], rlhf.policy_values(task, init, reward).mean(1).numpy(), atol=1e-6)
+    exact = rlhf.policy_values(task, init, lambda seqs: reward(seqs.expand(3, *seqs.shape), torch.arange(3)))
+    np.testing.assert_allclose(run.proxy_value[0], exact.mean(1).numpy(), atol=1e-6)
 
 
 def test_rloo_with_sampled_values_reproduces_rlhf_rloo_exactly():
