@@ -5,8 +5,8 @@ The build runs once per test session (fixture ``built_book`` of conftest.py): ``
 
 The browser test serves that folder on 127.0.0.1 (fixture ``book_server``) and opens every page in headless Chromium
 (Debian's ``/usr/bin/chromium``, or ``$CHROMIUM``) driven by Playwright (fixture ``browser``, started once). A page fails when it requests any other host, logs a
-console error or throws, leaves raw TeX visible once MathJax has finished, has a chart with nothing drawn, or an
-ipywidget left unrendered. Without Chromium or Playwright the browser test is skipped, unless ``REQUIRE_BROWSER=1``
+console error or throws, leaves raw TeX visible once MathJax has finished, has a chart with nothing drawn, an
+ipywidget left unrendered, or, at 1280 or 390 px wide, an element cut off at the edge of its box. Without Chromium or Playwright the browser test is skipped, unless ``REQUIRE_BROWSER=1``
 (then it fails).
 """
 
@@ -161,11 +161,64 @@ INSPECT = """async (waitMs) => {
 }"""
 
 
-def inspect_page(browser, base: str, page_path: str) -> list[str]:
-    """Everything wrong with one page, as messages prefixed by the page path."""
+# Runs in a laid-out page: the elements of the article (.bd-article) whose content is wider than their box and cut
+# off. An element may be wider than its box only as an intended scroll container (overflow-x auto or scroll) that
+# shows it: a horizontal scrollbar that takes room, or a fade at the cut edge (a mask image; book/_static/layout.js
+# and layout.css add one while the content overflows; headless Chromium draws no scrollbars). Content spilling out
+# of a box inside such a container is reached by scrolling it. Reports the innermost offenders, and a page wider
+# than the window (it would scroll sideways).
+CLIPPED = """async () => {
+  await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));  // resize observers have run
+  const article = document.querySelector(".bd-article");
+  const wider = document.documentElement.scrollWidth > window.innerWidth + 1 ?
+    ["the page is " + document.documentElement.scrollWidth + " px wide and scrolls sideways"] : [];
+  if (!article) return wider;
+  // MathJax's screen-reader copy of a formula is invisible: not part of what is measured
+  const hide = document.createElement("style");
+  hide.textContent = "mjx-assistive-mml { display: none !important; }";
+  document.head.appendChild(hide);
+  const scrolls = s => s.overflowX === "auto" || s.overflowX === "scroll";
+  const shown = s => ["maskImage", "webkitMaskImage"].some(k => s[k] && s[k] !== "none");
+  const flagged = [];
+  for (const el of article.querySelectorAll("*")) {
+    if (!(el instanceof HTMLElement) || el.closest(".noUi-target")) continue;  // SVG, MathML; a slider's handles
+    if (el.parentElement.closest("mjx-container")) continue;  // a formula is measured as a whole
+    if (el.scrollWidth <= el.clientWidth + 1) continue;
+    const style = getComputedStyle(el);
+    if (style.display === "inline" || style.display === "contents" || el.getClientRects().length === 0) continue;
+    if (scrolls(style)) {
+      const bar = el.offsetHeight - el.clientHeight - parseFloat(style.borderTopWidth) -
+                  parseFloat(style.borderBottomWidth);
+      if (bar <= 0 && !shown(style)) flagged.push({el, why: "scrolls with no visible cue (scrollbar or fade)"});
+      continue;
+    }
+    let reachable = false;
+    for (let a = el.parentElement; a && a !== article && !reachable; a = a.parentElement)
+      reachable = scrolls(getComputedStyle(a));
+    if (!reachable) flagged.push({el, why: "overflow-x " + style.overflowX});
+  }
+  hide.remove();
+  const innermost = flagged.filter(f => !flagged.some(g => g !== f && f.el.contains(g.el)));
+  return wider.concat(innermost.map(({el, why}) => {
+    const math = el.closest(".math");
+    const number = math && math.querySelector(".eqno") ? "equation " + math.querySelector(".eqno").textContent.trim()
+                                                       : "";
+    const name = el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") +
+                 Array.from(el.classList).slice(0, 3).map(c => "." + c).join("");
+    const text = el.textContent.trim().replace(/\\s+/g, " ").slice(0, 80);
+    return `clipped ${name} ${number}(${el.scrollWidth} px of content in ${el.clientWidth} px, ${why}): ${text}`;
+  }));
+}"""
+#: the widths every page is checked at: a laptop and a phone
+WIDTHS = (1280, 390)
+
+
+def inspect_page(browser, base: str, page_path: str, widths: tuple[int, ...] = WIDTHS) -> list[str]:
+    """Everything wrong with one page, as messages prefixed by the page path: loaded at the first of ``widths``,
+    then checked for clipped elements at each of them (900 px high)."""
     loopback = urllib.parse.urlsplit(base).netloc
     problems: list[str] = []
-    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page = browser.new_page(viewport={"width": widths[0], "height": 900})
 
     def on_request(request):
         host = urllib.parse.urlsplit(request.url).netloc
@@ -187,16 +240,51 @@ def inspect_page(browser, base: str, page_path: str) -> list[str]:
     try:
         page.goto(base + page_path, wait_until="load")
         problems += page.evaluate(INSPECT, WAIT_MS)
+        for width in widths:
+            page.set_viewport_size({"width": width, "height": 900})
+            problems += [f"at {width} px: {p}" for p in page.evaluate(CLIPPED)]
     finally:
         page.close()
     return [f"{page_path}: {p}" for p in problems]
 
 
 def test_every_page_renders_offline(browser, built_book: Path, book_server: str):
+    """Every page at 1280 and 390 px: no request off 127.0.0.1, no console error, no raw TeX, charts drawn, widgets
+    rendered, nothing clipped (see CLIPPED); each problem is printed with its page, width and element."""
     pages = built_pages(built_book, redirects=False)
     assert pages, f"no pages found in {built_book}"
     problems = [p for page in pages for p in inspect_page(browser, book_server, page)]
     assert not problems, f"{len(problems)} problem(s) in {len(pages)} pages:\n" + "\n".join(problems)
+
+
+CLIPPING_PAGE = """<!doctype html><html><head><link rel="stylesheet" href="layout.css"><script src="layout.js"></script>
+<style>.box { width: 200px; } .wide { width: 600px; height: 20px; background: #ddd; }</style></head><body>
+<article class="bd-article">
+  <div class="box" id="cut" style="overflow: hidden"><div class="wide"></div></div>
+  <div class="box" id="spills"><div class="wide"></div></div>
+  <div class="box" id="silent" style="overflow-x: auto; scrollbar-width: none"><div class="wide"></div></div>
+  <div class="box pst-scrollable-table-container" id="cued"><div class="wide"></div></div>
+  <div class="box" id="fits"><div style="width: 150px; height: 20px"></div></div>
+</article></body></html>"""
+
+
+def test_clipping_check_tells_cut_content_from_scroll_boxes(browser, tmp_path: Path):
+    """CLIPPED flags content cut off by its box, content spilling past its box, and a scroll box with no visible
+    cue; it passes a box that fits and a scroll box that the book's layout.js and layout.css give a fade."""
+    for name in ("layout.css", "layout.js"):
+        shutil.copy(BOOK / "_static" / name, tmp_path / name)
+    (tmp_path / "page.html").write_text(CLIPPING_PAGE)
+    with serve(tmp_path) as base:
+        page = browser.new_page(viewport={"width": 800, "height": 600})
+        try:
+            page.goto(base + "page.html", wait_until="load")
+            found = page.evaluate(CLIPPED)
+            fade = page.eval_on_selector("#cued", "e => e.getAttribute('data-overflow')")
+        finally:
+            page.close()
+    flagged = sorted(re.findall(r"clipped div#(\w+)", "\n".join(found)))
+    assert flagged == ["cut", "silent", "spills"], found
+    assert fade == "right"
 
 
 # Runs in a page with kernel-free interactive charts: moves each chart's first range slider to its other end and

@@ -1,11 +1,19 @@
 /* Marks the article's sideways-scrolling boxes (see layout.css) while their content is wider than the box: the
    attribute data-overflow names the edges where content is cut off ("left", "right" or "left right"), and
    layout.css fades those edges. Updated when a box is scrolled or resized, and when content arrives later
-   (MathJax typesets after load, widgets and charts render after load). */
+   (MathJax typesets after load, widgets and charts render after load).
+   Charts (vega's SVG, shrunk to the column by layout.css) shrink to no less than MIN_SCALE of their drawn size, so
+   that their text stays legible; a chart that would have to shrink further scrolls in its own box instead. */
 (() => {
   "use strict";
-  const BOXES = 'mjx-container[display="true"], span.math, .pst-scrollable-table-container, ' +
+  const BOXES = 'mjx-container[display="true"], span.math, .pst-scrollable-table-container, .labsupport-chart, ' +
                 ".cell_output .output.text_html, .widget-subarea, .widget-subarea .widget-container";
+  const MIN_SCALE = 0.7;
+
+  function limitShrinking(svg) {
+    const drawn = parseFloat(svg.getAttribute("width"));
+    if (drawn > 0) svg.style.minWidth = Math.round(MIN_SCALE * drawn) + "px";
+  }
 
   function mark(box) {
     const hidden = box.scrollWidth - box.clientWidth;
@@ -26,6 +34,7 @@
     pending = false;
     const article = document.querySelector(".bd-article");
     if (!article) return;
+    article.querySelectorAll(".labsupport-chart svg.marks").forEach(limitShrinking);
     for (const box of article.querySelectorAll(BOXES)) {
       if (!watched.has(box)) {
         watched.add(box);
