@@ -15,6 +15,9 @@ proxy-reward slider, one at a time, each to a new value. For each event it recor
   before the next one at 60 Hz), as a reader's input arrives;
 * **redraw work**: the explorer's own time inside that frame (core computation + SVG and table update).
 
+It also prints the page's **floor**: the same path (a random moment, the next frame, its paint) when that frame
+changes only one short text, i.e. what any redraw on this page costs (the frame wait, style, layout, paint).
+
 Prints the median and 95th percentile of both. Goal: median input -> redrawn page under 16 ms.
 Build the book first (``make test`` does, into build/test-book) or point ``--html`` at any built book.
 """
@@ -61,6 +64,27 @@ MEASURE = """async (count) => {
 }"""
 
 
+# The same path with (almost) nothing to do: at a random moment a frame is requested, in which one short text of the
+# explorer changes; ms from the request to the first task after that frame's paint. The floor the page itself sets.
+FLOOR = """async (count) => {
+  const status = document.querySelector(".reward-explorer .rex-status");
+  const results = [];
+  for (let i = 0; i < count; i++) {
+    await new Promise(requestAnimationFrame);
+    await new Promise(r => setTimeout(r, Math.random() * 16));
+    const start = performance.now();
+    await new Promise(r => requestAnimationFrame(() => { status.textContent = `(${i})`; r(); }));
+    await new Promise(r => {
+      const channel = new MessageChannel();
+      channel.port1.onmessage = r;
+      channel.port2.postMessage(0);
+    });
+    results.push(performance.now() - start);
+  }
+  return results;
+}"""
+
+
 def quantile(values: list[float], q: float) -> float:
     """The ``q`` quantile of ``values`` (linear interpolation between order statistics)."""
     return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
@@ -89,6 +113,7 @@ def main() -> None:
             page.wait_for_function("document.querySelector('.reward-explorer .rex-table tbody tr[data-name]')")
             page.evaluate(MEASURE, 10)  # warm-up: the JIT compiles the core and the view
             results = page.evaluate(MEASURE, args.events)
+            floor = page.evaluate(FLOOR, args.events)
             version = browser.version
         finally:
             browser.close()
@@ -99,6 +124,8 @@ def main() -> None:
     print(f"input -> redrawn page: median {statistics.median(total):.1f} ms, p95 {quantile(total, 0.95):.1f} ms "
           f"(max {max(total):.1f})   (goal: median < 16 ms)")
     print(f"redraw work (core + drawing): median {statistics.median(work):.1f} ms, p95 {quantile(work, 0.95):.1f} ms")
+    print(f"floor of this page (a frame that changes one short text): median {statistics.median(floor):.1f} ms, "
+          f"p95 {quantile(floor, 0.95):.1f} ms")
 
 
 if __name__ == "__main__":

@@ -133,6 +133,14 @@ function svgEl(tag, attrs = {}) {
   return node;
 }
 
+/** Set the attributes of `node` that differ from `attrs` (an unchanged SVG attribute then invalidates nothing). */
+function update(node, attrs) {
+  for (const [k, v] of Object.entries(attrs)) {
+    const text = String(v);
+    if (node.getAttribute(k) !== text) node.setAttribute(k, text);
+  }
+}
+
 /** About `count` round tick values (1, 2 or 5 times a power of ten) covering [lo, hi]. */
 function ticks(lo, hi, count) {
   const raw = (hi - lo) / Math.max(count, 1);
@@ -187,16 +195,12 @@ class LineChart {
     const [y0, y1] = yDomain;
     const sx = (x) => m.left + (x / xMax) * iw;
     const sy = (y) => m.top + ih - ((y - y0) / (y1 - y0)) * ih;
-    this.svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
-    this.frame.setAttribute("x", m.left);
-    this.frame.setAttribute("y", m.top);
-    this.frame.setAttribute("width", iw);
-    this.frame.setAttribute("height", ih);
+    update(this.svg, {viewBox: `0 0 ${W} ${H}`});
+    update(this.frame, {x: m.left, y: m.top, width: iw, height: ih});
     this.axisTicks("x", ticks(0, xMax, Math.max(2, Math.floor(iw / 80))), (v) => [sx(v), m.top + ih], sx, m, ih, iw);
     this.axisTicks("y", ticks(y0, y1, Math.max(2, Math.floor(ih / 40))), (v) => [m.left, sy(v)], sy, m, ih, iw);
-    this.xTitle.setAttribute("x", m.left + iw / 2);
-    this.xTitle.setAttribute("y", H - 6);
-    this.yTitle.setAttribute("transform", `translate(13 ${m.top + ih / 2}) rotate(-90)`);
+    update(this.xTitle, {x: m.left + iw / 2, y: H - 6});
+    update(this.yTitle, {transform: `translate(13 ${m.top + ih / 2}) rotate(-90)`});
 
     const seen = new Set();
     for (const s of series) {
@@ -209,10 +213,8 @@ class LineChart {
       }
       let points = "";
       for (let i = 0; i < s.xs.length; i++) points += `${sx(s.xs[i]).toFixed(1)},${sy(s.ys[i]).toFixed(1)} `;
-      line.setAttribute("points", points);
-      line.setAttribute("stroke", s.color);
-      line.setAttribute("stroke-dasharray", s.dash);
-      line.dataset.series = s.label;
+      update(line, {points, stroke: s.color, "stroke-dasharray": s.dash});
+      update(line, {"data-series": s.label});
     }
     for (const [key, line] of this.paths) {
       if (!seen.has(key)) { line.remove(); this.paths.delete(key); }
@@ -232,21 +234,20 @@ class LineChart {
     }
     pool.forEach((tick, i) => {
       const on = i < values.length;
-      for (const node of [tick.mark, tick.text, tick.grid]) node.style.display = on ? "" : "none";
+      for (const node of [tick.mark, tick.text, tick.grid]) update(node, {display: on ? "inline" : "none"});
       if (!on) return;
       const [x, y] = at(values[i]);
       if (axis === "x") {
-        Object.entries({x1: x, x2: x, y1: y, y2: y + 5}).forEach(([k, v]) => tick.mark.setAttribute(k, v));
-        Object.entries({x1: x, x2: x, y1: m.top, y2: m.top + ih}).forEach(([k, v]) => tick.grid.setAttribute(k, v));
-        tick.text.setAttribute("x", x);
-        tick.text.setAttribute("y", y + 17);
+        update(tick.mark, {x1: x, x2: x, y1: y, y2: y + 5});
+        update(tick.grid, {x1: x, x2: x, y1: m.top, y2: m.top + ih});
+        update(tick.text, {x, y: y + 17});
       } else {
-        Object.entries({x1: x - 5, x2: x, y1: y, y2: y}).forEach(([k, v]) => tick.mark.setAttribute(k, v));
-        Object.entries({x1: m.left, x2: m.left + iw, y1: y, y2: y}).forEach(([k, v]) => tick.grid.setAttribute(k, v));
-        tick.text.setAttribute("x", x - 7);
-        tick.text.setAttribute("y", y + 4);
+        update(tick.mark, {x1: x - 5, x2: x, y1: y, y2: y});
+        update(tick.grid, {x1: m.left, x2: m.left + iw, y1: y, y2: y});
+        update(tick.text, {x: x - 7, y: y + 4});
       }
-      tick.text.textContent = fmt(values[i], 4);
+      const label = fmt(values[i], 4);
+      if (tick.text.textContent !== label) tick.text.textContent = label;
     });
   }
 
