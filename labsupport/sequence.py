@@ -33,9 +33,12 @@ chapters use, each written once:
   responses);
 * ``whiten=True``: rewards standardised per run over the step's P G samples before the penalty (chapter 6);
 * ``optimizer``: ``"sgd"`` adds lr times the ascent direction (1/(P G)) sum_i w_i grad log pi(y_i), written in closed
-  form (:meth:`SequencePolicy.score_direction`, like the bandit's rules); ``"adam"`` hands the gradient of the
-  surrogate loss -(1/(P G)) sum_i w_i log pi(y_i), computed by autograd, to ``torch.optim.Adam`` (chapter 6). Further
-  optimisers (AdamW, learning-rate schedules) are new values of this argument.
+  form (:meth:`SequencePolicy.score_direction`, like the bandit's rules; chapter 7); ``"adam"`` hands the gradient of
+  the surrogate loss -(1/(P G)) sum_i w_i log pi(y_i), computed by autograd, to ``torch.optim.Adam`` (chapter 6). The
+  two are the same gradient (tested to 1e-14); each path keeps the operations of the chapter that uses it, so both
+  chapters' results stay exactly what they were. Further optimisers (AdamW with warm-up and decay) are new values of
+  this argument, built where Adam is; a rule option that changes the batch (GRPO dropping silent groups) changes the
+  weights and the normaliser P G in one place, the step of ``_train_steps``.
 * PPO: each step samples once from pi_old and takes ``epochs`` updates with weights 1[not clipped] rho_i A_i,
   rho_i = pi(y_i) / pi_old(y_i) for the whole sequence.
 
@@ -85,7 +88,8 @@ Chapter 6, ``rlhf``:
   eval_samples=eval_samples)``; ``RLHFRun`` is :class:`SequenceRun` (true_value, proxy_reward, kl, gain,
   ``theta`` for ``logits``), and PPO / GRPO become options of the lab by passing another rule.
 
-``tests/test_sequence.py`` checks both switches now, against today's functions, on fixed seeds.
+``tests/test_sequence.py`` checks both switches now, against today's functions, on fixed seeds: its helpers
+``chapter7_task``, ``CreditMix`` (with the fused hook) and ``chapter6_task`` are those layers as they will read.
 """
 
 from __future__ import annotations
@@ -98,7 +102,7 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
-from ._checks import choice, count
+from ._checks import choice, count, flag, float_dtype
 from .algorithms import Algorithm, ExactPG, silent_groups
 from .simulate import BACKENDS, _progress_bar, _record_steps, _threads, resolve_device
 
@@ -430,8 +434,8 @@ class SequenceRun:
 # ------------------------------------------------------------------------------------------------ training
 
 
-def train_sequences(task: SequenceTask, algorithm: Algorithm, steps: int, reward="proxy", seed: int = 0,
-                    device: str = "auto", record_every: int = 1, dtype: torch.dtype = torch.float32,
+def train_sequences(task: SequenceTask, algorithm: Algorithm, steps: int, reward: str | StepReward = "proxy",
+                    seed: int = 0, device: str = "auto", record_every: int = 1, dtype: torch.dtype = torch.float32,
                     optimizer: str = "sgd", whiten: bool = False, eval_samples: int = 512,
                     progress: Optional[bool] = None, backend: str = "auto") -> SequenceRun:
     """Train the B runs of ``task`` together for ``steps`` updates of ``algorithm``.
@@ -471,8 +475,9 @@ def train_sequences(task: SequenceTask, algorithm: Algorithm, steps: int, reward
     count("eval_samples", eval_samples, minimum=1)
     choice("optimizer", optimizer, OPTIMIZERS)
     choice("backend", backend, BACKENDS)
-    if not isinstance(whiten, (bool, np.bool_)):
-        raise ValueError(f"whiten must be True or False; got {whiten!r}")
+    whiten = flag("whiten", whiten)
+    progress = flag("progress", progress, allow_none=True)
+    dtype = float_dtype("dtype", dtype)
     if isinstance(reward, str):
         step_reward = _fixed_reward(task.reward(reward))
         kind = reward
@@ -501,7 +506,7 @@ def train_sequences(task: SequenceTask, algorithm: Algorithm, steps: int, reward
         theta = None
     else:
         values, proxy, kl, silent, theta = _train_steps(task, algorithm, steps, step_reward, seed, record_at, dev,
-                                                        dtype, optimizer, bool(whiten), eval_samples, bar)
+                                                        dtype, optimizer, whiten, eval_samples, bar)
     if bar is not None:
         bar.close()
     return SequenceRun(
@@ -555,7 +560,11 @@ def _train_steps(task, algorithm, steps, reward, seed, record_at, dev, dtype, op
             with torch.no_grad():
                 cond = policy.conditionals(theta.detach())
                 tokens = policy.sample(cond, draw_uniforms(gen, (b, p, g, length), task.draw, dtype))
-                r = reward(tokens, t).to(dtype)
+                r = reward(tokens, t)
+                if not isinstance(r, torch.Tensor) or r.shape != (b, p, g):
+                    got = tuple(r.shape) if isinstance(r, torch.Tensor) else type(r).__name__
+                    raise ValueError(f"reward must give a tensor of shape (B, P, G) = {(b, p, g)}; got {got}")
+                r = r.to(dtype)
                 raw = r.mean((1, 2))
                 if whiten:
                     r = (r - r.mean((1, 2), keepdim=True)) / (r.std((1, 2), keepdim=True) + WHITEN_EPS)
