@@ -332,3 +332,46 @@ def test_error_messages_show_the_bad_value_or_shape():
 def test_docstring_examples():
     result = doctest.testmod(metrics, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 10 and result.failed == 0
+
+
+# ---------------------------------------------------------------------------------------------- extreme inputs
+
+_EXTREME_LOGP = st.one_of(
+    st.floats(min_value=-1.7976931348623157e308, max_value=0.0, allow_nan=False),
+    st.sampled_from([-1e16, -1.7e308, -1.7976931348623157e308, -5e-324, 0.0, -1000.0]),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    logp=st.lists(st.tuples(_EXTREME_LOGP, _EXTREME_LOGP), min_size=1, max_size=12),
+    lengths=st.lists(st.integers(1, 2**53), min_size=24, max_size=24),
+    wins=st.lists(st.booleans(), min_size=12, max_size=12),
+)
+def test_weighted_metrics_in_unit_interval_for_any_finite_logp(logp, lengths, wins):
+    """Acc-W, HAcc-W (pairs and one-vs-many, both weightings) lie in [0, 1] and the weights sum to 1 for log-
+    probabilities down to -1.8e308; with every pair ranked right Acc-W is 1 (within rounding), with none 0."""
+    p = len(logp)
+    lc, lr = (np.array([x[k] for x in logp]) for k in (0, 1))
+    nc, nr = np.array(lengths[:p], dtype=float), np.array(lengths[12 : 12 + p], dtype=float)
+    rc = np.where(wins[:p], 1.0, 0.0)
+    rr = np.full(p, 0.5)
+    v = np.zeros(p)
+    for norm in ((), (nc, nr)):
+        w = metrics.pair_weights(lc, lr, *norm)
+        assert np.all(np.isfinite(w)) and np.all(w >= 0) and abs(w.sum() - 1) < 1e-12
+        for value in (metrics.acc_w(rc, rr, lc, lr, *norm), metrics.hacc_w(rc, rr, v, lc, lr, *norm),
+                      metrics.acc_w_1vk(rc, rr, lc, lr, *norm), metrics.hacc_w_1vk(rc, rr, v, lc, lr, *norm)):
+            assert 0.0 <= value <= 1.0
+        assert metrics.acc_w(np.ones(p), np.zeros(p), lc, lr, *norm) == pytest.approx(1.0, abs=1e-12)
+        assert metrics.acc_w(np.zeros(p), np.ones(p), lc, lr, *norm) == 0.0
+
+
+def test_weights_at_minus_1e16_and_minus_1_7e308():
+    """The two inputs that broke the naive log-sum-exp: equal scores of -1e16 give equal weights (Acc-W was 2.0),
+    and -1.7e308 (whose pair sums overflow to -inf) gives the exact weights, not NaN."""
+    assert metrics.pair_weights([-1e16, -1e16], [-1e16, -1e16]).tolist() == [0.5, 0.5]
+    assert metrics.acc_w([1.0, 1.0], [0.0, 0.0], [-1e16, -1e16], [-1e16, -1e16]) == 1.0
+    w = metrics.pair_weights([-1.7e308, -1.7e308], [-1.7e308, -1.6e308])  # pair 2 is e^(1e307) times likelier
+    assert w.tolist() == [0.0, 1.0]
+    assert metrics.group_weights([-1.7e308, -1.7e308], [[-1.7e308, -1.7e308], [-1.7e308, np.nan]]).tolist() == [0, 1]
