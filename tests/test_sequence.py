@@ -160,7 +160,7 @@ def test_score_direction_is_the_gradient_of_the_weighted_log_likelihood(end):
                                atol=1e-14)
 
 
-# ------------------------------------------------------------------------------------------ a one-token task is a bandit
+# ---------------------------------------------------------------------------------------- a one-token task is a bandit
 
 
 def one_token(problem: ls.Bandit) -> sq.SequenceTask:
@@ -178,7 +178,8 @@ def one_token(problem: ls.Bandit) -> sq.SequenceTask:
 
 @pytest.mark.parametrize("algorithm", [ls.RLOO(k=4, lr=0.5), ls.GRPO(group=6, lr=0.3),
                                        ls.PPO(clip=0.2, epochs=3, k=4, lr=0.5),
-                                       ls.Reinforce(samples=3, baseline="mean", lr=0.5)], ids=lambda a: type(a).__name__)
+                                       ls.Reinforce(samples=3, baseline="mean", lr=0.5)],
+                         ids=lambda a: type(a).__name__)
 def test_a_one_token_task_trains_as_the_bandit(algorithm):
     prob = ls.Bandit(r_true=[1, .8, -1, -1, -1], r_proxy=[[1, -1, -1, -1, -1], [1, .8, -1, .5, -1]],
                      init_probs=[.05, .5, .15, .15, .15])
@@ -236,6 +237,7 @@ def test_grpo_on_a_fixed_reward_is_the_binary_and_partial_schedules(regimes):
         np.testing.assert_array_equal(run.silent == 1, old.silent)
 
 
+@pytest.mark.slow
 def test_the_fused_kernel_runs_behind_the_engine_as_behind_train_grpo():
     """On CUDA (or in Triton's CPU interpreter) the credit schedule hands the whole training to chapter 7's kernel:
     the same run as train_grpo's fused path."""
