@@ -381,7 +381,7 @@ class SequenceRun:
         proxy_reward: (R, B) mean raw reward trained on over the step's samples (before whitening); NaN at step 0.
         kl: (R, B) mean sampled log pi(y) - log pi_0(y) of the step's samples; 0 at step 0.
         silent: (S, B) share of the run's prompts whose group of rewards had zero variance at step s (no signal).
-        theta: (B, P, L, V, V) the final logits (on the training device).
+        theta: (B, P, L, V, V) the final logits (on the training device); ``None`` after the fused kernel.
         algorithm: the update rule; reward: what was trained on ("true", "proxy" or "custom"); seconds: the loop's
         wall-clock time.
     """
@@ -391,7 +391,7 @@ class SequenceRun:
     proxy_reward: np.ndarray
     kl: np.ndarray
     silent: np.ndarray
-    theta: torch.Tensor
+    theta: Optional[torch.Tensor]
     algorithm: Algorithm
     reward: str
     seconds: float
@@ -475,7 +475,7 @@ def train_sequences(task: SequenceTask, algorithm: Algorithm, steps: int, reward
     count("eval_samples", eval_samples, minimum=1)
     choice("optimizer", optimizer, OPTIMIZERS)
     choice("backend", backend, BACKENDS)
-    whiten = flag("whiten", whiten)
+    whiten = bool(flag("whiten", whiten))
     progress = flag("progress", progress, allow_none=True)
     dtype = float_dtype("dtype", dtype)
     if isinstance(reward, str):
