@@ -343,12 +343,13 @@ export class RewardExplorer {
     this.scroller.addEventListener("scroll", () => this.markOverflow(), {passive: true});
   }
 
-  /** A labelled slider and number entry; data-field names what they edit, data-output which output. */
-  field(key, label, range, title, output = null) {
+  /** A labelled slider and number entry; data-field names what they edit, data-output which output (named `name`). */
+  field(key, label, range, title, output = null, name = "") {
     const attrs = {"data-field": key, title};
     if (output !== null) attrs["data-output"] = output;
-    const slider = el("input", {type: "range", ...range, ...attrs, "aria-label": `${label} slider`});
-    const entry = el("input", {type: "number", step: "any", ...attrs, class: "rex-number", "aria-label": label});
+    const spoken = name ? `${label} of ${name}` : label;
+    const slider = el("input", {type: "range", ...range, ...attrs, "aria-label": `${spoken} (slider)`});
+    const entry = el("input", {type: "number", step: "any", ...attrs, class: "rex-number", "aria-label": spoken});
     return el("div", {class: "rex-field"}, el("span", {class: "rex-field-label"}, label), slider, entry);
   }
 
@@ -366,7 +367,7 @@ export class RewardExplorer {
       const prob = {min: PROB_RANGE[0], max: PROB_RANGE[1], step: PROB_STEP};
       return el("fieldset", {class: "rex-output", "data-output": i}, el("legend", {}, nameEntry, remove),
         ...FIELDS.map((f) => this.field(f.key, f.label, f.key === "init_probs" ? prob : reward,
-          `${f.title} of ${name}`, i)));
+          `${f.title} of ${name}`, i, name)));
     }));
     this.addButton.disabled = n >= MAX_OUTPUTS;
     this.syncAll();
