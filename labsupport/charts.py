@@ -864,7 +864,8 @@ def sign_map(data, x: str = "A_G", y: str = "A_P", color: str = "error", *, step
         y=alt.Y(field="y1", type="quantitative", title=y_title, scale=sy),
         x2=alt.X2(field="x2"), y2=alt.Y2(field="y2"),
         fill=alt.Fill(field="category", type="nominal", title="category of the rules",
-                      scale=_scale(CATEGORY_COLORS, quads["category"]), legend=alt.Legend(orient="bottom")),
+                      scale=_scale(CATEGORY_COLORS, quads["category"]),
+                      legend=alt.Legend(orient="bottom", direction="vertical")),
         tooltip=[alt.Tooltip(field="rule", type="nominal")])
     words = [alt.Chart(_data(quads.iloc[[k]], ["tx", "ty", "rule"])).mark_text(
         align=row.align, baseline=row.baseline, lineBreak="\n", fontSize=11, limit=width / 2 - 8).encode(
@@ -876,7 +877,7 @@ def sign_map(data, x: str = "A_G", y: str = "A_P", color: str = "error", *, step
     cols = [x, y, color, step, "record"]
     paths = alt.Chart(_data(frame, cols)).mark_line(strokeWidth=1.5, opacity=0.8).encode(
         x=alt.X(field=x, type="quantitative", scale=sx), y=alt.Y(field=y, type="quantitative", scale=sy),
-        color=alt.Color(field=color, type="nominal", title=color, legend=alt.Legend(orient="bottom", columns=2)),
+        color=alt.Color(field=color, type="nominal", title=color, legend=alt.Legend(orient="bottom", columns=1)),
         order=alt.Order(field=step, type="quantitative"))
     dots = alt.Chart(_data(frame, cols)).mark_point(filled=True, size=90, opacity=1, stroke="black",
                                                    strokeWidth=0.8).encode(
