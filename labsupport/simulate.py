@@ -196,7 +196,6 @@ def train(
         record_every = count("record_every", record_every, minimum=1)
     choice("backend", backend, BACKENDS)
     dtype = float_dtype("dtype", dtype)
-    progress = flag("progress", progress, allow_none=True)
     fits_dtype("r_true", problem.r_true, dtype)
     fits_dtype("r_proxy", problem.r_proxy, dtype)
     dev = resolve_device(device)
@@ -332,7 +331,7 @@ def _progress_bar(steps: int, progress: bool | None, work: float, threshold: flo
                   desc: str = "training"):
     """A tqdm bar over ``steps`` (its ``chunk``: steps per update), or ``None``: ``progress=None`` shows one when the
     ``work`` reaches ``threshold``. Shared by :func:`train` and :func:`labsupport.verifiable.train_grpo`."""
-    if progress is False or (progress is None and work < threshold) or steps == 0:
+    if flag("progress", progress, allow_none=True) is False or (progress is None and work < threshold) or steps == 0:
         return None
     from tqdm.auto import tqdm
 

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ._checks import choice, count, non_negative, positive
+from ._checks import choice, count, flag, non_negative, positive
 from .algorithms import GRPO, PPO, RLOO, Algorithm, ExactPG, Reinforce
 from .problems import Bandit
 from .simulate import resolve_device
@@ -266,7 +266,7 @@ def stress_test(problems: Bandit, algorithms, steps: int = 2000, *, seeds: int |
     total_chunks = {name: _chunks(n_err, _seeds(a, seeds), problems.n_outputs, budget)
                     for name, a in algos.items()}
     bar = None
-    if progress:
+    if flag("progress", progress):
         from tqdm.auto import tqdm
 
         bar = tqdm(total=sum(len(c) for c in total_chunks.values()), desc="stress test", unit="chunk")

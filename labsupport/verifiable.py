@@ -130,6 +130,8 @@ def grpo_advantages(rewards, eps: float = EPS) -> np.ndarray:
     r = torch.as_tensor(np.asarray(rewards, dtype=float))
     if r.ndim < 1 or r.shape[-1] < 2:
         raise ValueError(f"rewards must have shape (..., G) with G >= 2; got shape {tuple(r.shape)}")
+    if not torch.isfinite(r).all():
+        raise ValueError(f"rewards must be finite; found {r[~torch.isfinite(r)].flatten()[0].item()}")
     g = r.shape[-1]
     flat = r.reshape(-1, g)
     return GRPO(group=g, eps=eps).advantages(flat).reshape(r.shape).numpy()
@@ -409,6 +411,8 @@ def make_task(p1, p2, joint=None, *, end_bias=0.0, vocab: int = 8, length: int =
     """
     non_negative("base_scale", base_scale)
     count("seed", seed)
+    count("vocab", vocab, minimum=2)
+    count("length", length, minimum=1)
     targets = [np.asarray(x, dtype=float) for x in ((p1, p2) if joint is None else (p1, p2, joint))]
     names = ["p1", "p2", "joint"]
     for name, x in zip(names, targets):
