@@ -125,8 +125,10 @@ STATE = """() => {
 }"""
 
 # Everything in the explorer that is wider than its box (other than the table's scroll container) or reaches out of
-# the explorer, or an SVG text that reaches out of its chart; a table that overflows without its cue.
-OVERFLOW = """() => {
+# the explorer, or an SVG text that reaches out of its chart; a table that overflows without its cue (the book's fade
+# of a cut edge, book/_static/layout.js and layout.css, and the line of text below the table).
+OVERFLOW = """async () => {
+  await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));  // resize observers have run
   const root = document.querySelector(".reward-explorer");
   const box = root.getBoundingClientRect();
   const name = e => e.tagName.toLowerCase()
@@ -151,9 +153,11 @@ OVERFLOW = """() => {
     if (e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1) bad.push(name(e) + " content wider than its box");
   }
   const overflows = scroller.scrollWidth > scroller.clientWidth + 1;
-  const cue = root.querySelector(".rex-scroll-cue");
-  if (overflows && (getComputedStyle(scroller).overflowX !== "auto" || cue.getClientRects().length === 0)) {
-    bad.push("the table is wider than its box without a scroll container and cue");
+  const style = getComputedStyle(scroller);
+  const faded = [style.maskImage, style.webkitMaskImage].some(m => m && m !== "none");
+  const cue = root.querySelector(".rex-scroll-cue").getClientRects().length > 0;
+  if (overflows && (style.overflowX !== "auto" || !faded || !cue)) {
+    bad.push(`the table is wider than its box: overflow-x ${style.overflowX}, faded edge ${faded}, cue ${cue}`);
   }
   return bad;
 }"""

@@ -276,15 +276,14 @@ export class RewardExplorer {
     this.last = null;  // the latest computed results, redrawn on a resize
     this.build();
     this.load(preset);
-    // Layout is read only in ResizeObserver callbacks (after the browser's own layout, so no forced reflow): the
-    // explorer's width, on which the charts are redrawn (not recomputed); the table's, for the scroll cue.
+    // Layout is read only in a ResizeObserver callback (after the browser's own layout, so no forced reflow): the
+    // explorer's width, on which the charts are redrawn (not recomputed).
     this.width = this.root.clientWidth;
     this.resize = new ResizeObserver(() => {
       const width = this.root.clientWidth;
       if (width !== this.width) { this.width = width; this.schedule(false); }
-      this.markOverflow();
     });
-    for (const observed of [this.root, this.scroller, this.table]) this.resize.observe(observed);
+    this.resize.observe(this.root);
   }
 
   // -------------------------------------------------------------------------------------------- controls
@@ -326,10 +325,11 @@ export class RewardExplorer {
     this.table.append(el("thead", {}, el("tr", {}, ...COLUMNS.map(([h]) => el("th", {scope: "col"}, h)))));
     this.tbody = el("tbody");
     this.table.append(this.tbody);
-    this.scroller = el("div", {class: "rex-scroll", tabindex: "0", role: "region",
+    // The book's sideways-scrolling box for tables: book/_static/layout.js marks its cut edges (data-overflow) and
+    // layout.css fades them, as for every wide table of the book; explorer.css adds a line of text below.
+    this.scroller = el("div", {class: "rex-scroll pst-scrollable-table-container", tabindex: "0", role: "region",
       "aria-label": "categories of the reward errors (scrolls sideways)"}, this.table);
-    this.scrollBox = el("div", {class: "rex-scroll-box"}, this.scroller);
-    const tableFigure = el("figure", {class: "rex-figure rex-table-figure"}, this.scrollBox,
+    const tableFigure = el("figure", {class: "rex-figure rex-table-figure"}, this.scroller,
       el("p", {class: "rex-scroll-cue", "aria-hidden": "true"}, "scroll sideways for the rule and the evidence ⇢"),
       el("figcaption", {}, "Every output whose proxy reward differs from its ground truth: the predicted category "
         + "(the paper's rules at π₀, the rule in words) and the measured one (training with the error against "
@@ -340,7 +340,6 @@ export class RewardExplorer {
     r.addEventListener("input", (e) => this.onInput(e));
     r.addEventListener("change", (e) => this.onChange(e));
     r.addEventListener("click", (e) => this.onClick(e));
-    this.scroller.addEventListener("scroll", () => this.markOverflow(), {passive: true});
   }
 
   /** A labelled slider and number entry; data-field names what they edit, data-output which output (named `name`). */
@@ -615,15 +614,6 @@ export class RewardExplorer {
         });
       });
     }
-  }
-
-  /** The table's box shows a cue (a fading edge and a line of text) while part of it is hidden sideways. */
-  markOverflow() {
-    const s = this.scroller;
-    const hidden = s.scrollWidth - s.clientWidth;
-    this.scrollBox.classList.toggle("rex-overflows", hidden > 1);
-    this.scrollBox.classList.toggle("rex-at-end", s.scrollLeft >= hidden - 1);
-    this.root.classList.toggle("rex-table-overflows", hidden > 1);
   }
 }
 
