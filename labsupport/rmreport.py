@@ -54,7 +54,12 @@ One-vs-many groups: a prompt with scores gives its highest-scored response again
 response sharing the top score gives a group); a prompt with pair records gives its pairs grouped by chosen response.
 Weights (Acc-W, HAcc-W): w proportional to pi_0(y+) pi_0(y-) (one-vs-many: pi_0(y+) prod_k pi_0(y_k-)), normalised
 over all pairs (groups); length-normalised by default (log pi_0(y) / length); the un-normalised ones are reported too.
-Any other field, a duplicate key, a non-finite number or a wrong type is an error naming the line and the field.
+Any other field, a duplicate key, a non-finite number (NaN, Infinity, 1e400, an integer beyond the float range), a
+length above 2^53 or a wrong type is an error naming the line and the field; a line that is not JSON (or nests too
+deeply to read) is an error naming the line. A prompt may give at most 10^9 pairs from its scores.
+Output: the metrics are finite and lie in [0, 1] for any accepted input; a value that cannot be finite (V_hat, the
+mean proxy reward of policy samples near the float limit, can overflow) is written as null in --json, so the JSON
+is always valid.
 """
 __doc__ += "\n" + INPUT_FORMAT
 
@@ -172,7 +177,7 @@ class RMReport:
         return _headline(self.pairwise, self.length_norm)[1]
 
     def to_dict(self) -> dict[str, Any]:
-        """Every number of the report as plain JSON-ready Python values."""
+        """Every number of the report as plain JSON-ready Python values; a non-finite float becomes None (null)."""
 
         def scores(s: Scores) -> dict[str, Any]:
             acc_w, hacc_w = _headline(s, self.length_norm)
@@ -200,7 +205,7 @@ class RMReport:
             },
             "pairwise": scores(self.pairwise),
             "one_vs_many": scores(self.one_vs_many),
-            "prompts": [asdict(p) for p in self.prompts],
+            "prompts": [_finite_or_none(asdict(p)) for p in self.prompts],
         }
 
     def format_table(self) -> str:
@@ -240,6 +245,10 @@ class RMReport:
             "  one-vs-many: r_P(y-) is the best rejected reward of the group; weights use all its responses",
         ]
         return "\n".join(lines)
+
+
+def _finite_or_none(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in row.items()}
 
 
 def _headline(s: Scores, length_norm: bool) -> tuple[float, float]:
@@ -641,7 +650,7 @@ def _report(rd: _Reader, source: str, length_norm: bool) -> RMReport:
         in_pair[c] = in_pair[r] = True
 
     if scored.size:
-        for block in metrics.pair_blocks(pidx[scored], score[scored]):
+        for block in metrics.pair_blocks(pidx[scored], score[scored], block=metrics.PAIR_BLOCK):
             add_pairs(scored[block.chosen], scored[block.rejected])
     explicit_pairs = [(p.responses[c][0], p.responses[r][0]) for p in prompts for c, r, _ in p.pairs]
     g_chosen, g_rejected = (np.array(x, dtype=np.intp).reshape(-1) for x in zip(*explicit_pairs or [((), ())]))

@@ -412,3 +412,75 @@ def test_cli_error_is_one_line_without_traceback(tmp_path):
     done = _run("rm-report", str(path))
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr == f"rm-report: error: {path}: line 2: field 'proxy' must be a finite number; got 'abc'\n"
+
+
+def _random_records(seed: int, prompts: int, per_prompt: int) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for p in range(prompts):
+        out.append({"prompt": p, "v_hat": float(rng.normal())})
+        for i in range(per_prompt):
+            out.append({"prompt": p, "response": i, "proxy": float(rng.normal()), "logp": float(-rng.exponential(30)),
+                        "length": int(rng.integers(1, 50)), "score": float(rng.integers(0, 6))})
+    return out
+
+
+def test_streamed_pairs_agree_with_the_metrics_on_all_pairs(monkeypatch):
+    """Pairs streamed in blocks of 7 give the report of one block, and both equal labsupport.metrics on the arrays of
+    all pairs (preference_pairs), ties, proxy ties and one-vs-many groups included."""
+    records = _random_records(0, 4, 60)
+    whole = rm_report(records)
+    monkeypatch.setattr(metrics, "PAIR_BLOCK", 7)
+    streamed = rm_report(records)
+    assert streamed.to_dict()["counts"] == whole.to_dict()["counts"] and streamed.prompts == whole.prompts
+    for a, b in ((whole.pairwise, streamed.pairwise), (whole.one_vs_many, streamed.one_vs_many)):
+        for name, value in vars(a).items():
+            assert getattr(b, name) == pytest.approx(value, rel=1e-12), name
+    assert (whole.n_pairs, whole.n_ties) == (streamed.n_pairs, streamed.n_ties)
+    resp = [r for r in records if "response" in r]
+    ids, score = [r["prompt"] for r in resp], np.array([r["score"] for r in resp])
+    proxy, logp = np.array([r["proxy"] for r in resp]), np.array([r["logp"] for r in resp])
+    length = np.array([r["length"] for r in resp], dtype=float)
+    v = np.array([next(x["v_hat"] for x in records if x.get("prompt") == i and "v_hat" in x) for i in ids])
+    pp = metrics.preference_pairs(ids, score)
+    c, j = pp.chosen, pp.rejected
+    assert streamed.n_pairs == c.size and streamed.n_ties == pp.n_ties
+    assert streamed.acc == metrics.acc(proxy[c], proxy[j])
+    assert streamed.hacc == metrics.hacc(proxy[c], proxy[j], v[c])
+    assert streamed.acc_w == pytest.approx(metrics.acc_w(proxy[c], proxy[j], logp[c], logp[j], length[c], length[j]),
+                                           rel=1e-12)
+    assert streamed.pairwise.hacc_w_unnormalised == pytest.approx(
+        metrics.hacc_w(proxy[c], proxy[j], v[c], logp[c], logp[j]), rel=1e-12)
+
+
+def test_a_prompt_beyond_the_pair_limit_is_named(monkeypatch):
+    monkeypatch.setattr("labsupport.rmreport.MAX_PAIRS_PER_PROMPT", 10)
+    records = _random_records(1, 2, 4) + [{"prompt": "big", "response": i, "proxy": 0.0, "logp": -1.0, "length": 1,
+                                           "score": float(i)} for i in range(6)]
+    with pytest.raises(RMReportError, match=r"prompt 'big' gives 15 preference pairs from 6 scored responses"):
+        rm_report(records)
+
+
+def test_extreme_values_give_valid_json_with_metrics_in_unit_interval(tmp_path):
+    """log-probabilities of -1e16 and -1.7e308 (Acc-W was 2.0 and NaN) and proxy rewards whose policy-sample mean
+    overflows: exit 0, strict JSON (V_hat written as null), every metric in [0, 1]."""
+    rows = [{"prompt": "a", "response": i, "proxy": p, "logp": lp, "length": 1, "score": s, "policy_sample": True}
+            for i, (p, lp, s) in enumerate([(1.5e308, -1e16, 2.0), (1.6e308, -1e16, 1.0), (1.7e308, -1.7e308, 0.0)])]
+    rows += [{"prompt": "b", "response": i, "proxy": float(i), "logp": -1.7e308, "length": 1, "score": float(i)}
+             for i in range(3)] + [{"prompt": "b", "v_hat": 0.5}]
+    path = tmp_path / "extreme.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    done = subprocess.run([sys.executable, "-m", "labsupport", "rm-report", str(path), "--json", "-"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+
+    def refuse(name):
+        raise AssertionError(f"non-standard JSON constant {name}")
+
+    out = json.loads(done.stdout, parse_constant=refuse)
+    assert out["prompts"][0]["v_hat"] is None and out["prompts"][1]["v_hat"] == 0.5
+    for part in ("pairwise", "one_vs_many"):
+        for key in ("acc", "hacc", "acc_w", "hacc_w", "acc_w_unnormalised", "hacc_w_unnormalised"):
+            assert 0.0 <= out[part][key] <= 1.0, (part, key)
+    # prompt a ranks all 3 pairs wrong, prompt b all 3 right; b's log-probabilities of -1.7e308 weigh exactly 0
+    assert out["counts"]["pairs"] == 6 and out["pairwise"]["acc"] == 0.5 and out["pairwise"]["acc_w"] == 0.0
