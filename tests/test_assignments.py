@@ -396,3 +396,42 @@ def test_grade_all_grades_a_folder_of_submissions(built, tmp_path):
     bad = subprocess.run([sys.executable, str(ROOT / "tools" / "grade_all.py"), str(folder / "notes.txt"), str(folder)],
                          capture_output=True, text=True, check=False)
     assert bad.returncode == 2 and "autograder must be an autograder zip file" in bad.stderr and "notes.txt" in bad.stderr
+
+
+# ------------------------------------------------------------------------------------ the book's assignments page
+
+PAGE = ROOT / "book" / "teaching" / "assignments.md"
+
+
+def test_book_page_offers_every_assignment():
+    """book/teaching/assignments.md has, per master, a download of the student notebook where book/_ext/assignments.py
+    writes it, its points substitution and links to chapters; it is in the table of contents."""
+    text = PAGE.read_text(encoding="utf-8")
+    for name in NAMES:
+        assert f"{{download}}`{name}.ipynb <../_build/assignments/{name}.ipynb>`" in text, name
+        assert f"{{{{ {name.split('-')[0]}_points }}}}" in text, name
+    assert len(re.findall(r"\{ref\}`Chapter \d <ch\d>`", text)) >= len(NAMES)
+    assert "- file: teaching/assignments" in (ROOT / "book" / "_toc.yml").read_text()
+    assert "assignments: _ext" in (ROOT / "book" / "_config.yml").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.book
+def test_book_gets_the_student_notebook_make_assignments_builds(built, tmp_path):
+    """The book's student notebook (tools/build_assignments.student_notebook, called by book/_ext/assignments.py) is
+    the one `make assignments` hands out, byte for byte; the extension's points substitutions are the masters'."""
+    import importlib
+
+    name = "a2-predicted-categories"
+    path = tool.student_notebook(MASTERS / f"{name}.ipynb", tmp_path)
+    assert path == tmp_path / f"{name}.ipynb" and not list(tmp_path.glob(".*"))
+    assert path.read_bytes() == (built / name / "student" / f"{name}.ipynb").read_bytes()
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    try:
+        ext = importlib.import_module("assignments")
+    finally:
+        sys.path.remove(str(ROOT / "book" / "_ext"))
+    config = type("Config", (), {"myst_substitutions": {"other": "kept"}})()
+    ext._add_points(None, config)
+    assert config.myst_substitutions == {"other": "kept", **{
+        f"{n.split('-')[0]}_points": "{:g} + {:g}".format(*EXPECTED[n]) for n in NAMES}}
