@@ -395,7 +395,8 @@ def test_grade_all_grades_a_folder_of_submissions(built, tmp_path):
     assert (tmp_path / "results" / "alice" / "results.json").exists()
     bad = subprocess.run([sys.executable, str(ROOT / "tools" / "grade_all.py"), str(folder / "notes.txt"), str(folder)],
                          capture_output=True, text=True, check=False)
-    assert bad.returncode == 2 and "autograder must be an autograder zip file" in bad.stderr and "notes.txt" in bad.stderr
+    assert bad.returncode == 2 and "notes.txt" in bad.stderr
+    assert "autograder must be an autograder zip file" in bad.stderr
 
 
 # ------------------------------------------------------------------------------------ the book's assignments page

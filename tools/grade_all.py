@@ -94,8 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         r = grade_one(submission.resolve(), autograder, args.out.resolve() / submission.stem, args.timeout)
         took = time.perf_counter() - start
-        print(f"  {submission.name}: " + (f"ERROR {r['error']}" if r["error"] else f"{r['total']:g} / {r['possible']:g}")
-              + f" ({took:.0f} s)", flush=True)
+        score = f"ERROR {r['error']}" if r["error"] else f"{r['total']:g} / {r['possible']:g}"
+        print(f"  {submission.name}: {score} ({took:.0f} s)", flush=True)
         return r
 
     print(f"Grading {len(todo)} submission(s) with {args.autograder.name}", flush=True)
