@@ -26,6 +26,9 @@ BACKENDS = ("auto", "torch", "fused")
 #: on the CPU, problems with fewer than this many entries (B x N) run on one thread: for tensors this small,
 #: thread start-up costs more than the arithmetic (up to 30x slower with the default thread count)
 SINGLE_THREAD_BELOW = 65_536
+#: (B, N) tensors one step of training holds at once, at most (policy, rewards, advantages, directions, ...):
+#: with the recording, the memory estimate that :func:`train` checks before allocating
+STEP_TENSORS = 16
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -200,8 +203,9 @@ def train(
     fits_dtype("r_proxy", problem.r_proxy, dtype)
     dev = resolve_device(device)
     b, n = problem.batch_size, problem.n_outputs
-    records = len(_record_steps(steps, record_every))
-    memory(f"recording {records} records of {b} x {n} probabilities", records * b * n * (dtype.itemsize + 8),
+    records = len(_record_steps(steps, record_every))  # kept on the device in dtype, returned in float64
+    memory(f"training {b} x {n} outputs with {records} records",
+           b * n * (records * (dtype.itemsize + 8) + STEP_TENSORS * dtype.itemsize),
            "record fewer with record_every (None keeps the first and last) or train fewer runs at a time")
 
     def put(t):
