@@ -1,0 +1,155 @@
+"""The exercises inside the labs: every self-check fails with a diagnosis on the blank starter and passes on the
+solution, both taken from the notebook's own cells (found by their tags), so the test cannot drift from the lab; and
+every lab listed here opens with objectives and a time estimate, ends with a summary, has at least three exercises of
+both kinds, and reads the same in JupyterLab (no raw MyST roles, chapter links that resolve from both places)."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import posixpath
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from labsupport import exercises
+
+ROOT = Path(__file__).resolve().parents[1]
+LABS = sorted(p for n in (5, 6, 7) for p in (ROOT / "notebooks").glob(f"0{n}-*-lab.ipynb"))
+ROLES = ("exercise-starter", "exercise-check", "exercise-solution")
+
+
+def source(cell: dict) -> str:
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def tags(cell: dict) -> list[str]:
+    return cell.get("metadata", {}).get("tags", [])
+
+
+def lab_exercises(path: Path) -> list[dict]:
+    """Each exercise of a lab: id, kind, and its statement, starter, check and solution cells (the three code cells
+    must follow the statement in this order)."""
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    found = []
+    for i, cell in enumerate(cells):
+        if "exercise" not in tags(cell):
+            continue
+        meta = cell["metadata"]["exercise"]
+        following = cells[i + 1:i + 4]
+        roles = [next((t for t in tags(c) if t in ROLES), None) for c in following]
+        assert roles == list(ROLES), f"{path.name}, exercise {meta['id']}: cells after the statement are {roles}"
+        found.append({"id": meta["id"], "kind": meta["kind"], "statement": source(cell), "cells": following,
+                      **{role.split("-")[1]: source(c) for role, c in zip(ROLES, following)}})
+    return found
+
+
+EXERCISES = [(lab, e) for lab in LABS for e in lab_exercises(lab)]
+
+
+def run(code: str, namespace: dict):
+    """Execute a cell's code in ``namespace`` and return the value of its last line when that is an expression (as
+    the notebook shows it), else None."""
+    tree = ast.parse(code)
+    last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+    exec(compile(tree, "<cell>", "exec"), namespace)
+    return eval(compile(ast.Expression(last.value), "<cell>", "eval"), namespace) if last else None
+
+
+def test_the_labs_are_found():
+    assert [p.name[:2] for p in LABS] == ["05", "06", "07"]
+
+
+@pytest.mark.parametrize("lab,exercise", EXERCISES, ids=[e["id"] for _, e in EXERCISES])
+def test_starter_fails_with_a_diagnosis_and_solution_passes(lab, exercise):
+    namespace = {"ex": exercises, "np": np}
+    run(exercise["starter"], namespace)
+    verdict = run(exercise["check"], namespace)
+    assert isinstance(verdict, exercises.Verdict), f"the check cell's value is {verdict!r}, not a Verdict"
+    assert verdict.exercise == exercise["id"], "the check is not the one of this exercise"
+    assert not verdict.passed, f"the blank starter passes: {verdict}"
+    assert len(verdict.message) > 60 and "failed" not in verdict.message.lower(), verdict.message
+    solved = run(exercise["solution"], namespace)
+    assert isinstance(solved, exercises.Verdict) and solved.passed, f"the solution does not pass: {solved}"
+    assert exercise["solution"].rstrip().endswith(exercise["check"].strip()), "the solution must end with the check"
+
+
+@pytest.mark.parametrize("lab", LABS, ids=[p.name[:2] for p in LABS])
+def test_lab_has_objectives_time_exercises_of_both_kinds_and_a_summary(lab):
+    cells = json.loads(lab.read_text(encoding="utf-8"))["cells"]
+    found = lab_exercises(lab)
+    assert len(found) >= 3, f"{lab.name}: {len(found)} exercises"
+    assert {e["kind"] for e in found} == {"code", "predict"}
+    assert len({e["id"] for e in found}) == len(found) and all(e["id"].startswith(lab.name[1] + ".") for e in found)
+    for e in found:
+        assert "hide-cell" in tags(e["cells"][2]), f"{lab.name}, exercise {e['id']}: the solution is not hidden"
+        assert e["statement"].startswith(f"### Exercise {e['id']}")
+    intro = source(cells[0])
+    assert "**Objectives.**" in intro and re.search(r"\*\*Time\.\*\* About \d+ minutes", intro), intro[:300]
+    markdown = [source(c) for c in cells if c["cell_type"] == "markdown"]
+    summary = [i for i, c in enumerate(cells) if c["cell_type"] == "markdown"
+               and re.match(r"## (\d+\. )?Summary\n", source(c))]
+    assert summary and summary[-1] >= len(cells) - 2, f"{lab.name}: no summary at the end"
+    assert source(cells[summary[-1]]).count("\n- ") >= 3, "the summary should say what was seen, point by point"
+    assert sum(s.startswith("### Exercise") for s in markdown) == len(found)
+
+
+@pytest.mark.parametrize("lab", LABS, ids=[p.name[:2] for p in LABS])
+def test_lab_text_reads_the_same_in_jupyterlab_and_in_the_book(lab):
+    """No {cite}, {eq} or other role in the markdown (JupyterLab shows them raw), and every link to a chapter names
+    its source as ../../book/chapters/NAME.md: the book, which sees the notebook in book/notebooks/, resolves it to
+    the chapter's page, and JupyterLab, started at the repository root, to the chapter's source."""
+    cells = json.loads(lab.read_text(encoding="utf-8"))["cells"]
+    text = "\n".join(source(c) for c in cells if c["cell_type"] == "markdown")
+    assert not re.findall(r"\{[a-z:-]+\}`", text), re.findall(r"\{[a-z:-]+\}`[^`]*`", text)
+    links = re.findall(r"\]\(([^)#]+\.md)(?:#[^)]*)?\)", text)
+    assert links, f"{lab.name} links no chapter"
+    for link in links:
+        chapter = ROOT / "book" / "chapters" / Path(link).name
+        assert link == f"../../book/chapters/{chapter.name}" and chapter.is_file(), link
+        # the book resolves a link lexically from the notebook's place in its source tree, book/notebooks/
+        assert os.path.normpath(ROOT / "book" / "notebooks" / link) == str(chapter)
+        # JupyterLab resolves it from notebooks/ within the server's root (the repository), clamped at that root
+        assert posixpath.normpath(f"/notebooks/{link}") == f"/book/chapters/{chapter.name}"
+
+
+# ------------------------------------------------------------------------------------------------ the framework
+
+
+def test_compare_prediction_shows_the_outcome_whatever_the_prediction():
+    choices = ("harmful", "benign", "beneficial")
+    blank = exercises.compare_prediction("9.9", None, "benign", choices, "Because.")
+    assert not blank and "write your prediction" in blank.message and "benign" in blank.message
+    typo = exercises.compare_prediction("9.9", "benine", "benign", choices, "Because.")
+    assert not typo and "not one of" in typo.message
+    wrong = exercises.compare_prediction("9.9", "harmful", "benign", choices, "Because.")
+    assert not wrong and "you predicted harmful; the outcome is benign. Because." in wrong.message
+    right = exercises.compare_prediction("9.9", "  Benign ", "benign", choices, "Because.")
+    assert right.passed and repr(right).startswith("Exercise 9.9: PASSED")
+    with pytest.raises(ValueError, match="outcome must be one of"):
+        exercises.compare_prediction("9.9", "benign", "neutral", choices, "")
+
+
+def test_checks_turn_errors_and_wrong_shapes_into_verdicts():
+    raised = exercises.check_rloo_advantages(lambda r: 1 / 0)
+    assert not raised and "raised ZeroDivisionError" in raised.message
+    assert "pass your function itself" in exercises.check_rloo_advantages(3).message
+    shape = exercises.check_rloo_advantages(lambda r: r[:1])
+    assert not shape and "shape (3,)" in shape.message
+
+
+def test_checks_name_the_likely_slip():
+    mean_baseline = exercises.check_rloo_advantages(lambda r: r - r.mean())
+    assert "[1, 0, 0]" in mean_baseline.message and "itself in its baseline" in mean_baseline.message
+    nan_silent = exercises.check_grpo_advantages(lambda r: (r - r.mean()) / r.std() if r.std() else r * np.nan)
+    assert "silent" in nan_silent.message
+    sample_std = exercises.check_grpo_advantages(lambda r: (r - r.mean()) / (r.std(ddof=1) + 1e-8))
+    assert "sample standard deviation" in sample_std.message
+    own_term = exercises.check_rate_change(lambda r, p, e, d: d * p[e] ** 2 * (r[e] - p @ r))
+    assert "own term" in own_term.message
+    hides_best = exercises.check_predicted_category(
+        lambda rt, rp, p, y: "beneficial" if rt[y] - p @ rt > 0 >= rp[y] - p @ rp else "benign")
+    assert "hides the best output" in hides_best.message and "ground-truth optimal" in hides_best.message
