@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ._checks import choice, count, fits_dtype, flag, float_dtype, memory
-from .algorithms import Algorithm, StepInput
+from .algorithms import Algorithm, ExactPG, StepInput
 from .policies import SoftmaxPolicy
 from .problems import Bandit
 
@@ -29,6 +29,9 @@ SINGLE_THREAD_BELOW = 65_536
 #: (B, N) tensors one step of training holds at once, at most (policy, rewards, advantages, directions, ...):
 #: with the recording, the memory estimate that :func:`train` checks before allocating
 STEP_TENSORS = 16
+#: on the CPU, float64 tabular ExactPG problems (no KL term) with at most this many entries (B x N) run as a numpy
+#: loop (:func:`_train_exact_numpy`): for arrays this small a torch operation costs more to dispatch than to compute
+NUMPY_AT_MOST = 4_096
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -223,7 +226,11 @@ def train(
     levels = None if track_level is None else _levels(track_level, b, dev, dtype)
     fast = _fused_backend(backend, dev, lambda fused: fused.unsupported(problem, algorithm, dev, dtype))
     bar = _progress_bar(steps, progress, steps * b * n)
-    if fast is not None:
+    tiny = (backend == "auto" and dev.type == "cpu" and dtype == torch.float64 and type(algorithm) is ExactPG
+            and not algorithm.kl and problem.features is None and b * n <= NUMPY_AT_MOST)
+    if tiny:
+        probs, hit = _train_exact_numpy(algorithm.lr, steps, theta, inp.reward, record_at, levels, put(problem.r_true))
+    elif fast is not None:
         probs, hit = fast.run(problem, algorithm, steps, inp.reward, theta, inp.log_pi0, put(problem.r_true),
                               record_at, seed, noise_ids, levels, bar)
     else:
@@ -262,6 +269,30 @@ def _train_steps(algorithm, steps, theta, inp, record_at, levels, r_true, bar):
             if bar is not None and (t + 1) % bar.chunk == 0:
                 bar.update(bar.chunk)
     return probs, hit
+
+
+def _train_exact_numpy(lr, steps, theta, reward, record_at, levels, r_true):
+    """The plain path for tiny float64 ExactPG problems, as numpy: the operations of ``_train_steps`` with
+    ``ExactPG.step`` (softmax; theta += lr * pi * (r - <pi, r>)) without torch's per-operation overhead."""
+    th, r, r_t = theta.numpy().copy(), reward.numpy(), r_true.numpy()
+    probs = np.empty((len(record_at), *th.shape))
+    hit = None if levels is None else np.full(th.shape[0], -1, dtype=np.int64)
+    level = None if levels is None else levels.numpy()
+    pi = np.empty_like(th)
+    slot = 0
+    for t in range(steps + 1):
+        np.subtract(th, th.max(-1, keepdims=True), out=pi)
+        np.exp(pi, out=pi)
+        pi /= pi.sum(-1, keepdims=True)
+        if slot < len(record_at) and record_at[slot] == t:
+            probs[slot] = pi
+            slot += 1
+        if hit is not None:
+            hit[(np.einsum("bn,bn->b", pi, r_t) >= level) & (hit < 0)] = t
+        if t == steps:
+            break
+        th += lr * (pi * (r - (pi * r).sum(-1, keepdims=True)))
+    return torch.from_numpy(probs), None if hit is None else torch.from_numpy(hit)
 
 
 def _fused_backend(backend: str, dev: torch.device, unsupported):
