@@ -33,7 +33,8 @@ NAMES = {
     "rm_report": "rmreport",
 }
 #: submodules reached as attributes (``ls.metrics``, ``ls.charts``, ...), imported on first use
-MODULES = ("metrics", "theory", "problems", "sequence", "charts", "widgets", "verifiable", "rlhf", "sweeps", "cli")
+MODULES = ("metrics", "theory", "problems", "sequence", "charts", "widgets", "verifiable", "rlhf", "sweeps", "cli",
+           "exercises")
 #: the modules that pull in Altair, ipywidgets or more (kept for code that lists them)
 LAZY = ("charts", "widgets", "verifiable", "rlhf", "sweeps", "cli")
 
