@@ -69,7 +69,7 @@ PALETTE = {"blue": "#0072B2", "orange": "#E69F00", "green": "#009E73", "vermilli
 CATEGORY_COLORS = {"harmful": PALETTE["vermillion"], "benign": PALETTE["grey"], "beneficial": PALETTE["green"],
                    "unclassified": PALETTE["black"]}
 #: Which reward a curve measures: "true" = ground truth r_G, "proxy" = r_P.
-REWARD_COLORS = {"true": PALETTE["blue"], "proxy": PALETTE["orange"]}
+REWARD_COLORS = {"true": PALETTE["blue"], "proxy": PALETTE["purple"]}  # the proxy: Okabe and Ito's reddish purple
 #: stroke dash of each reward's curves (solid ground truth, dashed proxy)
 REWARD_DASHES = {"true": [1, 0], "proxy": [6, 3]}
 #: Sign of a contribution to dV_G/dt.
