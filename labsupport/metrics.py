@@ -182,9 +182,10 @@ class LogMass:
             return self
         m = float(t.max())
         if m > self.top:  # rescale what was summed so far to the new maximum
-            factor = 0.0 if self.top == -math.inf else math.exp(self.scale * (self.top - m))
+            factor = 0.0 if self.top == -math.inf else math.exp(self.scale * (self.top - m))  # -inf * ...: 0
             self.total, self.parts, self.top = self.total * factor, self.parts * factor, m
-        e = np.exp(self.scale * (t - self.top))  # in [0, 1]; the maximum gives exactly 1
+        with np.errstate(over="ignore"):  # below the float range: -inf, weight exactly 0
+            e = np.exp(self.scale * (t - self.top))  # in [0, 1]; the maximum gives exactly 1
         self.total += float(e.sum())
         self.parts += [float(e[k].sum()) for k in masks]
         return self
@@ -200,7 +201,8 @@ def _scale(terms: int) -> int:
 
 def _weights(t: np.ndarray, scale: int) -> np.ndarray:
     """softmax(scale * t), stable for any finite t (see :class:`LogMass`)."""
-    e = np.exp(scale * (t - t.max()))
+    with np.errstate(over="ignore"):  # scale * (t - max) below the float range is -inf: weight exactly 0
+        e = np.exp(scale * (t - t.max()))
     return e / e.sum()
 
 
