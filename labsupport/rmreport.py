@@ -653,7 +653,8 @@ def _report(rd: _Reader, source: str, length_norm: bool) -> RMReport:
         for block in metrics.pair_blocks(pidx[scored], score[scored], block=metrics.PAIR_BLOCK):
             add_pairs(scored[block.chosen], scored[block.rejected])
     explicit_pairs = [(p.responses[c][0], p.responses[r][0]) for p in prompts for c, r, _ in p.pairs]
-    g_chosen, g_rejected = (np.array(x, dtype=np.intp).reshape(-1) for x in zip(*explicit_pairs or [((), ())]))
+    g_chosen = np.array([c for c, _ in explicit_pairs], dtype=np.intp)
+    g_rejected = np.array([r for _, r in explicit_pairs], dtype=np.intp)
     if g_chosen.size:
         add_pairs(g_chosen, g_rejected)
 
