@@ -3,7 +3,7 @@
 In Node (no browser, no book build): every preset sets up the kind of error it names, and the core measures the
 category the rules predict, as labsupport does; editing one pi_0 rescales the others proportionally.
 
-In the built book (marker ``book``, the session fixtures ``built_book``, ``book_server`` and ``browser`` of
+In the built book (markers ``book`` and ``slow``, the session fixtures ``built_book``, ``book_server`` and ``browser`` of
 tests/conftest.py): only chapters 2 and 4 load the explorer's files. In headless Chromium (skipped without Chromium
 or Playwright unless ``REQUIRE_BROWSER=1``), on chapters 2 and 4 at 1280 and 390 px: the explorer draws its charts
 and table; moving y_med's proxy reward from -1 to 1 changes y_med's measured category from beneficial; the
@@ -190,6 +190,7 @@ def open_page(browser, base: str, path: str, width: int):
 
 
 @pytest.mark.book
+@pytest.mark.slow
 def test_only_pages_with_an_explorer_load_it(built_book: Path):
     """Chapters 2 and 4 hold an explorer and load its script and stylesheet; no other page loads either."""
     pages = {p.relative_to(built_book).as_posix(): p.read_text() for p in built_book.rglob("*.html")
@@ -201,6 +202,7 @@ def test_only_pages_with_an_explorer_load_it(built_book: Path):
 
 
 @pytest.mark.book
+@pytest.mark.slow
 @pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("path", PAGES)
 def test_explorer_on_the_page(browser, book_server, path: str, width: int):
