@@ -436,3 +436,21 @@ def test_book_gets_the_student_notebook_make_assignments_builds(built, tmp_path)
     ext._add_points(None, config)
     assert config.myst_substitutions == {"other": "kept", **{
         f"{n.split('-')[0]}_points": "{:g} + {:g}".format(*EXPECTED[n]) for n in NAMES}}
+
+
+def test_book_page_without_otter_names_the_notebooks_instead(monkeypatch):
+    """Where otter-grader is missing (a readers-only environment), book/_ext/assignments.py builds nothing and turns
+    the page's download links into the notebooks' names and how to build them, so the book still builds."""
+    spec = importlib.util.spec_from_file_location("assignments_ext", ROOT / "book" / "_ext" / "assignments.py")
+    ext = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ext)
+    monkeypatch.setattr(ext, "_have_otter", lambda: False)
+    monkeypatch.setattr(ext, "_builder", lambda: pytest.fail("the builder must not run without otter"))
+    ext._build_student_notebooks(None)
+    source = [PAGE.read_text(encoding="utf-8")]
+    ext._without_downloads(None, "teaching/assignments", source)
+    assert "{download}" not in source[0]
+    assert all(f"`{name}.ipynb` (`make assignments` builds it" in source[0] for name in NAMES)
+    other = [PAGE.read_text(encoding="utf-8")]
+    ext._without_downloads(None, "teaching/guide", other)   # other pages are left alone
+    assert other[0] == PAGE.read_text(encoding="utf-8")
