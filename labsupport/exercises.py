@@ -4,7 +4,8 @@ Every check takes what the reader wrote (a function, or a prediction), compares 
 computes (no second implementation of the science lives here), and returns a :class:`Verdict`: ``passed`` and a
 message that says *what* is wrong, for which input, and what the likely slip is. A check never raises: a function that
 raises, returns ``None`` or returns the wrong shape gets a verdict that says so, because the book executes every cell.
-A verdict shows itself as its message when it is a cell's last value, and ``bool(verdict)`` is ``passed``.
+A verdict shows itself as its message (a small coloured box in JupyterLab and the book) when it is a cell's last
+value, and ``bool(verdict)`` is ``passed``.
 
 Two kinds of exercise:
 
@@ -39,6 +40,7 @@ and equations are named in words, not with ``{cite}`` or ``{eq}`` roles, which J
 
 from __future__ import annotations
 
+import html
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -76,9 +78,12 @@ class Verdict:
         mark = "PASSED" if self.passed else "NOT YET"
         return f"Exercise {self.exercise}: {mark}. {self.message}"
 
-    def _repr_markdown_(self) -> str:
-        mark = "&#x2705; **passed**" if self.passed else "&#x274C; **not yet**"
-        return f"**Exercise {self.exercise}**: {mark}. {self.message}"
+    def _repr_html_(self) -> str:
+        """The verdict as a small box (green when passed, red when not), the message escaped: it holds names such
+        as r_P(y*) that Markdown would read as emphasis."""
+        colour, mark = ("#009E73", "passed") if self.passed else ("#D55E00", "not yet")
+        return (f'<div style="border-left: 4px solid {colour}; padding: 0.2em 0.8em">'
+                f"<strong>Exercise {html.escape(self.exercise)}: {mark}.</strong> {html.escape(self.message)}</div>")
 
 
 def _fmt(x: Any) -> str:
@@ -193,7 +198,7 @@ def check_predicted_category(fn: Callable, exercise: str = "5.1") -> Verdict:
             b, y = row["run"], row["index"]
             r_true, r_proxy = problem.r_true[b].numpy(), problem.r_proxy[b].numpy()
             pi0 = problem.init_probs[b].numpy()
-            value, failed = _call(exercise, fn, r_true, r_proxy, pi0, y)
+            value, failed = _call(exercise, fn, r_true.copy(), r_proxy.copy(), pi0.copy(), y)
             if failed is not None:
                 return failed
             if str(value).strip().lower() != row["predicted"]:
@@ -225,7 +230,7 @@ def check_rate_change(fn: Callable, exercise: str = "5.2") -> Verdict:
         r_proxy[e] += delta
         expected = float(theory.value_rate(one.with_rewards(r_proxy=r_proxy))[0]
                          - theory.value_rate(one.with_rewards(r_proxy=r_true))[0])
-        value, failed = _call(exercise, fn, r_true, pi0, e, delta)
+        value, failed = _call(exercise, fn, r_true.copy(), pi0.copy(), e, delta)
         if failed is not None:
             return failed
         got, failed = _numbers(exercise, value, (), "the rate change")
@@ -310,7 +315,7 @@ def check_hacc_one_prompt(fn: Callable, exercise: str = "6.2") -> Verdict:
         rc, rr = r_proxy[pairs.chosen], r_proxy[pairs.rejected]
         v_hat = np.full(len(rc), r_proxy.mean())
         expected = metrics.hacc(rc, rr, v_hat)
-        value, failed = _call(exercise, fn, r_true, r_proxy)
+        value, failed = _call(exercise, fn, r_true.copy(), r_proxy.copy())
         if failed is not None:
             return failed
         got, failed = _numbers(exercise, value, (), "HAcc")

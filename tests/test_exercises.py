@@ -129,6 +129,8 @@ def test_compare_prediction_shows_the_outcome_whatever_the_prediction():
     assert not wrong and "you predicted harmful; the outcome is benign. Because." in wrong.message
     right = exercises.compare_prediction("9.9", "  Benign ", "benign", choices, "Because.")
     assert right.passed and repr(right).startswith("Exercise 9.9: PASSED")
+    shown = exercises.compare_prediction("9.9", "benign", "benign", choices, "r_P(y*) < V_P")._repr_html_()
+    assert "r_P(y*) &lt; V_P" in shown and "passed" in shown      # escaped, not read as Markdown or HTML
     with pytest.raises(ValueError, match="outcome must be one of"):
         exercises.compare_prediction("9.9", "benign", "neutral", choices, "")
 
