@@ -6,9 +6,10 @@ category the rules predict, as labsupport does; editing one pi_0 rescales the ot
 In the built book (markers ``book`` and ``slow``; the session fixtures ``built_book``, ``book_server`` and
 ``browser`` of tests/conftest.py): only chapters 2 and 4 load the explorer's files. In headless Chromium (skipped
 without Chromium or Playwright unless ``REQUIRE_BROWSER=1``), on chapters 2 and 4 at 1280 and 390 px: the explorer
-draws its charts and table; moving y_med's proxy reward from -1 to 1 changes y_med's measured category from beneficial; the
-reward-hacking preset shows harmful; outputs are added and removed; no console error, no request off 127.0.0.1, and
-nothing in the explorer wider than its box except the table's scroll container (which then shows its cue).
+draws its charts and table; moving y_med's proxy reward from -1 to 1 changes y_med's measured category from
+beneficial; the reward-hacking preset shows harmful; outputs are added and removed; no console error, no request off
+127.0.0.1, and nothing in the explorer wider than its box except the table's scroll container (which then shows its
+cue).
 """
 
 from __future__ import annotations
