@@ -7,7 +7,7 @@
 (() => {
   "use strict";
   const BOXES = 'mjx-container[display="true"], span.math, .pst-scrollable-table-container, .labsupport-chart, ' +
-                ".cell_output .output.text_html, .widget-subarea, .widget-subarea .widget-container";
+                ".cell_output .output.text_html, .widget-subarea, .widget-subarea .widget-container, .layout-scroll";
   const MIN_SCALE = 0.7;
 
   function limitShrinking(svg) {
