@@ -4,9 +4,10 @@ The build runs once per test session (fixture ``built_book`` of conftest.py): ``
 ``jupyter-book build --all -W -n --keep-going book/`` (output in build/test-book/_build/html, small mode).
 
 The browser test serves that folder on 127.0.0.1 (fixture ``book_server``) and opens every page in headless Chromium
-(Debian's ``/usr/bin/chromium``, or ``$CHROMIUM``) driven by Playwright (fixture ``browser``, started once). A page fails when it requests any other host, logs a
-console error or throws, leaves raw TeX visible once MathJax has finished, has a chart with nothing drawn, an
-ipywidget left unrendered, or, at 1280 or 390 px wide, an element cut off at the edge of its box. Without Chromium or Playwright the browser test is skipped, unless ``REQUIRE_BROWSER=1``
+(Debian's ``/usr/bin/chromium``, or ``$CHROMIUM``) driven by Playwright (fixture ``browser``, started once). A page
+fails when it requests any other host, logs a console error or throws, leaves raw TeX visible once MathJax has
+finished, has a chart with nothing drawn, an ipywidget left unrendered, or, at 1280 or 390 px wide, an element cut
+off at the edge of its box. Without Chromium or Playwright the browser test is skipped, unless ``REQUIRE_BROWSER=1``
 (then it fails).
 """
 

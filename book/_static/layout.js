@@ -55,7 +55,8 @@
   function start() {
     scan();
     const article = document.querySelector(".bd-article");
-    if (article) new MutationObserver(later).observe(article, {childList: true, subtree: true});
+    const changes = {childList: true, subtree: true, attributeFilter: ["class"]};
+    if (article) new MutationObserver(later).observe(article, changes);
     window.addEventListener("resize", later);
   }
 
