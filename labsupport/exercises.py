@@ -60,6 +60,19 @@ __all__ = [
     "check_silent_prediction",
     "check_stalling_prediction",
     "compare_prediction",
+    # labs 1 to 4
+    "check_attracts",
+    "check_beneficial_proxy",
+    "check_exact_gradient",
+    "check_gradient_norm",
+    "check_halving_prediction",
+    "check_prob_velocity",
+    "check_proxy_variance_prediction",
+    "check_reinforce_direction",
+    "check_reward_variance",
+    "check_shift_prediction",
+    "check_star_prediction",
+    "check_time_to_target",
 ]
 
 
@@ -459,3 +472,396 @@ def check_silent_prediction(prediction: Any, exercise: str = "7.3") -> Verdict:
            f"{(1 - probs[0, 2]) ** 96:.3f}), under partial credit {partial:.2g}: half-correct outputs are common "
            "enough that almost every group has two different rewards.")
     return compare_prediction(exercise, prediction, outcome, ("under 10%", "10% to 90%", "over 90%"), why)
+
+
+# ---------------------------------------------------------------------------------------------- labs 1 to 4
+
+
+def _check_cases(exercise: str, fn: Callable, cases: Sequence[tuple], what: str, fallback: str, passed: str,
+                 tol: float = 1e-6) -> Verdict:
+    """The verdict on the first case that ``fn`` gets wrong, or a pass (message ``passed``) when it gets all right.
+
+    Each case is ``(args, shown, expected, slips)``: the arguments (arrays are passed as copies), how the message
+    names them, the expected value, and ``(value, hint)`` pairs, the value each likely slip returns; a wrong answer
+    that matches no slip gets ``fallback``. Values agree within ``tol``, relative and absolute."""
+    for args, shown, expected, slips in cases:
+        expected = np.asarray(expected, dtype=float)
+        value, failed = _call(exercise, fn, *[a.copy() if isinstance(a, np.ndarray) else a for a in args])
+        if failed is None:
+            got, failed = _numbers(exercise, value, expected.shape, what)
+        if failed is not None:
+            return failed
+        if _close(got, expected, tol):
+            continue
+        hint = next((h for v, h in slips if _close(got, np.asarray(v, dtype=float), tol)), fallback)
+        return Verdict(exercise, False, f"for {shown} your {what} is {_fmt(got)}; expected {_fmt(expected)}. "
+                                        f"Hint: {hint}.")
+    return Verdict(exercise, True, passed)
+
+
+def _policies(seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(r, pi) pairs of the checks of labs 1 to 3: the toy's pi_0 under r_G (where V_G = 0) and under r_P, then
+    random rewards under random policies of 3 and 8 outputs."""
+    from labsupport import problems
+    rng = np.random.default_rng(seed)
+    pi0 = np.array(problems.paper_init_probs())
+    return [(np.array(problems.PAPER_R_TRUE), pi0), (np.array(problems.PAPER_R_PROXY), pi0),
+            *[(rng.normal(size=n).round(2), rng.dirichlet(np.ones(n))) for n in (3, 8)]]
+
+
+def _bandit(r: np.ndarray, pi: np.ndarray, features: np.ndarray | None = None):
+    """One tabular (or log-linear) bandit trained on ``r`` from ``pi``: the problem labsupport's functions take."""
+    import labsupport as ls
+    return ls.Bandit(r_true=r, init_probs=pi, features=features)
+
+
+# ---------------------------------------------------------------------------------------------- lab 1
+
+
+def check_exact_gradient(fn: Callable, exercise: str = "1.1") -> Verdict:
+    """Exercise: ``fn(r, pi) -> array``, the exact gradient of V = sum_y pi(y) r(y) with respect to the logits of a
+    tabular softmax policy, at the policy ``pi`` (arrays of shape (N,)).
+
+    Expected: :func:`labsupport.theory.gradient_at`; the slips are recognised with
+    :func:`labsupport.theory.advantages`."""
+    from labsupport import theory
+    cases = []
+    for r, pi in _policies(1):
+        problem = _bandit(r, pi)
+        grad = theory.gradient_at(problem, problem.theta0, "true")[0]
+        adv = theory.advantages(problem, "true")[0]
+        cases.append(((r, pi), f"r = {_fmt(r)} and pi = {_fmt(pi)}", grad, [
+            (pi * r, "you left out the baseline: dV/dz_y = pi(y) (r(y) - V) with V = sum_y pi(y) r(y) (it made no "
+                     "difference where V = 0)"),
+            (adv, "this is the advantage A(y) = r(y) - V; the gradient weights it by pi(y)"),
+            (-grad, "the sign is flipped: the gradient points to where V rises")]))
+    return _check_cases(exercise, fn, cases, "gradient", "dV/dz_y = pi(y) (r(y) - sum_z pi(z) r(z))",
+                        f"your gradient matches labsupport.theory.gradient_at on all {len(cases)} policies, the "
+                        "toy's included.")
+
+
+def check_reinforce_direction(fn: Callable, exercise: str = "1.2") -> Verdict:
+    """Exercise: ``fn(r, pi, samples) -> array``, REINFORCE's direction without a baseline from the sampled outputs
+    ``samples`` (K indices): (1/K) sum_k r(y_k) (e_{y_k} - pi), shape (N,).
+
+    Expected: labsupport's own step direction, :func:`labsupport.algorithms._score_direction` weighted by
+    :meth:`labsupport.Reinforce.advantages`; a mean baseline is recognised with ``Reinforce(baseline="mean")``."""
+    import torch
+
+    import labsupport as ls
+    from labsupport.algorithms import _score_direction
+
+    def direction(r, pi, y, baseline):
+        y = torch.tensor(y)[None]
+        weights = ls.Reinforce(samples=y.shape[1], baseline=baseline).advantages(torch.tensor(r)[y])
+        return _score_direction(torch.tensor(pi)[None], y, weights)[0].numpy()
+
+    policies = _policies(2)
+    draws = [(0, [1]), (1, [1, 0, 1, 3]), (0, [0, 1, 1, 2]), (2, [2, 0, 2]), (3, [7, 1, 1, 4, 0])]
+    cases = []
+    for which, y in draws:
+        r, pi = policies[which]
+        expected = direction(r, pi, y, "none")
+        cases.append(((r, pi, np.array(y)), f"r = {_fmt(r)}, pi = {_fmt(pi)} and samples {y}", expected, [
+            (np.bincount(y, weights=r[y], minlength=len(r)) / len(y),
+             "the score function of a softmax is e_y - pi, not e_y: every sample also pushes all logits down by "
+             "r(y) pi"),
+            (expected * len(y), "you summed over the samples; REINFORCE averages them (divide by K)"),
+            (direction(r, pi, y, "mean"), "this subtracts the mean of the K rewards, a baseline; the exercise asks "
+                                          "for none"),
+            (-expected, "the sign is flipped")]))
+    return _check_cases(exercise, fn, cases, "direction", "g = (1/K) sum_k r(y_k) (e_{y_k} - pi)",
+                        f"your direction matches labsupport's REINFORCE step on all {len(cases)} draws (one to "
+                        "five samples, repeats included).")
+
+
+def _reinforce_spread(problem) -> tuple[float, np.ndarray]:
+    """Exact total variance E||g - E g||^2 of one-sample REINFORCE (no baseline) on ``r_true`` at ``init_probs``,
+    and its mean E g: labsupport's step direction for each output, weighted by its probability."""
+    import torch
+
+    import labsupport as ls
+    from labsupport.algorithms import _score_direction
+    p, n = problem.init_probs, problem.n_outputs
+    y = torch.arange(n)[:, None]
+    g = _score_direction(p.expand(n, n), y, ls.Reinforce().advantages(problem.r_true[0][y]))
+    mean = p[0] @ g
+    return float(p[0] @ ((g - mean) ** 2).sum(1)), mean.numpy()
+
+
+def check_shift_prediction(prediction: Any, exercise: str = "1.3") -> Verdict:
+    """Predict, then run: how the spread of REINFORCE's one-sample direction (no baseline) at the toy's pi_0
+    changes when every reward is raised by 2: "smaller", "about the same" or "larger". The outcome is the exact
+    variance over the five outputs, from labsupport's own step direction."""
+    import labsupport as ls
+    toy = ls.paper_bandit()
+    var, mean = _reinforce_spread(toy)
+    var_2, mean_2 = _reinforce_spread(toy.with_rewards(r_true=toy.r_true + 2))
+    ratio = var_2 / var
+    outcome = "larger" if ratio > 1.1 else "smaller" if ratio < 1 / 1.1 else "about the same"
+    grad = ls.theory.gradient_at(toy, toy.theta0, "true")[0]
+    gap = max(abs(mean - grad).max(), abs(mean_2 - grad).max())
+    why = (f"Exact total variance of the direction at pi_0: {var:.4f} on r_G, {var_2:.4f} on r_G + 2 ({ratio:.1f} "
+           f"times); its mean is the exact gradient in both cases (largest gap {gap:.1e}). "
+           "Without a baseline each sample's score function e_y - pi is scaled by r(y) itself: the shift adds "
+           "2 (e_y - pi), which averages to zero but scatters every single update. A baseline subtracts it again.")
+    return compare_prediction(exercise, prediction, outcome, ("smaller", "about the same", "larger"), why)
+
+
+# ---------------------------------------------------------------------------------------------- lab 2
+
+
+def check_star_prediction(prediction: Any, exercise: str = "2.1") -> Verdict:
+    """Predict, then run: at the toy's pi_0, under gradient flow on r_G, does the probability of y* (the best
+    output, positive advantage) "rise" or "fall"? The outcome is :func:`labsupport.theory.prob_velocity`."""
+    import labsupport as ls
+    toy = ls.paper_bandit()
+    dz = ls.theory.logit_velocity(toy, "true")[0]
+    dpi = ls.theory.prob_velocity(toy, "true")[0]
+    pi = toy.init_probs[0].numpy()
+    outcome = "falls" if dpi[0] < 0 else "rises"
+    why = (f"y*'s logit rises (dz/dt = pi A = {dz[0]:+.4f}), but y_med's rises {dz[1] / dz[0]:.0f} times as fast "
+           f"({dz[1]:+.4f}), and a probability follows its logit relative to the probability-weighted average "
+           f"{pi @ dz:+.4f}: d pi(y*)/dt = pi(y*) (dz(y*)/dt - average) = {dpi[0]:+.5f}. Attracting probability "
+           "(logit up) and gaining it are not the same thing.")
+    return compare_prediction(exercise, prediction, outcome, ("rises", "falls"), why)
+
+
+def check_prob_velocity(fn: Callable, exercise: str = "2.2") -> Verdict:
+    """Exercise: ``fn(r, pi) -> array``, d pi(y)/dt for every output under gradient flow on the expected reward r,
+    tabular softmax policy at ``pi`` (arrays of shape (N,)).
+
+    Expected: :func:`labsupport.theory.prob_velocity`; the slips are recognised with
+    :func:`labsupport.theory.logit_velocity`."""
+    from labsupport import theory
+    cases = []
+    for r, pi in _policies(3):
+        problem = _bandit(r, pi)
+        dz = theory.logit_velocity(problem, "true")[0]
+        expected = theory.prob_velocity(problem, "true")[0]
+        cases.append(((r, pi), f"r = {_fmt(r)} and pi = {_fmt(pi)}", expected, [
+            (dz, "this is the logit velocity dz/dt = pi A; a probability rises only as far as its logit outpaces "
+                 "the others: d pi(y)/dt = pi(y) (dz_y/dt - sum_z pi(z) dz_z/dt)"),
+            (dz - pi @ dz, "multiply by pi(y): d pi(y)/dt = pi(y) (dz_y/dt - sum_z pi(z) dz_z/dt)"),
+            (pi * (dz - dz.mean()), "the average logit velocity is weighted by pi, not the plain mean over outputs"),
+            (-expected, "the sign is flipped")]))
+    return _check_cases(exercise, fn, cases, "d pi/dt", "d pi(y)/dt = pi(y) (pi(y) A(y) - sum_z pi(z)^2 A(z))",
+                        f"your velocities match labsupport.theory.prob_velocity on all {len(cases)} policies; "
+                        "they sum to zero, as probabilities must.")
+
+
+def check_attracts(fn: Callable, exercise: str = "2.3") -> Verdict:
+    """Exercise: ``fn(r, pi, features) -> array of bool``, which outputs' logits rise under gradient flow on r for
+    the log-linear policy softmax(Phi theta) at ``pi`` (r, pi of shape (N,), features Phi of shape (N, d)).
+
+    Expected: :func:`labsupport.theory.attracts` on the toy in its feature geometries (one-hot included), under
+    r_G and r_P."""
+    import labsupport as ls
+    from labsupport import problems, theory
+    cases = []
+    for name in [None, *problems.PAPER_GEOMETRIES]:
+        phi = problems.paper_features(name)
+        for reward in ("true", "proxy"):
+            toy = ls.paper_bandit(geometry=name)
+            r, pi = toy.reward(reward)[0].numpy(), toy.init_probs[0].numpy()
+            problem = _bandit(r, pi, phi)
+            g = pi * theory.advantages(problem, "true")[0]
+            cases.append(((r, pi, phi), f"r = {_fmt(r)}, pi = {_fmt(pi)} and phi(y_med) = {_fmt(phi[1])} "
+                                        "(1 = rises, 0 = does not)", theory.attracts(problem, "true")[0], [
+                (g > 0, "this is the tabular advantage rule; with features the logits move as "
+                        "dz/dt = Phi Phi^T (pi * A), and an output's logit can fall although its advantage is "
+                        "positive (or rise although it is negative)"),
+                (g @ phi > 0, "this is the sign of the gradient with respect to theta (one entry per feature); "
+                              "the logits are z = Phi theta, so they move as Phi times it")]))
+    return _check_cases(exercise, fn, cases, "answer", "compute dz/dt = Phi Phi^T (pi * A) and take its sign",
+                        f"your answer matches labsupport.theory.attracts in all {len(cases) // 2} geometries, "
+                        "under r_G and r_P.")
+
+
+# ---------------------------------------------------------------------------------------------- lab 3
+
+
+def _variance(r: np.ndarray, pi: np.ndarray) -> float:
+    """Var_{y~pi}[r(y)] as labsupport records it: :meth:`labsupport.Run.variance` of a run of zero steps."""
+    import torch
+
+    import labsupport as ls
+    run = ls.train(_bandit(r, pi), ls.ExactPG(), steps=0, reward="true", dtype=torch.float64, device="cpu")
+    return float(run.variance("true")[0, 0])
+
+
+def check_reward_variance(fn: Callable, exercise: str = "3.1") -> Verdict:
+    """Exercise: ``fn(r, pi) -> float``, the variance of the reward under the policy, Var_{y~pi}[r(y)] (arrays of
+    shape (N,)). Expected: :meth:`labsupport.Run.variance`."""
+    cases = []
+    for r, pi in [*_policies(4), (np.array([1.0, -1.0, 0.5]), np.array([0.998, 0.001, 0.001])),
+                  (np.full(4, 0.3), np.full(4, 0.25))]:
+        var = _variance(r, pi)
+        cases.append(((r, pi), f"r = {_fmt(r)} and pi = {_fmt(pi)}", var, [
+            (np.var(r), "this weights every output equally; under the policy, output y counts with weight pi(y)"),
+            (np.sqrt(var), "this is the standard deviation; the exercise asks for its square"),
+            (pi @ r**2, "this is E[r^2]; subtract (E[r])^2")]))
+    return _check_cases(exercise, fn, cases, "variance", "Var = sum_y pi(y) (r(y) - V)^2, V = sum_y pi(y) r(y)",
+                        f"your variance matches labsupport's Run.variance on all {len(cases)} policies, a nearly "
+                        "deterministic one and a constant reward included.")
+
+
+def check_gradient_norm(fn: Callable, exercise: str = "3.2") -> Verdict:
+    """Exercise: ``fn(r, pi) -> float``, the squared norm ||grad V||^2 of the exact gradient with respect to the
+    logits of a tabular softmax at ``pi`` (arrays of shape (N,)).
+
+    Expected: :func:`labsupport.theory.value_rate` with ``train_on`` and ``measure`` the same reward (the rate
+    dV/dt of gradient flow is ||grad V||^2)."""
+    from labsupport import theory
+    cases = []
+    for r, pi in _policies(5):
+        problem = _bandit(r, pi)
+        expected = float(theory.value_rate(problem, train_on="true", measure="true")[0])
+        cases.append(((r, pi), f"r = {_fmt(r)} and pi = {_fmt(pi)}", expected, [
+            (_variance(r, pi), "this is Var_pi[r] = sum_y pi(y) A(y)^2: the gradient weights output y by pi(y)^2, "
+                               "not pi(y), which is why ||grad V||^2 <= max_y pi(y) Var"),
+            (np.sqrt(expected), "this is the norm; the exercise asks for its square"),
+            (pi**2 @ r**2, "you left out the baseline: A(y) = r(y) - V")]))
+    return _check_cases(exercise, fn, cases, "||grad V||^2", "||grad V||^2 = sum_y (pi(y) A(y))^2",
+                        f"your squared norm matches labsupport.theory.value_rate on all {len(cases)} policies.")
+
+
+def check_proxy_variance_prediction(prediction: Any, exercise: str = "3.3") -> Verdict:
+    """Predict, then run: at the toy's pi_0 the proxy r_P, which reaches V_G >= 0.9 long before r_G does, has a
+    variance under pi_0 that is "smaller", "about the same" or "larger" than that of r_G. The outcome is
+    :meth:`labsupport.Run.variance`; the run on r_P gives its crossing step."""
+    import torch
+
+    import labsupport as ls
+    toy = ls.paper_bandit()
+    pi, r_g, r_p = toy.init_probs[0].numpy(), toy.r_true[0].numpy(), toy.r_proxy[0].numpy()
+    var_g, var_p = _variance(r_g, pi), _variance(r_p, pi)
+    ratio = var_p / var_g
+    outcome = "larger" if ratio > 1.1 else "smaller" if ratio < 1 / 1.1 else "about the same"
+    pair = toy.with_rewards(r_proxy=np.stack([r_p, r_g]))       # row 0 trains on r_P, row 1 on r_G
+    run = ls.train(pair, ls.ExactPG(lr=0.1), 5000, record_every=None, dtype=torch.float64, track_level=0.9)
+    terms = ls.theory.value_rate_terms(pair, train_on="proxy", measure="proxy")
+    share = terms[:, 0] / terms.sum(1)
+    why = (f"Var under pi_0: r_P {var_p:.4f}, r_G {var_g:.4f}. Yet trained on r_P, V_G reaches 0.9 at step "
+           f"{run.hit_steps[0]:,} (exact PG, learning rate 0.1), while trained on r_G it is "
+           f"{run.true_value[-1, 1]:.3f} after 5,000 steps. Where the variance sits decides: y* carries "
+           f"{share[0]:.0%} of r_P's ||grad V||^2 and {share[1]:.0%} of r_G's, whose spread lies mostly between "
+           "y_med and the bad outputs.")
+    return compare_prediction(exercise, prediction, outcome, ("smaller", "about the same", "larger"), why)
+
+
+# ---------------------------------------------------------------------------------------------- lab 4
+
+
+def _two_output_times(p0: Sequence[float], delta: Sequence[float], lr: float) -> np.ndarray:
+    """Flow time (steps x lr) until pi(y*) >= 1/2 under exact policy gradient on two outputs whose rewards differ by
+    ``delta``, from pi_0(y*) = ``p0`` (one run per pair, float64); the rewards (delta/2, -delta/2) put the level
+    V = 0 at pi(y*) = 1/2."""
+    import torch
+
+    import labsupport as ls
+    d, p = np.asarray(delta, dtype=float), np.asarray(p0, dtype=float)
+    two = ls.Bandit(r_true=np.stack([d / 2, -d / 2], 1), init_probs=np.stack([p, 1 - p], 1), names=["y*", "y_med"])
+    horizon = int(1.2 * max((1 / q + 4 * np.log(2 / q)) / (2 * g) for q, g in zip(p, d)) / lr)
+    run = ls.train(two, ls.ExactPG(lr=lr), horizon, reward="true", record_every=None, dtype=torch.float64,
+                   track_level=0.0)
+    return run.hit_steps * lr
+
+
+def check_halving_prediction(prediction: Any, exercise: str = "4.1") -> Verdict:
+    """Predict, then run: on two outputs (r_G = 1 and 0.8, exact PG at learning rate 0.1), how much longer V_G takes
+    to reach 0.9 from pi_0(y*) = 0.01 than from 0.02: "a little longer", "about twice as long" or "about four times
+    as long". The outcome is the crossing of :func:`labsupport.train`'s runs."""
+    steps = np.rint(_two_output_times([0.02, 0.01], [0.2, 0.2], lr=0.1) / 0.1).astype(int)
+    ratio = steps[1] / steps[0]
+    outcome = "a little longer" if ratio < 1.5 else "about twice as long" if ratio < 3 else "about four times as long"
+    why = (f"V_G >= 0.9 (pi(y*) >= 1/2) after {steps[0]:,} steps from 0.02 and {steps[1]:,} from 0.01: "
+           f"{ratio:.2f} times as long. With two outputs d pi/dt = 2 Delta pi^2 (1 - pi)^2: the relative growth rate "
+           "d log pi/dt is proportional to pi itself (exponential growth, with a constant one, would add only a "
+           "fixed time when pi_0 is halved), so almost all the time is spent near the start, about "
+           "1 / (2 Delta pi_0) units of flow time.")
+    return compare_prediction(exercise, prediction, outcome,
+                              ("a little longer", "about twice as long", "about four times as long"), why)
+
+
+_TIME_CASES = [(0.02, 0.2), (0.05, 0.2), (0.1, 1.0), (0.3, 0.5), (0.01, 2.0)]
+
+
+def check_time_to_target(fn: Callable, exercise: str = "4.2") -> Verdict:
+    """Exercise: ``fn(p0, delta) -> float``, the gradient-flow time for pi(y*) to grow from ``p0`` to 1/2 on two
+    outputs whose rewards differ by ``delta`` (tabular softmax, exact gradient flow).
+
+    Expected: exact policy gradient at learning rate 0.01 in float64 (:func:`labsupport.train`), steps x 0.01;
+    it follows the flow to within 0.3% here, and the check allows 1%."""
+    p0, delta = np.array(_TIME_CASES).T
+    times = _two_output_times(p0, delta, lr=0.01)
+    cases = [((p, d), f"p0 = {p:g} and delta = {d:g}", t, [
+        (1 / (2 * d * p), "this is only the leading term 1 / (2 delta p0); integrate the growth law up to 1/2"),
+        (2 * t, "you divided by delta; the growth law is d pi/dt = 2 delta pi^2 (1 - pi)^2"),
+        (t / 0.1, "this is a number of steps at learning rate 0.1; return flow time (steps x learning rate)"),
+        (-t, "the sign is flipped: F(1/2) - F(p0), not F(p0) - F(1/2)")]) for (p, d), t in zip(_TIME_CASES, times)]
+    return _check_cases(exercise, fn, cases, "time",
+                        "t = (F(1/2) - F(p0)) / (2 delta) with F(p) = 1/(1 - p) - 1/p + 2 log(p / (1 - p))",
+                        f"your times match labsupport's runs (learning rate 0.01) within 1% on all {len(cases)} "
+                        f"cases, from {times.min():.3g} to {times.max():.3g} units of flow time.", tol=0.01)
+
+
+def _demotion_cases() -> list[tuple[np.ndarray, np.ndarray, int]]:
+    """(r_true, pi0, y): errors that can be beneficial (y is not the best output and A_G0(y) > 0): y_med of the toy
+    at pi_0(y*) = 0.05 and 0.15 and at a quick policy, and the likeliest such output of two random instances."""
+    import labsupport as ls
+    from labsupport import sweeps, theory
+    toy = ls.paper_bandit([0.05, 0.15])
+    cases = [(toy.r_true[b].numpy(), toy.init_probs[b].numpy(), 1) for b in range(2)]
+    cases.append((toy.r_true[0].numpy(), np.array([0.3, 0.1, 0.2, 0.2, 0.2]), 1))
+    rand = sweeps.random_instances(6, seed=4)
+    for b in range(rand.batch_size):
+        r, pi = rand.r_true[b].numpy(), rand.init_probs[b].numpy()
+        pull = np.where((theory.advantages(rand.rows([b]), "true")[0] > 0) & (r < r.max()), pi, 0)
+        if pull.max() > 0.05 and len(cases) < 5:
+            cases.append((r, pi, int(pull.argmax())))
+    return cases
+
+
+def check_beneficial_proxy(fn: Callable, exercise: str = "4.3") -> Verdict:
+    """Exercise: ``fn(r_true, pi0, y) -> float``, a proxy reward for output ``y`` (every other output keeps its
+    ground-truth reward) that makes the error on y beneficial (arrays of shape (N,)).
+
+    Expected: :func:`labsupport.theory.predict` says "beneficial" for every case, and :func:`labsupport.categorize`
+    measures it beneficial on the toy with pi_0(y*) = 0.15 (exact PG, learning rate 0.1, 2,000 steps)."""
+    import labsupport as ls
+    from labsupport import theory
+    cases = _demotion_cases()
+    for r_true, pi0, y in cases:
+        value, failed = _call(exercise, fn, r_true.copy(), pi0.copy(), y)
+        if failed is None:
+            got, failed = _numbers(exercise, value, (), "the proxy reward")
+        if failed is not None:
+            return failed
+        shown = f"r_true = {_fmt(r_true)}, pi0 = {_fmt(pi0)} and y = {y}"
+        if not np.isfinite(got) or got == r_true[y]:
+            return Verdict(exercise, False, f"for {shown} you return r_P(y) = {_fmt(got)}: a finite reward that "
+                                            f"differs from r_G(y) = {_fmt(r_true[y])} is needed, else there is no "
+                                            "error.")
+        r_proxy = r_true.copy()
+        r_proxy[y] = got
+        problem = _bandit(r_true, pi0).with_rewards(r_proxy=r_proxy)
+        row = theory.predict(problem)[0]
+        if row["predicted"] != "beneficial":
+            a_g, a_p = theory.advantages(problem, "true")[0][y], theory.advantages(problem, "proxy")[0][y]
+            return Verdict(exercise, False, f"for {shown}, with r_P(y) = {_fmt(got)} the rules say "
+                                            f"{row['predicted']!r} ({row['rule']}): A_G0(y) = {a_g:.4g} > 0 as "
+                                            f"wanted, but A_P0(y) = {a_p:.4g} > 0, so the proxy still pulls y up. "
+                                            "Hint: a beneficial error demotes a mediocre output below the proxy's "
+                                            "mean, A_P0(y) <= 0; a reward no higher than any other output's will do.")
+    r_true, pi0, y = cases[1]
+    r_proxy = r_true.copy()
+    r_proxy[y] = float(np.asarray(fn(r_true.copy(), pi0.copy(), y), dtype=float))
+    row = ls.categorize(_bandit(r_true, pi0).with_rewards(r_proxy=r_proxy), steps=2000).iloc[0]
+    if row.measured != "beneficial":
+        return Verdict(exercise, False, f"the rules say beneficial on all {len(cases)} cases, but on the toy with "
+                                        f"pi_0(y*) = 0.15 and r_P(y_med) = {_fmt(r_proxy[y])} the measurement says "
+                                        f"{row.measured} ({row.evidence}). Hint: a lower reward demotes y_med more "
+                                        "strongly.")
+    return Verdict(exercise, True, f"the rules call your error beneficial on all {len(cases)} cases, and on the toy "
+                                   f"with pi_0(y*) = 0.15 the counterfactual measures it so: {row.evidence}.")
