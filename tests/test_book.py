@@ -210,6 +210,30 @@ CLIPPED = """async () => {
     return `clipped ${name} ${number}(${el.scrollWidth} px of content in ${el.clientWidth} px, ${why}): ${text}`;
   }));
 }"""
+
+# Runs in a page whose charts are drawn (as SVG): axis labels or titles of one axis that overlap, and axis or legend
+# labels that vega shortened with an ellipsis (a label limit too small).
+LEGIBLE = """() => {
+  const problems = [];
+  const overlap = (a, b) => a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1;
+  const shown = t => t.textContent.trim() !== "" && t.getAttribute("opacity") !== "0";
+  for (const chart of document.querySelectorAll(".vega-embed")) {
+    const title = chart.querySelector("g.role-title-text text");
+    const name = "chart " + (title ? JSON.stringify(title.textContent) : (chart.closest("[id]") || chart).id);
+    for (const t of chart.querySelectorAll("g.role-axis-label text, g.role-legend-label text, g.role-axis-title text"))
+      if (shown(t) && t.textContent.endsWith("\u2026")) problems.push(`${name}: label cut short: ${t.textContent}`);
+    for (const axis of chart.querySelectorAll("g.role-axis")) {
+      const texts = Array.from(axis.querySelectorAll("g.role-axis-label text, g.role-axis-title text")).filter(shown);
+      const boxes = texts.map(t => t.getBoundingClientRect());
+      for (let i = 0; i < texts.length; i++)
+        for (let j = i + 1; j < texts.length; j++)
+          if (overlap(boxes[i], boxes[j]))
+            problems.push(`${name}: axis texts overlap: ${texts[i].textContent} / ${texts[j].textContent}`);
+    }
+  }
+  return problems;
+}"""
+
 #: the widths every page is checked at: a laptop and a phone
 WIDTHS = (1280, 390)
 
@@ -241,6 +265,7 @@ def inspect_page(browser, base: str, page_path: str, widths: tuple[int, ...] = W
     try:
         page.goto(base + page_path, wait_until="load")
         problems += page.evaluate(INSPECT, WAIT_MS)
+        problems += page.evaluate(LEGIBLE)
         for width in widths:
             page.set_viewport_size({"width": width, "height": 900})
             problems += [f"at {width} px: {p}" for p in page.evaluate(CLIPPED)]
@@ -250,8 +275,8 @@ def inspect_page(browser, base: str, page_path: str, widths: tuple[int, ...] = W
 
 
 def test_every_page_renders_offline(browser, built_book: Path, book_server: str):
-    """Every page at 1280 and 390 px: no request off 127.0.0.1, no console error, no raw TeX, charts drawn, widgets
-    rendered, nothing clipped (see CLIPPED); each problem is printed with its page, width and element."""
+    """Every page at 1280 and 390 px: no request off 127.0.0.1, no console error, no raw TeX, charts drawn and legible
+    (LEGIBLE), widgets rendered, nothing clipped (CLIPPED); each problem is printed with its page, width and element."""
     pages = built_pages(built_book, redirects=False)
     assert pages, f"no pages found in {built_book}"
     problems = [p for page in pages for p in inspect_page(browser, book_server, page)]
@@ -287,6 +312,37 @@ def test_clipping_check_tells_cut_content_from_scroll_boxes(browser, tmp_path: P
     assert flagged == ["cut", "silent", "spills"], found
     assert fade == "right"
 
+
+def test_legibility_check_flags_overlapping_and_shortened_labels(browser, tmp_path: Path):
+    """LEGIBLE flags a chart whose long category labels overlap and one whose legend labels are cut short, and passes
+    a chart of the package drawn by its renderer (which lets no label be cut short)."""
+    import altair as alt
+    import pandas as pd
+
+    from labsupport import charts
+
+    vega = BOOK / "_vendor" / "vega"
+    if not (BOOK / "_vendor" / "manifest.json").is_file():
+        pytest.skip("book/_vendor was not filled (npm missing or registry unreachable): charts need the CDN")
+    shutil.copytree(vega, tmp_path / "_static" / "vega")
+    names = pd.DataFrame({"name": [f"a rather long category name {i}" for i in range(6)], "n": range(6)})
+    crowded = alt.Chart(names, title="crowded").mark_bar().encode(
+        x=alt.X("name:N", title="name", axis=alt.Axis(labelAngle=0, labelOverlap=False)), y=alt.Y("n:Q", title="n"),
+    ).properties(width=120)
+    cut = alt.Chart(names, title="cut").mark_point().encode(
+        x=alt.X("n:Q", title="n"), color=alt.Color("name:N", legend=alt.Legend(labelLimit=40)))
+    run = pd.DataFrame({"step": [0, 1, 2] * 2, "run": 0, "true_value": [0.1, 0.5, 0.9, 0.2, 0.3, 0.4],
+                        "label": ["trained on r_G"] * 3 + ["trained on r_P"] * 3})
+    fine = charts.value_curves(run)
+    body = "".join(f'<div id="{name}">{charts.render(charts.vegalite_spec(chart))["text/html"]}</div>'
+                   for name, chart in (("crowded", crowded), ("cut", cut), ("fine", fine)))
+    (tmp_path / "page.html").write_text(f'<!doctype html><html data-content_root=""><head><meta charset="utf-8"></head>'
+                                       f'<body>{body}</body></html>')
+    with serve(tmp_path) as base:
+        problems = inspect_page(browser, base, "page.html", widths=(1280,))
+    assert any('chart "crowded": axis texts overlap' in p for p in problems), problems
+    assert any('chart "cut": label cut short' in p for p in problems), problems
+    assert not [p for p in problems if "crowded" not in p and "cut" not in p], problems
 
 # Runs in a page with kernel-free interactive charts: moves each chart's first range slider to its other end and
 # reports the charts whose drawing did not change.
