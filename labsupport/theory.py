@@ -22,7 +22,7 @@ import math
 import numpy as np
 import torch
 
-from ._checks import as_tensor, choice, count, finite, flag, memory, non_negative
+from ._checks import as_tensor, choice, count, finite, flag, float_dtype, memory, non_negative
 from .algorithms import Algorithm, ExactPG
 from .problems import Bandit
 from .simulate import train
@@ -249,8 +249,7 @@ def categorize(
     steps = count("steps", steps, minimum=1)
     measure = flag("measure", measure)
     progress = flag("progress", progress, allow_none=True)
-    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
-        raise ValueError(f"dtype must be a torch floating type such as torch.float64; got {dtype!r}")
+    dtype = float_dtype("dtype", dtype)
     non_negative("tol", tol)
     if target is not None:
         target = finite("target", target)
