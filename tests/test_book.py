@@ -215,7 +215,8 @@ CLIPPED = """async () => {
 # labels that vega shortened with an ellipsis (a label limit too small).
 LEGIBLE = """() => {
   const problems = [];
-  const overlap = (a, b) => a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1;
+  const overlap = (a, b) => a.left < b.right - 1 && b.left < a.right - 1 &&
+                            a.top < b.bottom - 1 && b.top < a.bottom - 1;
   const shown = t => t.textContent.trim() !== "" && t.getAttribute("opacity") !== "0";
   for (const chart of document.querySelectorAll(".vega-embed")) {
     const title = chart.querySelector("g.role-title-text text");
