@@ -72,10 +72,25 @@ def main(argv: list[str] | None = None) -> int:
     stamp.write_text(key)
     executed = [v for pk, v in records(cache_dir).items() if pk not in before]
     print(f"\nBuilt in {seconds:.0f} s; {len(executed)} notebook(s) executed"
-          + (":" if executed else f" (the other {len(before)} came from the cache)."))
+          + (":" if executed else "; every page's outputs came from the cache."))
     for uri, secs in sorted(executed, key=lambda item: -(item[1] or 0)):
-        print(f"  {secs:7.1f} s  {Path(uri).relative_to(ROOT) if Path(uri).is_relative_to(ROOT) else uri}")
+        print(f"  {secs:7.1f} s  {_short(uri)}")
+    for uri in failed(cache_dir):
+        print(f"  failed: {_short(uri)} (its traceback is in the build output above; it runs again next build)")
     return status
+
+
+def failed(cache_dir: Path) -> list[str]:
+    """The notebooks whose latest execution raised (jupyter-cache keeps their traceback)."""
+    if not cache_dir.exists():
+        return []
+    from jupyter_cache import get_cache
+
+    return sorted(r.uri for r in get_cache(str(cache_dir)).list_project_records() if r.traceback)
+
+
+def _short(path: str) -> str:
+    return str(Path(path).relative_to(ROOT)) if Path(path).is_relative_to(ROOT) else path
 
 
 if __name__ == "__main__":
