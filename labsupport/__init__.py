@@ -7,8 +7,8 @@
     run = ls.train(prob, ls.ExactPG(lr=0.1), steps=2000, reward="proxy")
     ls.categorize(prob)
 
-Token sequences (chapters 6 and 7) train through the same update rules with ``ls.sequence.train_sequences(task,
-ls.GRPO(), steps)`` on an ``ls.sequence.SequenceTask``.
+Token sequences (chapters 6 and 7) train through the same update rules with ``ls.train_sequences(task, ls.GRPO(),
+steps)`` on an ``ls.SequenceTask``, returning an ``ls.SequenceRun`` with the accessors of ``ls.Run``.
 
 Every name is imported on first use (PEP 562), so ``import labsupport`` is instant and imports no PyTorch: the
 command line (``python -m labsupport rm-report``) and the reward-model report start without it. Charts
@@ -28,6 +28,7 @@ NAMES = {
     "RLOO": "algorithms", "Reinforce": "algorithms",
     "Bandit": "problems", "paper_bandit": "problems",
     "Run": "simulate", "train": "simulate",
+    "SequenceRun": "sequence", "SequenceTask": "sequence", "train_sequences": "sequence",
     "categorize": "theory",
     "pick": "labmode", "small_mode": "labmode",
     "rm_report": "rmreport",

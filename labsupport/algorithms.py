@@ -24,6 +24,8 @@ from ._checks import choice, count, flag, non_negative, positive
 from .policies import SoftmaxPolicy, sample
 
 BASELINES = ("none", "mean", "loo")
+#: GRPO's epsilon in (r - mean) / (std + eps), the default of :class:`GRPO` (and of the fused kernels)
+GRPO_EPS = 1e-8
 
 #: stores a checked parameter on a frozen dataclass (numpy scalars become Python numbers)
 _set = object.__setattr__
@@ -184,7 +186,7 @@ class GRPO(_Sampled):
 
     group: int = 8
     normalize_std: bool = True
-    eps: float = 1e-8
+    eps: float = GRPO_EPS
 
     def __post_init__(self):
         super().__post_init__()
@@ -246,4 +248,4 @@ class PPO(_Sampled):
             self._ascend(theta, pi, _score_direction(pi, y, rho * a * ~clipped), inp)
 
 
-__all__ = ["Algorithm", "ExactPG", "Reinforce", "RLOO", "GRPO", "PPO", "StepInput", "silent_groups"]
+__all__ = ["Algorithm", "BASELINES", "ExactPG", "GRPO", "GRPO_EPS", "PPO", "Reinforce", "RLOO", "StepInput", "silent_groups"]

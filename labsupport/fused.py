@@ -35,7 +35,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .algorithms import GRPO, PPO, RLOO, Algorithm, ExactPG, Reinforce
+from .algorithms import GRPO, GRPO_EPS, PPO, RLOO, Algorithm, ExactPG, Reinforce
 
 #: update rules the kernel runs, and the code of their advantage rule in the kernel (PPO: leave-one-out advantages,
 #: then its epochs of clipped updates)
@@ -476,12 +476,12 @@ def sequence_unsupported(task, group: int, device: torch.device, dtype: torch.dt
 
 def train_sequences(task, kinds: np.ndarray, steps: int, group: int, lr: float, seed: int, record_at: list[int],
                     anneal_steps: int, switch_at: float, switch_window: int, device: torch.device, bar=None,
-                    start_token: int = 0):
+                    start_token: int = 0, eps: float = GRPO_EPS):
     """GRPO on every run of a :class:`~labsupport.verifiable.SequenceTask` with the fused kernel.
 
     Args: as :func:`labsupport.verifiable.train_grpo` (already checked); ``kinds`` holds each run's reward name and
     ``record_at`` the steps to record; ``device`` where the tensors live; ``start_token`` the context row of the
-    first position (``verifiable.START``).
+    first position (``labsupport.sequence.START``); ``eps`` GRPO's epsilon.
 
     Returns:
         (rec, silent, sampled, weight) on the device: rec (records, 3, B) float32 exact P(C1), P(C2), P(both);
@@ -505,7 +505,7 @@ def train_sequences(task, kinds: np.ndarray, steps: int, group: int, lr: float, 
     def launch(start, count, last):
         _sequence_kernel[(b,)](
             theta, cond, codes, rec, silent, sampled, weight, switched, ring,
-            b, start, count, last, every, len(record_at), seed, float(lr), 1e-8,
+            b, start, count, last, every, len(record_at), seed, float(lr), float(eps),
             float(anneal_steps), float(switch_at), switch_window, group, mask1, mask2,
             **_sequence_constants(v, length, group, switch_window, start_token),
         )

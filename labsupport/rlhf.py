@@ -7,7 +7,7 @@ The pieces, in the order the study uses them::
     init = sft(task, DEFAULT_SFT)                                # (I, P, L, V, V) logits of I initial policies
     rms = train_reward_models(task, default_reward_models(), init)   # R Bradley-Terry reward models (+ perturbations)
     rows = torch.arange(len(rms)).repeat(len(init))              # run b: initial policy b // R, reward model b % R
-    run = rloo(task, init.repeat_interleave(len(rms), 0), rms.scorer(rows), steps=200)   # RLOO, one batch
+    run = rloo(task, init.repeat_interleave(len(rms), 0), rms.scorer(rows), steps=200)   # RLOO (or PPO), one batch
     table = evaluate_reward_models(task, init, rms)              # Acc, Acc-W, HAcc, HAcc-W at each initial policy
     study = run_study("small")                                   # everything above; study.frame has one row per run
     correlation_table(study.frame)                               # metric vs ground-truth gain, with bootstrap CIs
@@ -18,10 +18,10 @@ ends at its first EOS (or after L tokens). Batches of responses are long tensors
 per prompt (1093 for V = 4, L = 6): up to ``EXACT_LIMIT`` of them, expectations are exact sums over all responses,
 beyond it Monte-Carlo averages.
 
-**Policy.** Autoregressive and tabular: per prompt p, position t and previous token, a row of V logits,
-``logits[..., p, t, prev, :]`` of shape (..., P, L, V, V). The previous token of position 0 is index 0 (EOS never
-precedes a token, so its slot is free to mean "start"). log pi(y | p) = sum_{t < |y|} log softmax(logits[p, t,
-y_{t-1}])[y_t].
+**Policy.** The sequence engine's (:class:`labsupport.sequence.SequencePolicy` with end token EOS,
+``task.policy``): per prompt p, position t and previous token, a row of V logits, ``logits[..., p, t, prev, :]`` of
+shape (..., P, L, V, V). The previous token of position 0 is index 0 (EOS never precedes a token, so its slot is free
+to mean "start"). log pi(y | p) = sum_{t < |y|} log softmax(logits[p, t, y_{t-1}])[y_t].
 
 **Ground truth.** Each prompt has a best answer a_p (L - 1 content tokens, then EOS) and a mediocre answer m_p, the
 first h = ceil((L - 1) / 2) tokens of a_p, then EOS: a partially right, short answer. With
@@ -42,8 +42,9 @@ Perturbations then change the reward of one chosen response per prompt: demote t
 (or a common) bad response above everything else.
 
 **RLOO.** :func:`rloo`: per step and prompt, k samples; proxy rewards whitened per run over the batch, minus
-kl * (log pi(y) - log pi_0(y)); leave-one-out advantages (:func:`labsupport.algorithms._baseline_advantage`); one
-Adam step on the logits. Outcome: the ground-truth gain V_G(final) - V_G(pi_0).
+kl * (log pi(y) - log pi_0(y)); leave-one-out advantages (:meth:`labsupport.RLOO.advantages`); one Adam step on the
+logits: :func:`labsupport.sequence.train_sequences` with ``optimizer="adam"``, ``whiten=True``. Any other sampled
+rule runs the same way (``algorithm=labsupport.PPO(...)``). Outcome: the ground-truth gain V_G(final) - V_G(pi_0).
 
 **Metrics.** :func:`evaluate_reward_models` computes the four metrics of :mod:`labsupport.metrics` at each initial
 policy on on-policy pairs (all pairs of 10 samples per prompt, ground-truth ties dropped and counted; V_hat = mean
@@ -52,7 +53,6 @@ proxy reward of those samples) and on offline pairs, with and without length nor
 
 from __future__ import annotations
 
-import itertools
 import math
 import time
 import warnings
@@ -66,9 +66,10 @@ import torch
 from tqdm.auto import tqdm
 
 from . import metrics
-from ._checks import choice, count, non_negative, positive
-from .algorithms import _baseline_advantage
-from .policies import sample as sample_categorical
+from . import sequence as sq
+from ._checks import choice, count, positive
+from .algorithms import RLOO, Algorithm
+from .sequence import EXACT_LIMIT, SequenceRun, TaskReward, draw_uniforms
 from .simulate import resolve_device
 
 __all__ = [
@@ -80,18 +81,13 @@ __all__ = [
 ]
 
 EOS = 0
-#: expectations are exact sums over every response when a prompt has at most this many responses
-EXACT_LIMIT = 5_000
+#: what :func:`rloo` returned before it ran on the sequence engine; kept as a name for one release
+RLHFRun = SequenceRun
 
 
 # ----------------------------------------------------------------------------------------------------------------------
 # The task
 # ----------------------------------------------------------------------------------------------------------------------
-
-
-def _n_responses(vocab: int, length: int) -> int:
-    """sum_{l < L} (V-1)^(l-1) + V (V-1)^(L-1): the distinct responses of one prompt."""
-    return sum((vocab - 1) ** (l - 1) for l in range(1, length)) + vocab * (vocab - 1) ** (length - 1)
 
 
 class SequenceTask:
@@ -110,6 +106,7 @@ class SequenceTask:
         best, mediocre: (P, L) long tensors, the padded answers a_p and m_p.
         pad: the padding value V.
         n_responses: distinct responses per prompt; ``exact``: whether expectations enumerate them.
+        policy: the sequence engine's policy family (:class:`labsupport.sequence.SequencePolicy`, end token EOS).
     """
 
     def __init__(self, prompts: int = 8, vocab: int = 4, length: int = 6, mediocre_value: float = 0.8,
@@ -136,7 +133,8 @@ class SequenceTask:
         mediocre[:, self.h] = EOS
         self.best = best.to(self.device)
         self.mediocre = mediocre.to(self.device)
-        self.n_responses = _n_responses(vocab, length)
+        self.policy = sq.SequencePolicy(vocab, length, end=EOS)
+        self.n_responses = self.policy.n_sequences()
         self.exact = self.n_responses <= EXACT_LIMIT
         self._all: Optional[torch.Tensor] = None
 
@@ -147,6 +145,22 @@ class SequenceTask:
 
     # responses ---------------------------------------------------------------------------------------------------
 
+    def engine(self, init_logits: torch.Tensor, proxy: Optional[TaskReward] = None) -> sq.SequenceTask:
+        """This task on the sequence engine: runs starting from ``init_logits`` (B, P, L, V, V), r_G the ground
+        truth, r_P ``proxy`` (a reward (tokens (B', P, N, L), runs (B',)) -> (B', P, N), e.g.
+        :meth:`RewardModels.scorer`), tokens drawn position by position as decoding does."""
+
+        def truth(tokens: torch.Tensor, runs: torch.Tensor) -> torch.Tensor:
+            return self.ground_truth(tokens)
+
+        return sq.SequenceTask(init_logits, truth, proxy, end=EOS, draw="position")
+
+    def sample(self, logits: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
+        """n responses per prompt from each policy, token by token: logits (B, P, L, V, V) -> (B, P, n, L)."""
+        b, p, L = logits.shape[:3]
+        u = draw_uniforms(generator, (b, p, n, L), "position", logits.dtype)
+        return self.policy.sample(self.policy.conditionals(logits.detach()), u)
+
     def lengths(self, seqs: torch.Tensor) -> torch.Tensor:
         """|y| in tokens (EOS included), shape seqs.shape[:-1]."""
         return (seqs != self.pad).sum(-1)
@@ -154,14 +168,7 @@ class SequenceTask:
     def all_responses(self) -> torch.Tensor:
         """Every distinct response, (n_responses, L): content prefixes ending in EOS, and all full-length ones."""
         if self._all is None:
-            v, L, rows = self.vocab, self.length, []
-            for l in range(1, L + 1):
-                prefixes = list(itertools.product(range(1, v), repeat=l - 1))  # [()] for l = 1
-                grids = torch.tensor(prefixes, dtype=torch.long).reshape(len(prefixes), l - 1)
-                last = torch.arange(v) if l == L else torch.tensor([EOS])  # full length: any last token
-                body = torch.cat([grids.repeat_interleave(len(last), 0), last.repeat(len(grids))[:, None]], 1)
-                rows.append(torch.cat([body, torch.full((len(body), L - l), self.pad)], 1))
-            self._all = torch.cat(rows).to(self.device)
+            self._all = self.policy.all_sequences(self.device)
         return self._all
 
     def random_responses(self, shape: Sequence[int], generator: torch.Generator) -> torch.Tensor:
@@ -217,80 +224,34 @@ class SequenceTask:
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-def _flat_index(seqs: torch.Tensor, vocab: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """For each position: index t V^2 + prev V + token into the flattened (L, V, V) table, and whether it is active."""
-    L = seqs.shape[-1]
-    active = seqs != vocab
-    tok = seqs.clamp(max=vocab - 1)
-    prev = torch.cat([torch.zeros_like(tok[..., :1]), tok[..., :-1]], -1)  # 0 = start of the response
-    pos = torch.arange(L, device=seqs.device) * vocab * vocab
-    return pos + prev * vocab + tok, active
-
-
 def log_probs(logits: torch.Tensor, seqs: torch.Tensor) -> torch.Tensor:
-    """log pi(y | p) of each response: logits (B, P, L, V, V), seqs (P, N, L) or (B, P, N, L) -> (B, P, N).
-
-    Differentiable in ``logits`` (RLOO backpropagates through it).
-    """
-    b, p, L, v, _ = logits.shape
-    if seqs.dim() == 3:
-        seqs = seqs.unsqueeze(0).expand(b, *seqs.shape)
-    n = seqs.shape[2]
-    idx, active = _flat_index(seqs, v)
-    table = torch.log_softmax(logits, -1).reshape(b, p, L * v * v)
-    vals = table.gather(2, idx.reshape(b, p, n * L)).reshape(b, p, n, L)
-    return torch.where(active, vals, torch.zeros_like(vals)).sum(-1)
+    """Deprecated: ``task.policy.log_prob(logits, seqs)`` (:meth:`labsupport.sequence.SequencePolicy.log_prob`)."""
+    warnings.warn("rlhf.log_probs is deprecated; use task.policy.log_prob(logits, seqs)", DeprecationWarning,
+                  stacklevel=2)
+    return sq.SequencePolicy(logits.shape[-1], logits.shape[2], end=EOS).log_prob(logits, seqs)
 
 
-@torch.no_grad()
 def sample_responses(logits: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
-    """n responses per prompt from each policy, token by token: logits (B, P, L, V, V) -> (B, P, n, L).
-
-    Each token is drawn with :func:`labsupport.policies.sample` (inverse CDF of one uniform number).
-    """
-    b, p, L, v, _ = logits.shape
-    pad = v
-    seqs = torch.full((b, p, n, L), pad, dtype=torch.long, device=logits.device)
-    prev = torch.zeros((b, p, n), dtype=torch.long, device=logits.device)
-    done = torch.zeros((b, p, n), dtype=torch.bool, device=logits.device)
-    for t in range(L):
-        table = torch.softmax(logits[:, :, t], -1)  # (B, P, V_prev, V)
-        rows = table.gather(2, prev[..., None].expand(b, p, n, v))
-        u = torch.rand((b * p * n, 1), generator=generator, device=logits.device, dtype=rows.dtype)
-        tok = sample_categorical(rows.reshape(-1, v), u).reshape(b, p, n)
-        tok = torch.where(done, torch.full_like(tok, pad), tok)
-        seqs[..., t] = tok
-        done = done | (tok == EOS)
-        prev = tok.clamp(max=v - 1)
-    return seqs
+    """Deprecated: ``task.sample(logits, n, generator)`` (:meth:`SequenceTask.sample`)."""
+    warnings.warn("rlhf.sample_responses is deprecated; use task.sample(logits, n, generator)", DeprecationWarning,
+                  stacklevel=2)
+    policy = sq.SequencePolicy(logits.shape[-1], logits.shape[2], end=EOS)
+    b, p, L = logits.shape[:3]
+    return policy.sample(policy.conditionals(logits.detach()), draw_uniforms(generator, (b, p, n, L), "position",
+                                                                             logits.dtype))
 
 
 @torch.no_grad()
 def policy_values(task: SequenceTask, logits: torch.Tensor, reward: Optional[Callable] = None,
-                  samples: int = 512, generator: Optional[torch.Generator] = None,
-                  chunk: int = 8) -> torch.Tensor:
-    """E_{y ~ pi(.|p)}[r(y)] per policy and prompt, shape (B, P); r = r_G unless ``reward`` (seqs -> values) is given.
+                  samples: int = 512, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """E_{y ~ pi(.|p)}[r(y)] per policy and prompt, shape (B, P); r = r_G unless ``reward`` (seqs (B', P, N, L) ->
+    (B', P, N)) is given: :meth:`labsupport.sequence.SequenceTask.expected` on :meth:`SequenceTask.engine`.
 
     Exact (a sum over every response) when ``task.exact``, else the mean over ``samples`` responses per prompt drawn
-    with ``generator``. ``chunk`` policies at a time bound the memory of the exact sum.
+    with ``generator``; :data:`labsupport.sequence.EVAL_CHUNK` policies at a time.
     """
-    reward = task.ground_truth if reward is None else reward
-    out = []
-    if task.exact:
-        every = task.all_responses()
-        seqs = every.unsqueeze(0).expand(task.prompts, *every.shape)  # (P, S, L)
-        values = reward(seqs)
-        for start in range(0, logits.shape[0], chunk):
-            lp = log_probs(logits[start:start + chunk], seqs)
-            vals = values if values.dim() == 2 else values[start:start + chunk]
-            out.append((lp.exp() * vals).sum(-1))
-        return torch.cat(out)
-    if generator is None:
-        raise ValueError("generator is None; sampled expectations (task.exact is False) need a torch.Generator")
-    for start in range(0, logits.shape[0], chunk):
-        seqs = sample_responses(logits[start:start + chunk], samples, generator)
-        out.append(reward(seqs).mean(-1))
-    return torch.cat(out)
+    fn = task.ground_truth if reward is None else reward
+    return task.engine(logits).expected(logits, lambda tokens, runs: fn(tokens), generator, samples)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -362,7 +323,7 @@ def sft(task: SequenceTask, specs: Sequence[SFTSpec] = DEFAULT_SFT, demos: int =
     logits = torch.zeros((I, P, L, V, V), device=task.device, requires_grad=True)
     epochs = torch.tensor([s.epochs for s in specs], device=task.device)
     for epoch in range(int(epochs.max())):
-        nll = -log_probs(logits, data).mean(-1).sum()
+        nll = -task.policy.log_prob(logits, data).mean(-1).sum()
         (grad,) = torch.autograd.grad(nll, logits)
         with torch.no_grad():
             live = (epoch < epochs).to(grad.dtype).reshape(I, 1, 1, 1, 1)
@@ -466,17 +427,18 @@ class RewardModels:
         return r
 
     def scorer(self, rows: torch.Tensor, task: Optional[SequenceTask] = None,
-               reference: Optional[torch.Tensor] = None) -> Callable[[torch.Tensor], torch.Tensor]:
-        """A reward function for :func:`rloo`: run b is scored by model rows[b], unless ``reference`` (B,) says
-        otherwise: 1 = the task's ground truth r_G, 2 = r_G with the mediocre answer demoted
-        (:meth:`SequenceTask.ground_truth_demoted`), 0 = the model."""
+               reference: Optional[torch.Tensor] = None) -> TaskReward:
+        """A reward of the runs it is given, (tokens (B', P, N, L), runs (B',)) -> (B', P, N), for :func:`rloo`:
+        run b is scored by model rows[b], unless ``reference`` (B,) says otherwise: 1 = the task's ground truth
+        r_G, 2 = r_G with the mediocre answer demoted (:meth:`SequenceTask.ground_truth_demoted`), 0 = the model."""
 
-        def reward(seqs: torch.Tensor) -> torch.Tensor:
-            r = self(seqs, rows)
+        def reward(seqs: torch.Tensor, runs: torch.Tensor) -> torch.Tensor:
+            r = self(seqs, rows[runs])
             if reference is not None:
+                ref = reference[runs]
                 for kind, fn in ((1, task.ground_truth), (2, task.ground_truth_demoted)):
-                    if bool((reference == kind).any()):
-                        r = torch.where((reference == kind)[:, None, None], fn(seqs), r)
+                    if bool((ref == kind).any()):
+                        r = torch.where((ref == kind)[:, None, None], fn(seqs), r)
             return r
 
         return reward
@@ -498,7 +460,7 @@ def _pair_pool(task: SequenceTask, source: str, n: int, init_logits: torch.Tenso
     if source == "offline":
         return offline_responses(task, n, generator), offline_responses(task, n, generator)
     I = init_logits.shape[0]
-    draws = sample_responses(init_logits, 2 * math.ceil(n / I), generator)  # (I, P, 2m, L)
+    draws = task.sample(init_logits, 2 * math.ceil(n / I), generator)  # (I, P, 2m, L)
     m = draws.shape[2] // 2
     first = draws[:, :, :m].transpose(0, 1).reshape(task.prompts, I * m, -1)[:, :n]
     second = draws[:, :, m:].transpose(0, 1).reshape(task.prompts, I * m, -1)[:, :n]
@@ -599,8 +561,8 @@ def _no_overrides(r: int, p: int, L: int, dev):
 def _common_bad(task: SequenceTask, init_logits: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     """Per prompt, the response with r_G < 0 of largest mean pi_0 among 64 samples per initial policy, (P, L)."""
     I = init_logits.shape[0]
-    pool = sample_responses(init_logits, 64, g).transpose(0, 1).reshape(task.prompts, I * 64, -1)  # (P, M, L)
-    mean_pi = log_probs(init_logits, pool).exp().mean(0)  # (P, M)
+    pool = task.sample(init_logits, 64, g).transpose(0, 1).reshape(task.prompts, I * 64, -1)  # (P, M, L)
+    mean_pi = task.policy.log_prob(init_logits, pool).exp().mean(0)  # (P, M)
     bad = task.ground_truth(pool) < 0
     score = torch.where(bad, mean_pi, torch.full_like(mean_pi, -1.0))
     pick = score.argmax(-1)
@@ -653,60 +615,31 @@ class RLHFRun:
         return self.true_value[-1] - self.true_value[0]
 
 
-def rloo(task: SequenceTask, init_logits: torch.Tensor, reward: Callable[[torch.Tensor], torch.Tensor], steps: int,
-         k: int = 4, kl: float = 0.01, lr: float = 0.05, whiten: bool = True, seed: int = 0,
-         record_every: int = 25, eval_samples: int = 512, progress: Optional[bool] = None) -> RLHFRun:
-    """RLOO from each initial policy (B runs in one batch) against ``reward`` (seqs (B, P, k, L) -> (B, P, k)).
+def rloo(task: SequenceTask, init_logits: torch.Tensor, reward: Optional[TaskReward], steps: int, k: int = 4,
+         kl: float = 0.01, lr: float = 0.05, whiten: bool = True, seed: int = 0, record_every: int = 25,
+         eval_samples: int = 512, progress: Optional[bool] = None, algorithm: Optional[Algorithm] = None
+         ) -> SequenceRun:
+    """RLOO from each initial policy (B runs in one batch) against ``reward`` ((tokens (B', P, N, L), runs (B',)) ->
+    (B', P, N), e.g. :meth:`RewardModels.scorer`; ``None``: the ground truth r_G).
 
     Per step, for each run b and prompt p: y_1..y_k ~ pi_b(.|p);
         s_i   = (r(y_i) - mean) / (std + 1e-8)        mean and std over the P k rewards of run b (``whiten``)
         s_i  -= kl * (log pi_b(y_i) - log pi_0(y_i))   the KL penalty to the initial policy, per sequence
         A_i   = s_i - (1 / (k - 1)) sum_{j != i} s_j   leave-one-out baseline
         loss  = -(1 / (P k)) sum_{p, i} A_i log pi_b(y_i)
-    and one Adam step (learning rate ``lr``) on the logits. V_G is recorded every ``record_every`` steps and at the
-    end (:func:`policy_values`; sampled with ``eval_samples`` per prompt when the task is too large to enumerate).
+    and one Adam step (learning rate ``lr``) on the logits: :func:`labsupport.sequence.train_sequences` on
+    :meth:`SequenceTask.engine` with ``RLOO(k=k, lr=lr, kl=kl)``, ``optimizer="adam"``. ``algorithm`` replaces
+    that rule, e.g. ``labsupport.PPO(clip=0.2, epochs=4, k=4, lr=0.05, kl=0.01)``. V_G is recorded every
+    ``record_every`` steps and at the end (exact, or sampled with ``eval_samples`` per prompt when the task is too
+    large to enumerate). Returns a :class:`labsupport.sequence.SequenceRun` (``true_value``, ``proxy_reward``,
+    ``kl``, ``gain``, final logits ``theta``).
     """
     count("steps", steps, minimum=1)
-    count("k", k, minimum=2)
-    non_negative("kl", kl)
-    positive("lr", lr)
-    count("record_every", record_every, minimum=1)
-    g = torch.Generator(device=init_logits.device).manual_seed(seed)
-    g_eval = torch.Generator(device=init_logits.device).manual_seed(seed + 1)
-    ref = init_logits.detach()
-    theta = ref.clone().requires_grad_(True)
-    opt = torch.optim.Adam([theta], lr=lr)
-    b = ref.shape[0]
-    rec_steps, values, proxies, kls = [0], [policy_values(task, ref, samples=eval_samples, generator=g_eval)],\
-        [torch.full((b,), float("nan"), device=ref.device)], [torch.zeros(b, device=ref.device)]
-    show = progress if progress is not None else steps * b * task.prompts >= 2e5
-    start = time.perf_counter()
-    for step in tqdm(range(1, steps + 1), desc="RLOO", disable=not show, leave=False):
-        seqs = sample_responses(theta.detach(), k, g)
-        r = reward(seqs).to(theta.dtype)
-        raw = r.mean((1, 2))
-        if whiten:
-            r = (r - r.mean((1, 2), keepdim=True)) / (r.std((1, 2), keepdim=True) + 1e-8)
-        logp = log_probs(theta, seqs)
-        with torch.no_grad():
-            kl_est = logp.detach() - log_probs(ref, seqs)
-            s = r - kl * kl_est
-            adv = _baseline_advantage(s.reshape(-1, k), "loo").reshape(s.shape)
-        loss = -(adv * logp).mean((1, 2)).sum()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if step % record_every == 0 or step == steps:
-            rec_steps.append(step)
-            values.append(policy_values(task, theta.detach(), samples=eval_samples, generator=g_eval))
-            proxies.append(raw)
-            kls.append(kl_est.mean((1, 2)))
-    seconds = time.perf_counter() - start
-
-    def stack(xs):
-        return torch.stack([x.reshape(b, -1).mean(-1) if x.dim() > 1 else x for x in xs]).cpu().numpy()
-
-    return RLHFRun(np.array(rec_steps), stack(values), stack(proxies), stack(kls), theta.detach(), seconds)
+    rule = RLOO(k=k, lr=lr, kl=kl) if algorithm is None else algorithm
+    return sq.train_sequences(task.engine(init_logits, reward), rule, steps, reward="true" if reward is None else "proxy",
+                              seed=seed, device=str(init_logits.device), record_every=record_every,
+                              dtype=init_logits.dtype, optimizer="adam", whiten=whiten, eval_samples=eval_samples,
+                              progress=progress)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -780,7 +713,7 @@ def evaluate_reward_models(task: SequenceTask, init_logits: torch.Tensor, rms: R
     rows = []
     for i, name in enumerate(names):
         pol = init_logits[i: i + 1]
-        onpol = sample_responses(pol, samples_per_prompt, g)[0]  # (P, N, L)
+        onpol = task.sample(pol, samples_per_prompt, g)[0]  # (P, N, L)
         proxy_on = rms(onpol)  # (R, P, N)
         v_hat = proxy_on.mean(-1)  # (R, P)
         sets = {}
@@ -789,7 +722,7 @@ def evaluate_reward_models(task: SequenceTask, init_logits: torch.Tensor, rms: R
             ids = np.repeat(np.arange(task.prompts), m)
             r_true = task.ground_truth(seqs).reshape(-1).cpu().numpy()
             pp = metrics.preference_pairs(ids, r_true)
-            logp = log_probs(pol, seqs)[0].reshape(-1).cpu().numpy()
+            logp = task.policy.log_prob(pol, seqs)[0].reshape(-1).cpu().numpy()
             length = task.lengths(seqs).reshape(-1).cpu().numpy()
             sets[src] = (ids, r_true, pp, logp, length, proxy.reshape(len(rms), -1).cpu().numpy(),
                          v_hat.repeat_interleave(m, 1).cpu().numpy())
@@ -875,11 +808,13 @@ class StudyResult:
 
 def run_study(size: Union[str, StudySize] = "small", sft_specs: Sequence[SFTSpec] = DEFAULT_SFT,
               rm_specs: Optional[Sequence[RMSpec]] = None, seed: int = 0, device: str = "auto",
-              progress: Optional[bool] = None) -> StudyResult:
+              progress: Optional[bool] = None, algorithm: Optional[Algorithm] = None) -> StudyResult:
     """The whole study: task, SFT policies, reward models, metrics at pi_0, RLOO of every (policy, model, seed).
 
     All runs, including two references per initial policy (r_G itself and r_G with m_p demoted), go into one RLOO
-    batch of I x (R + 2) x rl_seeds runs (seeds are separate rows with their own samples).
+    batch of I x (R + 2) x rl_seeds runs (seeds are separate rows with their own samples). ``algorithm``: another
+    sampled rule in place of RLOO(k=4, lr=size.lr, kl=size.kl), e.g. ``labsupport.PPO(clip=0.2, epochs=4, k=4,
+    lr=0.05, kl=0.01)`` (see :func:`rloo`).
     """
     sz = SIZES[choice("size", size, SIZES)] if isinstance(size, str) else size
     clock = {}
@@ -904,7 +839,7 @@ def run_study(size: Union[str, StudySize] = "small", sft_specs: Sequence[SFTSpec
     reward = rms.scorer(rm_of.clamp(max=R - 1), task, reference=(rm_of - R + 1).clamp(min=0))
     t0 = time.perf_counter()
     run = rloo(task, init[init_of], reward, steps=sz.rl_steps, kl=sz.kl, lr=sz.lr, seed=seed + 11,
-               record_every=sz.record_every, eval_samples=sz.eval_samples, progress=progress)
+               record_every=sz.record_every, eval_samples=sz.eval_samples, progress=progress, algorithm=algorithm)
     clock["RLOO"] = time.perf_counter() - t0
 
     rm_names = [*rms.names, *REFERENCES]

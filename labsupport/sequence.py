@@ -111,7 +111,7 @@ import torch
 
 from ._checks import choice, count, flag, float_dtype
 from .algorithms import Algorithm, ExactPG, silent_groups
-from .simulate import BACKENDS, _progress_bar, _record_steps, _threads, resolve_device
+from .simulate import BACKENDS, progress_bar, record_steps, resolve_device, threads
 
 #: the context row of the first position
 START = 0
@@ -275,8 +275,8 @@ def draw_uniforms(generator: torch.Generator, shape: tuple[int, int, int, int], 
     dev = generator.device
     if order == "sequence":
         return torch.rand(shape, generator=generator, device=dev, dtype=dtype)
-    u = torch.rand((length, b, p, g), generator=generator, device=dev, dtype=dtype)
-    return u.permute(1, 2, 3, 0)
+    # one call per position: on the CPU the same numbers as one (L, B, P, G) call, on CUDA the same as decoding draws
+    return torch.stack([torch.rand((b, p, g), generator=generator, device=dev, dtype=dtype) for _ in range(length)], -1)
 
 
 # ------------------------------------------------------------------------------------------------ the task
@@ -350,7 +350,7 @@ class SequenceTask:
     @torch.no_grad()
     def expected(self, theta: torch.Tensor, reward: TaskReward, generator: Optional[torch.Generator] = None,
                  samples: int = 512) -> torch.Tensor:
-        """E_{y ~ pi(.|p)}[r(y)] averaged over prompts, per run: (B,).
+        """E_{y ~ pi(.|p)}[r(y)] per run and prompt: (B, P).
 
         Exact (a sum over every response) when :attr:`exact`, else the mean over ``samples`` responses per prompt
         drawn with ``generator`` in the task's order. :data:`EVAL_CHUNK` runs at a time."""
@@ -363,7 +363,7 @@ class SequenceTask:
                 runs = torch.arange(start, min(b, start + EVAL_CHUNK), device=theta.device)
                 lp = self.policy.log_prob(theta[runs], seqs)
                 out.append((lp.exp() * reward(seqs.expand(len(runs), *seqs.shape), runs)).sum(-1))
-            return torch.cat(out).mean(-1)
+            return torch.cat(out)
         if generator is None:
             raise ValueError("generator is None; sampled expectations (task.exact is False) need a torch.Generator")
         for start in range(0, b, EVAL_CHUNK):
@@ -371,7 +371,7 @@ class SequenceTask:
             u = draw_uniforms(generator, (len(runs), p, samples, length), self.draw, theta.dtype)
             tokens = self.policy.sample(self.policy.conditionals(theta[runs]), u)
             out.append(reward(tokens, runs).mean(-1))
-        return torch.cat(out).mean(-1)
+        return torch.cat(out)
 
 
 # ------------------------------------------------------------------------------------------------ the result
@@ -444,7 +444,8 @@ class SequenceRun:
 def train_sequences(task: SequenceTask, algorithm: Algorithm, steps: int, reward: str | StepReward = "proxy",
                     seed: int = 0, device: str = "auto", record_every: int = 1, dtype: torch.dtype = torch.float32,
                     optimizer: str = "sgd", whiten: bool = False, eval_samples: int = 512,
-                    progress: Optional[bool] = None, backend: str = "auto") -> SequenceRun:
+                    progress: Optional[bool] = None, backend: str = "auto",
+                    uniforms: Optional[Callable[[int], torch.Tensor]] = None) -> SequenceRun:
     """Train the B runs of ``task`` together for ``steps`` updates of ``algorithm``.
 
     Args:
@@ -455,8 +456,8 @@ def train_sequences(task: SequenceTask, algorithm: Algorithm, steps: int, reward
         reward: ``"proxy"`` (r_P), ``"true"`` (r_G), or a function (tokens (B, P, G, L), step) -> rewards (B, P, G)
             for rewards that change during training (it may keep its own records). Such a function may offer the
             fused kernel a whole training: a method ``fused(task, algorithm, steps, seed, record_at, device, dtype,
-            bar)`` returning ``(values, silent)`` as :class:`SequenceRun` holds them (on the device), or ``None``
-            when it cannot; with ``optimizer="sgd"`` and no whitening it is asked on CUDA with ``backend="auto"``
+            bar)`` returning ``(values, silent)`` as :class:`SequenceRun` holds them (on the device), or a sentence
+            saying why it cannot; with ``optimizer="sgd"`` and no whitening it is asked on CUDA with ``backend="auto"``
             and always with ``"fused"`` (then ``SequenceRun.theta`` is ``None``: the kernel keeps the logits).
         seed: seeds the sampling; the same seed gives the same run.
         device: ``"auto"`` (GPU when present), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
@@ -468,6 +469,8 @@ def train_sequences(task: SequenceTask, algorithm: Algorithm, steps: int, reward
         progress: show a progress bar; ``None`` shows one for long trainings.
         backend: ``"torch"`` (tensor operations per step), ``"fused"`` (the reward's fused hook, an error when it
             cannot run) or ``"auto"``.
+        uniforms: a function step -> that step's (B, P, G, L) uniform numbers, in place of the seeded generator
+            (torch path only; tests feed it the fused kernel's random stream to compare single steps).
 
     Returns:
         A :class:`SequenceRun`.
@@ -493,27 +496,27 @@ def train_sequences(task: SequenceTask, algorithm: Algorithm, steps: int, reward
     else:
         raise ValueError(f"reward must be 'proxy', 'true' or a function (tokens, step) -> rewards; got {reward!r}")
     dev = resolve_device(device)
-    record_at = _record_steps(steps, record_every)
+    record_at = record_steps(steps, record_every)
     b, p, length, v = task.batch_size, task.prompts, task.length, task.vocab
     g = algorithm.samples_per_step
-    bar = _progress_bar(steps, progress, steps * b * p * g * length * v, PROGRESS_THRESHOLD, "training")
+    bar = progress_bar(steps, progress, steps * b * p * g * length * v, PROGRESS_THRESHOLD, "training")
     start = time.perf_counter()
     fused = None
     if backend == "fused" or (backend == "auto" and dev.type == "cuda"):
-        hook = getattr(reward, "fused", None) if optimizer == "sgd" and not whiten else None
+        hook = getattr(reward, "fused", None) if optimizer == "sgd" and not whiten and uniforms is None else None
         fused = None if hook is None else hook(task, algorithm, steps, seed, record_at, dev, dtype, bar)
-        if fused is None and backend == "fused":
-            raise ValueError("backend='fused' cannot run this training: the kernel runs SGD without whitening for a "
-                             "reward with a fused hook (chapter 7's credit schedules), on CUDA (use backend='auto' or "
-                             "'torch')")
-    if fused is not None:
+        if backend == "fused" and not isinstance(fused, tuple):
+            why = fused or ("the kernel runs SGD without whitening for a reward with a fused hook (chapter 7's credit "
+                            "schedules), on CUDA")
+            raise ValueError(f"backend='fused' cannot run this training: {why} (use backend='auto' or 'torch')")
+    if isinstance(fused, tuple):
         values, silent = fused
         proxy = torch.full((len(record_at), b), float("nan"))
         kl = torch.zeros((len(record_at), b))
         theta = None
     else:
         values, proxy, kl, silent, theta = _train_steps(task, algorithm, steps, step_reward, seed, record_at, dev,
-                                                        dtype, optimizer, whiten, eval_samples, bar)
+                                                        dtype, optimizer, whiten, eval_samples, bar, uniforms)
     if bar is not None:
         bar.close()
     return SequenceRun(
@@ -533,7 +536,8 @@ def _fixed_reward(fn: TaskReward) -> StepReward:
     return reward
 
 
-def _train_steps(task, algorithm, steps, reward, seed, record_at, dev, dtype, optimizer, whiten, eval_samples, bar):
+def _train_steps(task, algorithm, steps, reward, seed, record_at, dev, dtype, optimizer, whiten, eval_samples, bar,
+                 uniforms=None):
     """The torch path of :func:`train_sequences`. Returns values {name: (R, B)}, proxy and kl (R, B), silent
     (S, B) and the final theta, on the device."""
     policy = task.policy
@@ -556,7 +560,7 @@ def _train_steps(task, algorithm, steps, reward, seed, record_at, dev, dtype, op
     clip = getattr(algorithm, "clip", None)
     epochs = getattr(algorithm, "epochs", 1)
     small = dev.type == "cpu" and b * p * g * length * v < SINGLE_THREAD_BELOW
-    with _threads(1 if small else None):
+    with threads(1 if small else None):
         for t in range(steps + 1):
             if len(records) < len(record_at) and record_at[len(records)] == t:
                 if t:
@@ -566,7 +570,8 @@ def _train_steps(task, algorithm, steps, reward, seed, record_at, dev, dtype, op
                 break
             with torch.no_grad():
                 cond = policy.conditionals(theta.detach())
-                tokens = policy.sample(cond, draw_uniforms(gen, (b, p, g, length), task.draw, dtype))
+                u = draw_uniforms(gen, (b, p, g, length), task.draw, dtype) if uniforms is None else uniforms(t)
+                tokens = policy.sample(cond, u.to(dtype))
                 r = reward(tokens, t)
                 if not isinstance(r, torch.Tensor) or r.shape != (b, p, g):
                     got = tuple(r.shape) if isinstance(r, torch.Tensor) else type(r).__name__
@@ -621,7 +626,7 @@ def _values(task: SequenceTask, theta: torch.Tensor, evals: dict, samples: int) 
         out = dict(task.measure(theta)) if task.measure is not None else {}
         for name, fn in (("true_value", task.true_reward), ("proxy_value", task.proxy_reward)):
             if fn is not None and name not in out:
-                out[name] = task.expected(theta, fn, evals[name], samples)
+                out[name] = task.expected(theta, fn, evals[name], samples).mean(-1)
     return out
 
 

@@ -8,8 +8,11 @@ sampling round), so ``steps`` and ``lr`` mean what they mean in the paper's cont
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,7 +24,7 @@ from .problems import Bandit
 
 #: above this many output-updates (steps x B x N) a progress bar is shown by default
 PROGRESS_THRESHOLD = 2e8
-#: the values of ``backend`` (here and in :func:`labsupport.verifiable.train_grpo`)
+#: the values of ``backend`` (here and in :func:`labsupport.sequence.train_sequences`)
 BACKENDS = ("auto", "torch", "fused")
 #: on the CPU, problems with fewer than this many entries (B x N) run on one thread: for tensors this small,
 #: thread start-up costs more than the arithmetic (up to 30x slower with the default thread count)
@@ -206,7 +209,7 @@ def train(
     fits_dtype("r_proxy", problem.r_proxy, dtype)
     dev = resolve_device(device)
     b, n = problem.batch_size, problem.n_outputs
-    records = len(_record_steps(steps, record_every))  # kept on the device in dtype, returned in float64
+    records = len(record_steps(steps, record_every))  # kept on the device in dtype, returned in float64
     memory(f"training {b} x {n} outputs with {records} records",
            b * n * (records * (dtype.itemsize + 8) + STEP_TENSORS * dtype.itemsize),
            "record fewer with record_every (None keeps the first and last) or train fewer runs at a time")
@@ -222,10 +225,10 @@ def train(
         log_pi0=put(problem.init_logits),
         uniforms=_uniform_source(b, seed, dev, dtype, noise_ids),
     )
-    record_at = _record_steps(steps, record_every)
+    record_at = record_steps(steps, record_every)
     levels = None if track_level is None else _levels(track_level, b, dev, dtype)
-    fast = _fused_backend(backend, dev, lambda fused: fused.unsupported(problem, algorithm, dev, dtype))
-    bar = _progress_bar(steps, progress, steps * b * n)
+    fast = fused_backend(backend, dev, lambda fused: fused.unsupported(problem, algorithm, dev, dtype))
+    bar = progress_bar(steps, progress, steps * b * n)
     tiny = (backend == "auto" and dev.type == "cpu" and dtype == torch.float64 and type(algorithm) is ExactPG
             and not algorithm.kl and problem.features is None and b * n <= NUMPY_AT_MOST)
     if tiny:
@@ -255,7 +258,7 @@ def _train_steps(algorithm, steps, theta, inp, record_at, levels, r_true, bar):
     probs = torch.empty((len(record_at), b, n), device=theta.device, dtype=theta.dtype)
     hit = None if levels is None else torch.full((b,), -1, dtype=torch.long, device=theta.device)
     slot = 0
-    with torch.no_grad(), _threads(1 if theta.device.type == "cpu" and b * n < SINGLE_THREAD_BELOW else None):
+    with torch.no_grad(), threads(1 if theta.device.type == "cpu" and b * n < SINGLE_THREAD_BELOW else None):
         for t in range(steps + 1):
             pi = inp.policy.probs(theta)
             if slot < len(record_at) and record_at[slot] == t:
@@ -295,11 +298,12 @@ def _train_exact_numpy(lr, steps, theta, reward, record_at, levels, r_true):
     return torch.from_numpy(probs), None if hit is None else torch.from_numpy(hit)
 
 
-def _fused_backend(backend: str, dev: torch.device, unsupported):
+def fused_backend(backend: str, dev: torch.device, unsupported: Callable[[ModuleType], str | None]
+                  ) -> ModuleType | None:
     """The :mod:`labsupport.fused` module when it should run this training, else ``None``.
 
     ``backend`` as in :func:`train`; ``unsupported(fused)`` gives the sentence saying why the kernel cannot run
-    this training, or ``None`` when it can. Shared by :func:`train` and :func:`labsupport.verifiable.train_grpo`.
+    this training, or ``None`` when it can. Shared by :func:`train` and :func:`labsupport.sequence.train_sequences`.
     """
     if backend == "torch" or (backend == "auto" and dev.type != "cuda"):
         return None
@@ -324,7 +328,7 @@ def _levels(level, b: int, device: torch.device, dtype: torch.dtype) -> torch.Te
 
 
 @contextmanager
-def _threads(count: int | None):
+def threads(count: int | None) -> Iterator[None]:
     """Run the block with ``count`` CPU threads (``None``: unchanged), restoring the previous setting."""
     before = torch.get_num_threads()
     if count is not None:
@@ -335,7 +339,8 @@ def _threads(count: int | None):
         torch.set_num_threads(before)
 
 
-def _record_steps(steps: int, every: int | None) -> list[int]:
+def record_steps(steps: int, every: int | None) -> list[int]:
+    """The steps a training records: 0, every ``every``-th step and the last (``every=None``: the first and the last)."""
     at = [0] if every is None else list(range(0, steps + 1, every))
     if at[-1] != steps:
         at.append(steps)
@@ -362,10 +367,10 @@ def _uniform_source(b: int, seed: int, device: torch.device, dtype: torch.dtype,
     return lambda k: torch.rand((groups, k), generator=gen, device=device, dtype=dtype)[ids]
 
 
-def _progress_bar(steps: int, progress: bool | None, work: float, threshold: float = PROGRESS_THRESHOLD,
-                  desc: str = "training"):
+def progress_bar(steps: int, progress: bool | None, work: float, threshold: float = PROGRESS_THRESHOLD,
+                 desc: str = "training") -> Any:
     """A tqdm bar over ``steps`` (its ``chunk``: steps per update), or ``None``: ``progress=None`` shows one when the
-    ``work`` reaches ``threshold``. Shared by :func:`train` and :func:`labsupport.verifiable.train_grpo`."""
+    ``work`` reaches ``threshold``. Shared by :func:`train` and :func:`labsupport.sequence.train_sequences`."""
     if flag("progress", progress, allow_none=True) is False or (progress is None and work < threshold) or steps == 0:
         return None
     from tqdm.auto import tqdm

@@ -62,23 +62,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from . import sequence
 from ._checks import choice, count, non_negative, positive
-from .algorithms import GRPO
-from .simulate import BACKENDS, _fused_backend, _progress_bar, _record_steps, _threads, resolve_device
+from .algorithms import GRPO, GRPO_EPS, Algorithm
+from .sequence import START, SequenceRun, softmax, train_sequences
+from .simulate import BACKENDS, resolve_device, threads
 
-#: the context row that the first position is conditioned on
-START = 0
 #: the rewards a run can train on
 REWARDS = ("binary", "partial", "anneal", "switch")
-#: above this many sampled token choices (steps x B x G x L x V) a progress bar is shown by default
-PROGRESS_THRESHOLD = 5e9
-#: GRPO's epsilon in (r - mean) / (std + eps)
-EPS = 1e-8
+#: GRPO's epsilon in (r - mean) / (std + eps) (the one of :class:`labsupport.GRPO`)
+EPS = GRPO_EPS
 #: Newton iterations allowed when solving for the initial biases (a feasible target takes far fewer)
 MAX_NEWTON = 60
-#: below this many sampled entries (B x G x L x V) the CPU runs on one thread: for tensors this small, thread
-#: start-up and contention cost more than the arithmetic
-SINGLE_THREAD_BELOW = 2**21
 
 
 # ------------------------------------------------------------------------------------------------ rewards
@@ -140,79 +135,25 @@ def grpo_advantages(rewards, eps: float = EPS) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------ the policy
 
 
-class SequencePolicy:
-    """First-order autoregressive policy over sequences of ``length`` tokens from a vocabulary of ``vocab``.
+class SequencePolicy(sequence.SequencePolicy):
+    """The engine's policy (:class:`labsupport.sequence.SequencePolicy`, no end token) for tasks of one prompt, in
+    this chapter's shapes: theta (B, L, V, V), tokens (B, G, L), weights (B, G) (the engine's with P = 1 left out).
 
-    theta: (B, L, V, V); row theta[b, l, prev] holds the logits of the token at position l after token ``prev``;
-    position 0 uses row ``START``. pi(y) = prod_l softmax(theta[l, y_{l-1}])[y_l] with y_{-1} = START.
+    Row theta[b, l, prev] holds the logits of the token at position l after token ``prev``; position 0 uses row
+    ``START``. pi(y) = prod_l softmax(theta[l, y_{l-1}])[y_l] with y_{-1} = START.
     """
 
-    def __init__(self, vocab: int, length: int):
-        self.vocab = count("vocab", vocab, minimum=2)
-        self.length = count("length", length, minimum=1)
-
-    def conditionals(self, theta: torch.Tensor) -> torch.Tensor:
-        """The conditional distributions softmax(theta) over the last axis, shape (B, L, V, V)."""
-        return _softmax(theta)
-
     def sample(self, cond: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
-        """Draw sequences by inverting each conditional CDF (common random numbers across runs that share them).
-
-        Args:
-            cond: (B, L, V, V) conditional distributions, from :meth:`conditionals`.
-            uniforms: (B, G, L) numbers in [0, 1).
-
-        Returns:
-            tokens, a (B, G, L) long tensor.
-        """
-        b, g, length = uniforms.shape
-        v = self.vocab
-        cdf = cond.cumsum(-1)
-        prev = torch.full((b, g), START, dtype=torch.long, device=cond.device)
-        tokens = torch.empty((b, g, length), dtype=torch.long, device=cond.device)
-        for pos in range(length):
-            rows = cdf[:, pos].gather(1, prev.unsqueeze(-1).expand(b, g, v))              # (B, G, V)
-            y = (uniforms[:, :, pos:pos + 1] * rows[..., -1:] >= rows).sum(-1).clamp_(max=v - 1)
-            tokens[:, :, pos] = y
-            prev = y
-        return tokens
+        """Sequences (B, G, L) drawn by inverting each conditional CDF of cond (B, L, V, V), uniforms (B, G, L)."""
+        return super().sample(cond[:, None], uniforms[:, None])[:, 0]
 
     def log_prob(self, theta: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         """log pi(y) of sequences ``tokens`` (B, G, L), shape (B, G)."""
-        b, g, length = tokens.shape
-        logp = torch.log_softmax(theta, -1)
-        prev = _previous(tokens)
-        flat = logp.reshape(b, -1)
-        index = (torch.arange(length, device=tokens.device) * self.vocab + prev) * self.vocab + tokens
-        return flat.gather(1, index.reshape(b, -1)).reshape(b, g, length).sum(-1)
+        return super().log_prob(theta[:, None], tokens[:, None])[:, 0]
 
     def score_direction(self, cond: torch.Tensor, tokens: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """(1/G) sum_i weights_i grad_theta log pi(y_i), shape (B, L, V, V).
-
-        grad log pi(y) puts e_{y_l} - cond[l, y_{l-1}] on row (l, y_{l-1}) for every position l. Summed over the
-        group: the weighted counts C[l, u, v] = sum_i w_i 1[y_{i,l-1} = u, y_{i,l} = v] minus their row sums times
-        the row's distribution, (C - C.sum(-1) cond) / G.
-        """
-        b, g, length = tokens.shape
-        v = self.vocab
-        index = (torch.arange(length, device=tokens.device) * v + _previous(tokens)) * v + tokens   # (B, G, L)
-        counts = torch.zeros((b, length * v * v), dtype=cond.dtype, device=cond.device)
-        counts.scatter_add_(1, index.reshape(b, -1), weights.unsqueeze(-1).expand(b, g, length).reshape(b, -1))
-        counts = counts.reshape(b, length, v, v)
-        return (counts - counts.sum(-1, keepdim=True) * cond) / g
-
-
-def _softmax(x: torch.Tensor) -> torch.Tensor:
-    """softmax over the last axis; written out because torch.softmax is several times slower on CPU for rows of a
-    few entries."""
-    e = (x - x.amax(-1, keepdim=True)).exp()
-    return e / e.sum(-1, keepdim=True)
-
-
-def _previous(tokens: torch.Tensor) -> torch.Tensor:
-    """The context of each position: START, then the previous token; same shape as tokens (..., L)."""
-    start = torch.full_like(tokens[..., :1], START)
-    return torch.cat([start, tokens[..., :-1]], -1)
+        """(1/G) sum_i weights_i grad_theta log pi(y_i), shape (B, L, V, V)."""
+        return super().score_direction(cond[:, None], tokens[:, None], weights[:, None])[:, 0]
 
 
 # ------------------------------------------------------------------------------------------------ the task
@@ -266,6 +207,25 @@ class SequenceTask:
         return SequenceTask(self.theta0[idx], self.keyword, self.terminator,
                             None if self.biases is None else self.biases[idx], self.base)
 
+    def engine_task(self) -> sequence.SequenceTask:
+        """These tasks on the sequence engine: one prompt, r_G = binary credit, r_P = partial credit, tokens drawn
+        sequence by sequence, and the exact P(C1), P(C2), P(both) recorded (V_G = P(both), V_P = their mean)."""
+        s1, s2 = torch.as_tensor(self.keyword), torch.as_tensor(self.terminator)
+
+        def binary(tokens: torch.Tensor, runs: torch.Tensor) -> torch.Tensor:
+            c1, c2 = _check(tokens, s1, s2)
+            return (c1 & c2).double()
+
+        def partial(tokens: torch.Tensor, runs: torch.Tensor) -> torch.Tensor:
+            c1, c2 = _check(tokens, s1, s2)
+            return 0.5 * (c1.double() + c2.double())
+
+        def measure(theta: torch.Tensor) -> dict[str, torch.Tensor]:
+            s = _success(theta[:, 0].to(torch.float64), self.keyword, self.terminator)
+            return _measures(s["p1"], s["p2"], s["joint"])
+
+        return sequence.SequenceTask(self.theta0[:, None], binary, partial, draw="sequence", measure=measure)
+
     def success(self, theta: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Exact P(C1), P(C2) and P(C1 and C2) under the policy theta (default theta0); each of shape (B,).
 
@@ -301,7 +261,7 @@ class SequenceTask:
 
         theta = (self.theta0 if theta is None else theta).detach()
         seen, unseen = _forward(theta[:, :-1], self.keyword)                         # over the first L - 1 tokens
-        last = _softmax(theta[:, -1])                                                   # (B, V_prev, V)
+        last = softmax(theta[:, -1])                                                   # (B, V_prev, V)
         if self.length == 1:
             seen, unseen = torch.zeros_like(seen), torch.zeros_like(seen)
             unseen[:, START] = 1.0
@@ -347,11 +307,11 @@ def _forward(theta: torch.Tensor, keyword) -> tuple[torch.Tensor, torch.Tensor]:
     is1[list(keyword)] = True
     if theta.shape[1] == 0:
         return torch.zeros(theta.shape[0], v, dtype=theta.dtype), torch.zeros(theta.shape[0], v, dtype=theta.dtype)
-    p = _softmax(theta[:, 0, START])                                                       # (B, V)
+    p = softmax(theta[:, 0, START])                                                       # (B, V)
     seen = p * is1                     # P(y_0 = w, keyword seen)
     unseen = p * ~is1                  # P(y_0 = w, keyword not seen)
     for pos in range(1, theta.shape[1]):
-        trans = _softmax(theta[:, pos])                                                  # (B, V_prev, V)
+        trans = softmax(theta[:, pos])                                                  # (B, V_prev, V)
         to_seen = torch.einsum("bv,bvw->bw", seen, trans)
         to_unseen = torch.einsum("bv,bvw->bw", unseen, trans)
         seen = to_seen + to_unseen * is1
@@ -481,7 +441,8 @@ class GRPORun:
         sampled_joint: (S, B) fraction of the group that satisfied both constraints at step s.
         weight: (S, B) weight of partial credit in the reward at step s (0 binary, 1 partial).
         reward: (B,) the reward each run trained on (one of ``REWARDS``).
-        group: the group size G.
+        group: the group size G (the rule's samples per step).
+        engine: the engine's record (:class:`labsupport.sequence.SequenceRun`: the rule, the final logits, ...).
     """
 
     steps: np.ndarray
@@ -493,6 +454,7 @@ class GRPORun:
     weight: np.ndarray
     reward: np.ndarray
     group: int
+    engine: SequenceRun | None = None
 
     def steps_to(self, level: float) -> np.ndarray:
         """Per run, the first recorded step with exact joint success >= level; -1 if never. Shape (B,)."""
@@ -535,11 +497,71 @@ class GRPORun:
         return frame
 
 
+class CreditMix:
+    """Chapter 7's rewards as a reward to train on (:func:`labsupport.sequence.train_sequences`): per run,
+    (1 - w) binary + w partial credit with the weight w of its schedule (:data:`REWARDS`, see :func:`train_grpo`).
+
+    Called with a step's tokens (B, 1, G, L) and the step t, it returns the rewards (B, 1, G) and keeps, per step and
+    run, the sampled joint success (``sampled``) and the weight used (``weight``), both (steps, B). Its
+    :meth:`fused` hook hands a whole GRPO training to chapter 7's fused kernel.
+    """
+
+    def __init__(self, task: SequenceTask, kinds: np.ndarray, steps: int, anneal_steps: int, switch_at: float = 0.2,
+                 switch_window: int = 10, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu"):
+        dev = resolve_device(device)
+        self.task, self.kinds = task, np.asarray(kinds, dtype=object)
+        self.s1 = torch.as_tensor(task.keyword, device=dev)
+        self.s2 = torch.as_tensor(task.terminator, device=dev)
+        self.kind = {k: torch.as_tensor(self.kinds == k, device=dev) for k in REWARDS}
+        self.sampled = torch.zeros((steps, len(self.kinds)), dtype=dtype, device=dev)
+        self.weight = torch.zeros((steps, len(self.kinds)), dtype=dtype, device=dev)
+        self.switched = torch.zeros(len(self.kinds), dtype=torch.bool, device=dev)
+        self.anneal_steps, self.switch_at, self.window, self.dtype = anneal_steps, switch_at, switch_window, dtype
+
+    def __call__(self, tokens: torch.Tensor, t: int) -> torch.Tensor:
+        c1, c2 = _check(tokens[:, 0], self.s1, self.s2)
+        both = (c1 & c2).to(self.dtype)
+        half = 0.5 * (c1.to(self.dtype) + c2.to(self.dtype))
+        if t >= self.window:
+            self.switched |= self.sampled[t - self.window:t].mean(0) >= self.switch_at
+        k = self.kind
+        w = (k["partial"].to(self.dtype) + k["anneal"] * max(0.0, 1 - t / self.anneal_steps)
+             + k["switch"] * (~self.switched).to(self.dtype))
+        self.sampled[t] = both.mean(1)
+        self.weight[t] = w
+        return ((1 - w[:, None]) * both + w[:, None] * half)[:, None]
+
+    def fused(self, task, algorithm, steps, seed, record_at, device, dtype, bar):
+        """The whole training in chapter 7's fused kernel (:func:`labsupport.fused.train_sequences`): the values
+        and silent shares as :class:`labsupport.sequence.SequenceRun` holds them, or why the kernel cannot run it
+        (plain GRPO with normalised std and no KL, CUDA, float32, V a power of two up to 16)."""
+        if type(algorithm) is not GRPO or algorithm.kl or not algorithm.normalize_std:
+            return f"the kernel runs plain GRPO (no KL, normalize_std=True); got {algorithm!r}"
+        try:
+            from . import fused
+        except ImportError as err:
+            return f"it needs Triton, which could not be imported ({err})"
+        why = fused.sequence_unsupported(self.task, algorithm.group, device, dtype)
+        if why is not None:
+            return why
+        rec, silent, self.sampled, self.weight = fused.train_sequences(
+            self.task, self.kinds, steps, algorithm.group, algorithm.lr, seed, record_at, self.anneal_steps,
+            self.switch_at, self.window, device, bar, start_token=START, eps=algorithm.eps)
+        return _measures(rec[:, 0], rec[:, 1], rec[:, 2]), silent.to(dtype)
+
+
+def _measures(p1: torch.Tensor, p2: torch.Tensor, joint: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The recorded statistics of chapter 7: P(C1), P(C2), P(both); V_G = P(both) (binary credit) and
+    V_P = (P(C1) + P(C2)) / 2 (partial credit)."""
+    return {"p1": p1, "p2": p2, "joint": joint, "true_value": joint, "proxy_value": 0.5 * (p1 + p2)}
+
+
 def train_grpo(task: SequenceTask, reward, steps: int, *, group: int = 32, lr: float = 1.0, seed: int = 0,
                device: str = "auto", record_every: int = 1, anneal_steps: int | None = None,
                switch_at: float = 0.2, switch_window: int = 10, dtype: torch.dtype = torch.float32,
-               progress: bool | None = None, backend: str = "auto") -> GRPORun:
-    """GRPO on every row of ``task`` at once, each row with its own reward and random numbers.
+               progress: bool | None = None, backend: str = "auto", algorithm: Algorithm | None = None) -> GRPORun:
+    """GRPO (or another update rule) on every row of ``task`` at once, each row with its own reward and random numbers:
+    :func:`labsupport.sequence.train_sequences` on :meth:`SequenceTask.engine_task` with a :class:`CreditMix`.
 
     Args:
         task: B tasks (their initial policies).
@@ -547,8 +569,8 @@ def train_grpo(task: SequenceTask, reward, steps: int, *, group: int = 32, lr: f
             ``"anneal"`` trains on (1 - w) binary + w partial with w = max(0, 1 - t / anneal_steps);
             ``"switch"`` uses partial credit (w = 1) until the mean sampled joint success of the run's last
             ``switch_window`` groups reaches ``switch_at``, then binary credit (w = 0) for good.
-        steps: number of GRPO updates (one group per run per step).
-        group: G, samples per group. lr: SGD step size on the logits.
+        steps: number of updates (one group per run per step).
+        group: G, samples per group. lr: SGD step size on the logits. Both set the default rule, GRPO(group, lr).
         seed: seeds the sampling; the same seed gives the same runs.
         device: ``"auto"`` (GPU when present), ``"cpu"`` or ``"cuda"``; sampling happens on that device.
         record_every: record the exact success probabilities every k steps (and at the last step).
@@ -556,8 +578,11 @@ def train_grpo(task: SequenceTask, reward, steps: int, *, group: int = 32, lr: f
         dtype: floating type of the training.
         progress: show a progress bar; ``None`` shows one for long trainings.
         backend: ``"torch"`` (tensor operations per step, the reference), ``"fused"`` (one Triton kernel for all
-            steps, :func:`labsupport.fused.train_sequences`: CUDA, float32, V a power of two up to 16; its samples
-            come from another random stream, with the same distribution) or ``"auto"`` (fused on CUDA when it can).
+            steps, :func:`labsupport.fused.train_sequences`: plain GRPO, CUDA, float32, V a power of two up to 16;
+            its samples come from another random stream, with the same distribution) or ``"auto"`` (fused on CUDA
+            when it can).
+        algorithm: the update rule, e.g. ``labsupport.PPO(clip=0.2, epochs=4, k=32, lr=1.0)``; default
+            ``GRPO(group=group, lr=lr)``.
 
     Returns:
         A :class:`GRPORun`.
@@ -567,87 +592,44 @@ def train_grpo(task: SequenceTask, reward, steps: int, *, group: int = 32, lr: f
     count("steps", steps)
     count("group", group, minimum=2)
     positive("lr", lr)
-    count("seed", seed)
-    count("record_every", record_every, minimum=1)
     count("switch_window", switch_window, minimum=1)
     if not 0 < switch_at <= 1:
         raise ValueError(f"switch_at must lie in (0, 1]; got {switch_at!r}")
-    b = task.batch_size
+    kinds = _kinds(reward, task.batch_size)
+    anneal_steps = max(1, steps // 2) if anneal_steps is None else count("anneal_steps", anneal_steps, minimum=1)
+    choice("backend", backend, BACKENDS)
+    rule = GRPO(group=group, lr=lr) if algorithm is None else algorithm
+    mix = CreditMix(task, kinds, steps, anneal_steps, switch_at, switch_window, dtype, device)
+    run = train_sequences(task.engine_task(), rule, steps, reward=mix, seed=seed, device=device,
+                          record_every=record_every, dtype=dtype, progress=progress, backend=backend)
+    v = run.values
+    return GRPORun(steps=run.steps, p1=v["p1"], p2=v["p2"], joint=v["joint"], silent=run.silent == 1,
+                   sampled_joint=mix.sampled.cpu().double().numpy(), weight=mix.weight.cpu().double().numpy(),
+                   reward=kinds, group=rule.samples_per_step, engine=run)
+
+
+def _kinds(reward, b: int) -> np.ndarray:
+    """The reward schedule of each of the b runs, checked: (B,) object array of names from :data:`REWARDS`."""
     kinds = np.asarray([reward] * b if isinstance(reward, str) else list(reward), dtype=object)
     if kinds.shape != (b,):
         raise ValueError(f"reward must be one name or {b} names (one per run); got {len(kinds)}")
     for k in kinds:
         choice("reward", k, REWARDS)
-    anneal_steps = max(1, steps // 2) if anneal_steps is None else count("anneal_steps", anneal_steps, minimum=1)
-    choice("backend", backend, BACKENDS)
-    dev = resolve_device(device)
-    record_at = _record_steps(steps, record_every)
-    bar = _progress_bar(steps, progress, steps * b * group * task.length * task.vocab, PROGRESS_THRESHOLD, "GRPO")
-    fast = _fused_backend(backend, dev, lambda fused: fused.sequence_unsupported(task, group, dev, dtype))
-    if fast is not None:
-        rec, silent, sampled, weights = fast.train_sequences(task, kinds, steps, group, lr, seed, record_at,
-                                                             anneal_steps, switch_at, switch_window, dev, bar,
-                                                             start_token=START)
-    else:
-        rec, silent, sampled, weights = _grpo_steps(task, kinds, steps, group, lr, seed, record_at, anneal_steps,
-                                                    switch_at, switch_window, dev, dtype, bar)
-    if bar is not None:
-        bar.close()
-    rec = rec.cpu().double().numpy()
-    return GRPORun(steps=np.asarray(record_at), p1=rec[:, 0], p2=rec[:, 1], joint=rec[:, 2],
-                   silent=silent.cpu().numpy(), sampled_joint=sampled.cpu().double().numpy(),
-                   weight=weights.cpu().double().numpy(), reward=kinds, group=group)
+    return kinds
 
 
 def _grpo_steps(task, kinds, steps, group, lr, seed, record_at, anneal_steps, switch_at, switch_window, dev, dtype,
                 bar, draw=None):
-    """The plain path of :func:`train_grpo`: tensor operations per step. Returns rec (records, 3, B) and
-    silent, sampled, weights (steps, B), on the device. ``draw(t)`` may supply step t's (B, G, L) uniform numbers
-    (default: a generator seeded with ``seed``); tests pass the fused kernel's stream to compare steps exactly."""
-    b, policy = task.batch_size, task.policy
-    theta = task.theta0.to(device=dev, dtype=dtype).clone()
-    s1 = torch.as_tensor(task.keyword, device=dev)
-    s2 = torch.as_tensor(task.terminator, device=dev)
-    is_kind = {k: torch.as_tensor(kinds == k, device=dev) for k in REWARDS}
-    gen = torch.Generator(device=dev)
-    gen.manual_seed(seed)
-    algo = GRPO(group=group, lr=lr, eps=EPS)
-
-    rec = torch.empty((len(record_at), 3, b), dtype=torch.float64, device=dev)
-    silent = torch.zeros((steps, b), dtype=torch.bool, device=dev)
-    sampled = torch.zeros((steps, b), dtype=dtype, device=dev)
-    weights = torch.zeros((steps, b), dtype=dtype, device=dev)
-    switched = torch.zeros(b, dtype=torch.bool, device=dev)
-    slot = 0
-    small = dev.type == "cpu" and b * group * policy.length * policy.vocab < SINGLE_THREAD_BELOW
-    with torch.no_grad(), _threads(1 if small else None):
-        for t in range(steps + 1):
-            if slot < len(record_at) and record_at[slot] == t:
-                s = _success(theta.to(torch.float64), task.keyword, task.terminator)
-                rec[slot] = torch.stack([s["p1"], s["p2"], s["joint"]])
-                slot += 1
-            if t == steps:
-                break
-            u = torch.rand((b, group, policy.length), generator=gen, device=dev, dtype=dtype) if draw is None else draw(t)
-            cond = policy.conditionals(theta)
-            tokens = policy.sample(cond, u)
-            c1, c2 = _check(tokens, s1, s2)
-            both = (c1 & c2).to(dtype)
-            half = 0.5 * (c1.to(dtype) + c2.to(dtype))
-            if t >= switch_window:
-                recent = sampled[t - switch_window:t].mean(0)
-                switched |= recent >= switch_at
-            w = (is_kind["partial"].to(dtype) + is_kind["anneal"] * max(0.0, 1 - t / anneal_steps)
-                 + is_kind["switch"] * (~switched).to(dtype))
-            r = (1 - w[:, None]) * both + w[:, None] * half
-            a = algo.advantages(r)
-            theta.add_(policy.score_direction(cond, tokens, a), alpha=lr)
-            silent[t] = (r == r[:, :1]).all(1)
-            sampled[t] = both.mean(1)
-            weights[t] = w
-            if bar is not None and (t + 1) % bar.chunk == 0:
-                bar.update(bar.chunk)
-    return rec, silent, sampled, weights
+    """The torch path of :func:`train_grpo` in the fused kernel's layout: rec (records, 3, B) and silent, sampled,
+    weights (steps, B). ``draw(t)`` supplies step t's (B, G, L) uniform numbers (the kernel's stream, to compare single
+    steps exactly)."""
+    every = record_at[1] - record_at[0] if len(record_at) > 1 else None
+    mix = CreditMix(task, kinds, steps, anneal_steps, switch_at, switch_window, dtype, dev)
+    run = train_sequences(task.engine_task(), GRPO(group=group, lr=lr), steps, reward=mix, seed=seed, device=dev,
+                          record_every=every or steps or 1, dtype=dtype, progress=False, backend="torch",
+                          uniforms=None if draw is None else (lambda t: draw(t)[:, None]))
+    rec = torch.as_tensor(np.stack([run.values[k] for k in ("p1", "p2", "joint")], 1))
+    return rec, torch.as_tensor(run.silent == 1), mix.sampled, mix.weight
 
 
 # ------------------------------------------------------------------------------------------------ theory
@@ -762,7 +744,7 @@ def sampled_update(task: SequenceTask, weight=0.0, group: int = 64, groups: int 
     total = torch.zeros_like(theta)
     chunk = max(1, min(groups, 2_000_000 // (task.batch_size * group * task.length)))
     done = 0
-    with _threads(1):
+    with threads(1):
         while done < groups:
             k = min(chunk, groups - done)
             u = torch.rand((task.batch_size, k, group, task.length), generator=gen, dtype=torch.float64)

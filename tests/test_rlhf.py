@@ -46,7 +46,7 @@ def test_enumeration_counts_every_response_once_and_probabilities_sum_to_one(tin
     lengths = task.lengths(every)
     ends = every[torch.arange(len(every)), lengths - 1]
     assert bool(((ends == rlhf.EOS) | (lengths == task.length)).all())  # each ends at its EOS or at full length
-    total = rlhf.log_probs(init, every.expand(task.prompts, *every.shape)).exp().sum(-1)
+    total = task.policy.log_prob(init, every.expand(task.prompts, *every.shape)).exp().sum(-1)
     np.testing.assert_allclose(total.numpy(), 1.0, atol=1e-5)
 
 
@@ -66,20 +66,20 @@ def test_exact_expectation_equals_a_large_sample_estimate(tiny):
     exact = rlhf.policy_values(task, init)  # (I, P): sums over all 364 responses
     g = torch.Generator().manual_seed(3)
     n = 40_000
-    seqs = rlhf.sample_responses(init, n, g)
+    seqs = task.sample(init, n, g)
     r = task.ground_truth(seqs)
     estimate, se = r.mean(-1), r.std(-1) / math.sqrt(n)
     assert bool((abs(estimate - exact) < 4 * se + 1e-6).all()), (exact, estimate, se)
     # the sampled frequency of the mediocre answer matches its exact probability
     freq = (seqs == task.mediocre[None, :, None]).all(-1).float().mean(-1)
-    prob = rlhf.log_probs(init, task.mediocre[:, None]).exp()[..., 0]
+    prob = task.policy.log_prob(init, task.mediocre[:, None]).exp()[..., 0]
     assert bool((abs(freq - prob) < 4 * torch.sqrt(prob * (1 - prob) / n) + 1e-6).all())
 
 
 def test_sft_makes_the_mediocre_answer_likely_and_the_best_one_rarer(tiny):
     task, init = tiny
-    p_med = rlhf.log_probs(init, task.mediocre[:, None]).exp()[..., 0].mean(1)  # (I,) mean over prompts
-    p_best = rlhf.log_probs(init, task.best[:, None]).exp()[..., 0].mean(1)
+    p_med = task.policy.log_prob(init, task.mediocre[:, None]).exp()[..., 0].mean(1)  # (I,) mean over prompts
+    p_best = task.policy.log_prob(init, task.best[:, None]).exp()[..., 0].mean(1)
     assert bool((p_med > 0.4).all()), p_med  # every initial policy puts over 40% on the mediocre answer
     assert bool((p_med > 2 * p_best).all())
     names = [s.name for s in rlhf.DEFAULT_SFT]
@@ -116,7 +116,7 @@ def test_perturbations_rescore_exactly_one_response_per_prompt(tiny):
     top = r[2].argmax(-1)
     picked = every[torch.arange(task.prompts), top]
     assert bool((task.ground_truth(picked[:, None]) < -0.5).all())  # the top response of "rare" is a bad one
-    assert float(rlhf.log_probs(init, picked[:, None]).exp().max()) < 1e-3  # ... that no initial policy produces
+    assert float(task.policy.log_prob(init, picked[:, None]).exp().max()) < 1e-3  # ... that no initial policy produces
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -126,20 +126,20 @@ def test_perturbations_rescore_exactly_one_response_per_prompt(tiny):
 
 def test_rloo_on_the_ground_truth_raises_the_ground_truth(tiny):
     task, init = tiny
-    run = rlhf.rloo(task, init, task.ground_truth, steps=100, seed=0, record_every=50, progress=False)
+    run = rlhf.rloo(task, init, None, steps=100, seed=0, record_every=50, progress=False)
     assert run.true_value.shape == (3, 3) and list(run.steps) == [0, 50, 100]
     np.testing.assert_allclose(run.true_value[0], rlhf.policy_values(task, init).mean(1).numpy(), atol=1e-6)
     assert bool((run.gain > 0.15).all()), run.gain
     assert bool((run.true_value[-1] > 0.7).all())  # close to the mediocre level (0.8) or above
     every = task.all_responses().expand(task.prompts, task.n_responses, task.length)
-    lp, lp0 = rlhf.log_probs(run.logits, every), rlhf.log_probs(init, every)
+    lp, lp0 = task.policy.log_prob(run.theta, every), task.policy.log_prob(init, every)
     kl = (lp.exp() * (lp - lp0)).sum(-1)  # exact KL(pi || pi_0) per policy and prompt
     assert bool((kl > 0.01).all())
 
 
 def test_rloo_is_reproducible_from_its_seed(tiny):
     task, init = tiny
-    runs = [rlhf.rloo(task, init[:1], task.ground_truth, steps=20, seed=s, record_every=20, progress=False)
+    runs = [rlhf.rloo(task, init[:1], None, steps=20, seed=s, record_every=20, progress=False)
             for s in (5, 5, 6)]
     np.testing.assert_array_equal(runs[0].true_value, runs[1].true_value)
     assert not np.array_equal(runs[0].true_value[-1], runs[2].true_value[-1])
@@ -184,13 +184,13 @@ def test_evaluate_reward_models_matches_labsupport_metrics(tiny):
     # redo the on-policy computation by hand with the same random numbers
     g = torch.Generator().manual_seed(11)
     rlhf.offline_responses(task, 10, g)  # drawn first inside evaluate_reward_models
-    seqs = rlhf.sample_responses(init[:1], 10, g)[0]
+    seqs = task.sample(init[:1], 10, g)[0]
     ids = np.repeat(np.arange(task.prompts), 10)
     r_true = task.ground_truth(seqs).reshape(-1).numpy()
     pairs = metrics.preference_pairs(ids, r_true)
     assert table.onpolicy_pairs.iloc[0] == len(pairs.chosen) and table.onpolicy_ties.iloc[0] == pairs.n_ties
     assert len(pairs.chosen) + pairs.n_ties == task.prompts * 45
-    logp = rlhf.log_probs(init[:1], seqs)[0].reshape(-1).numpy()
+    logp = task.policy.log_prob(init[:1], seqs)[0].reshape(-1).numpy()
     length = task.lengths(seqs).reshape(-1).numpy()
     for r, name in enumerate(rms.names):
         proxy = rms(seqs)[r].numpy()

@@ -8,8 +8,9 @@ every record is compared for exact equality (float32, CPU). Against ``labsupport
 sampled outputs are the same and the arithmetic differs only in rounding (the engine's softmax and row sums), so the
 values are compared to 1e-12 in float64.
 
-The helpers ``chapter7_task`` / ``CreditMix`` and ``chapter6_task`` are the thin layers that ``verifiable.py`` and
-``rlhf.py`` put on top of the engine (see the module docstring of labsupport.sequence).
+Chapter 7's layer on the engine is ``verifiable.SequenceTask.engine_task`` with ``verifiable.CreditMix``, chapter 6's
+``rlhf.SequenceTask.engine``; the regression of both chapters against the values they gave before they ran on the
+engine is tests/test_study_regression.py.
 """
 
 from __future__ import annotations
@@ -32,85 +33,12 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-# ------------------------------------------------------------------------------------------ the chapters on the engine
-
-
 def chapter7_task(task: vf.SequenceTask) -> sq.SequenceTask:
-    """Chapter 7's two-constraint task on the engine: one prompt, binary credit (r_G), partial credit (r_P), the exact
-    P(C1), P(C2), P(both) recorded."""
-    s1, s2 = torch.as_tensor(task.keyword), torch.as_tensor(task.terminator)
-
-    def binary(tokens, runs):
-        c1, c2 = vf._check(tokens, s1, s2)
-        return (c1 & c2).double()
-
-    def partial(tokens, runs):
-        c1, c2 = vf._check(tokens, s1, s2)
-        return 0.5 * (c1.double() + c2.double())
-
-    def measure(theta):
-        s = vf._success(theta[:, 0].to(torch.float64), task.keyword, task.terminator)
-        return {"p1": s["p1"], "p2": s["p2"], "joint": s["joint"], "true_value": s["joint"],
-                "proxy_value": 0.5 * (s["p1"] + s["p2"])}
-
-    return sq.SequenceTask(task.theta0[:, None], binary, partial, draw="sequence", measure=measure)
-
-
-class CreditMix:
-    """Chapter 7's rewards as a reward to train on: (1 - w) binary + w partial with each run's schedule (binary,
-    partial, anneal, switch); keeps the sampled joint success and the weight of every step."""
-
-    def __init__(self, task: vf.SequenceTask, kinds, steps: int, anneal_steps: int, switch_at: float = 0.2,
-                 switch_window: int = 10, dtype=torch.float32):
-        self.task, self.kinds = task, np.asarray(kinds, dtype=object)
-        self.s1, self.s2 = torch.as_tensor(task.keyword), torch.as_tensor(task.terminator)
-        self.kind = {k: torch.as_tensor(self.kinds == k) for k in vf.REWARDS}
-        self.sampled = torch.zeros((steps, len(kinds)), dtype=dtype)
-        self.weight = torch.zeros((steps, len(kinds)), dtype=dtype)
-        self.switched = torch.zeros(len(kinds), dtype=torch.bool)
-        self.anneal_steps, self.switch_at, self.window, self.dtype = anneal_steps, switch_at, switch_window, dtype
-
-    def __call__(self, tokens, t):
-        c1, c2 = vf._check(tokens[:, 0], self.s1, self.s2)
-        both = (c1 & c2).to(self.dtype)
-        half = 0.5 * (c1.to(self.dtype) + c2.to(self.dtype))
-        if t >= self.window:
-            self.switched |= self.sampled[t - self.window:t].mean(0) >= self.switch_at
-        k = self.kind
-        w = (k["partial"].to(self.dtype) + k["anneal"] * max(0.0, 1 - t / self.anneal_steps)
-             + k["switch"] * (~self.switched).to(self.dtype))
-        self.sampled[t] = both.mean(1)
-        self.weight[t] = w
-        return ((1 - w[:, None]) * both + w[:, None] * half)[:, None]
-
-    def fused(self, task, algorithm, steps, seed, record_at, device, dtype, bar):
-        """The whole training in chapter 7's fused kernel, when it can run it (else None)."""
-        from labsupport import fused
-
-        if type(algorithm) is not ls.GRPO or algorithm.kl or not algorithm.normalize_std or algorithm.eps != 1e-8:
-            return None
-        if fused.sequence_unsupported(self.task, algorithm.group, device, dtype) is not None:
-            return None
-        rec, silent, self.sampled, self.weight = fused.train_sequences(
-            self.task, self.kinds, steps, algorithm.group, algorithm.lr, seed, record_at, self.anneal_steps,
-            self.switch_at, self.window, device, bar)
-        p1, p2, joint = rec[:, 0], rec[:, 1], rec[:, 2]
-        return {"p1": p1, "p2": p2, "joint": joint, "true_value": joint, "proxy_value": 0.5 * (p1 + p2)}, silent.float()
+    return task.engine_task()
 
 
 def chapter6_task(task: rlhf.SequenceTask, init: torch.Tensor, proxy=None) -> sq.SequenceTask:
-    """Chapter 6's task on the engine: P prompts, EOS = end token, r_G the ground truth, r_P a reward that may differ
-    per run (tokens (B', P, N, L), runs (B',) -> (B', P, N)), tokens drawn position by position."""
-
-    def truth(tokens, runs):
-        return task.ground_truth(tokens)
-
-    return sq.SequenceTask(init, truth, proxy, end=rlhf.EOS, draw="position")
-
-
-def every_run(proxy, b: int):
-    """A per-run reward as rlhf.rloo takes it: seqs (B, P, N, L) of all B runs -> (B, P, N)."""
-    return lambda seqs: proxy(seqs, torch.arange(b))
+    return task.engine(init, proxy)
 
 
 # ------------------------------------------------------------------------------------------ the policy
@@ -212,7 +140,7 @@ def test_grpo_reproduces_train_grpo_exactly(regimes, dtype):
     steps, group = 80, 32
     old = vf.train_grpo(task, kinds, steps, group=group, lr=1.0, seed=3, device="cpu", record_every=10,
                         anneal_steps=30, switch_window=5, dtype=dtype, progress=False, backend="torch")
-    mix = CreditMix(task, kinds, steps, anneal_steps=30, switch_window=5, dtype=dtype)
+    mix = vf.CreditMix(task, kinds, steps, anneal_steps=30, switch_window=5, dtype=dtype)
     run = sq.train_sequences(chapter7_task(task), ls.GRPO(group=group, lr=1.0), steps, reward=mix, seed=3,
                              device="cpu", record_every=10, dtype=dtype, backend="torch")
     assert run.steps.tolist() == old.steps.tolist() and run.reward == "custom"
@@ -251,7 +179,7 @@ def test_the_fused_kernel_runs_behind_the_engine_as_behind_train_grpo():
         pytest.skip("no CUDA and no Triton interpreter")
     old = vf.train_grpo(task, kinds, 3, group=8, seed=1, device=device, anneal_steps=2, switch_at=0.1,
                         switch_window=1, backend="fused")
-    mix = CreditMix(task, kinds, 3, anneal_steps=2, switch_at=0.1, switch_window=1)
+    mix = vf.CreditMix(task, kinds, 3, anneal_steps=2, switch_at=0.1, switch_window=1)
     run = sq.train_sequences(chapter7_task(task), ls.GRPO(group=8, lr=1.0), 3, reward=mix, seed=1, device=device,
                              backend="fused")
     assert run.theta is None  # the kernel keeps the logits
@@ -284,7 +212,7 @@ def tiny():
 @pytest.mark.parametrize("kl, whiten", [(0.01, True), (0.0, False)])
 def test_rloo_reproduces_rlhf_rloo_exactly(tiny, kl, whiten):
     task, init, reward = tiny
-    old = rlhf.rloo(task, init, every_run(reward, 3), steps=40, k=4, kl=kl, lr=0.05, whiten=whiten, seed=1,
+    old = rlhf.rloo(task, init, reward, steps=40, k=4, kl=kl, lr=0.05, whiten=whiten, seed=1,
                     record_every=20, progress=False)
     run = sq.train_sequences(chapter6_task(task, init, reward), ls.RLOO(k=4, lr=0.05, kl=kl), 40, reward="proxy",
                              seed=1, device="cpu", record_every=20, optimizer="adam", whiten=whiten)
@@ -293,9 +221,9 @@ def test_rloo_reproduces_rlhf_rloo_exactly(tiny, kl, whiten):
     np.testing.assert_array_equal(run.proxy_reward, old.proxy_reward)
     np.testing.assert_array_equal(run.kl, old.kl)
     np.testing.assert_array_equal(run.gain, old.gain)
-    assert torch.equal(run.theta, old.logits)
+    assert torch.equal(run.theta, old.theta)
     assert (old.gain > 0.05).all()
-    exact = rlhf.policy_values(task, init, lambda seqs: reward(seqs.expand(3, *seqs.shape), torch.arange(3)))
+    exact = task.engine(init, reward).expected(init, reward)
     np.testing.assert_allclose(run.proxy_value[0], exact.mean(1).numpy(), atol=1e-6)
 
 
@@ -305,12 +233,12 @@ def test_rloo_with_sampled_values_reproduces_rlhf_rloo_exactly():
     task = rlhf.SequenceTask(prompts=2, vocab=5, length=7, device="cpu")
     assert not task.exact
     init = rlhf.sft(task, demos=16)[:2]
-    old = rlhf.rloo(task, init, task.ground_truth, steps=10, seed=2, record_every=5, eval_samples=64,
+    old = rlhf.rloo(task, init, None, steps=10, seed=2, record_every=5, eval_samples=64,
                     progress=False)
     run = sq.train_sequences(chapter6_task(task, init), ls.RLOO(k=4, lr=0.05, kl=0.01), 10, reward="true",
                              seed=2, device="cpu", record_every=5, optimizer="adam", whiten=True, eval_samples=64)
     np.testing.assert_array_equal(run.true_value, old.true_value)
-    assert torch.equal(run.theta, old.logits)
+    assert torch.equal(run.theta, old.theta)
 
 
 # ------------------------------------------------------------------------------------------ PPO on sequences

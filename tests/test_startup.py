@@ -58,12 +58,13 @@ def test_import_labsupport_imports_no_torch_until_a_name_needs_it():
 
 
 def test_every_public_name_resolves_to_its_definition_and_dir_lists_it():
-    from labsupport import algorithms, labmode, problems, rmreport, simulate, theory
+    from labsupport import algorithms, labmode, problems, rmreport, sequence, simulate, theory
 
     homes = {"Algorithm": algorithms, "ExactPG": algorithms, "GRPO": algorithms, "PPO": algorithms,
              "RLOO": algorithms, "Reinforce": algorithms, "Bandit": problems, "paper_bandit": problems,
              "Run": simulate, "train": simulate, "categorize": theory, "pick": labmode, "small_mode": labmode,
-             "rm_report": rmreport}
+             "rm_report": rmreport, "SequenceRun": sequence, "SequenceTask": sequence,
+             "train_sequences": sequence}
     assert set(ls.__all__) == set(homes) | {"metrics", "theory"}
     for name, module in homes.items():
         assert getattr(ls, name) is getattr(module, name), name
