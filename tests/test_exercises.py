@@ -155,3 +155,36 @@ def test_checks_name_the_likely_slip():
     hides_best = exercises.check_predicted_category(
         lambda rt, rp, p, y: "beneficial" if rt[y] - p @ rt > 0 >= rp[y] - p @ rp else "benign")
     assert "hides the best output" in hides_best.message and "ground-truth optimal" in hides_best.message
+
+
+def test_checks_of_labs_1_to_4_name_the_likely_slip():
+    no_baseline = exercises.check_exact_gradient(lambda r, pi: pi * r)
+    assert not no_baseline and "left out the baseline" in no_baseline.message and "[0.05, -0.5" in no_baseline.message
+    plain_score = exercises.check_reinforce_direction(
+        lambda r, pi, s: np.bincount(s, weights=r[s], minlength=len(r)) / len(s))
+    assert "score function of a softmax is e_y - pi" in plain_score.message
+    assert "this is the logit velocity" in exercises.check_prob_velocity(lambda r, pi: pi * (r - pi @ r)).message
+    tabular = exercises.check_attracts(lambda r, pi, phi: r - pi @ r > 0)
+    assert "tabular advantage rule" in tabular.message and "expected [0, 1, 0, 0, 0]" in tabular.message
+    assert "weights every output equally" in exercises.check_reward_variance(lambda r, pi: np.var(r)).message
+    assert "pi(y)^2, not pi(y)" in exercises.check_gradient_norm(lambda r, pi: pi @ (r - pi @ r) ** 2).message
+    leading = exercises.check_time_to_target(lambda p0, delta: 1 / (2 * delta * p0))
+    assert "only the leading term" in leading.message and "your time is 125" in leading.message
+    above_mean = exercises.check_beneficial_proxy(lambda r, pi, y: r[y] - 0.1)
+    assert not above_mean and "'unclassified'" in above_mean.message and "A_P0(y) = 0.75 > 0" in above_mean.message
+    assert "no error" in exercises.check_beneficial_proxy(lambda r, pi, y: r[y]).message
+
+
+def test_predictions_of_labs_1_to_4_show_the_measured_outcome():
+    """A wrong prediction fails and shows the outcome with its numbers: the toy's y* loses probability at first under
+    r_G (d pi/dt = pi(y*) (pi(y*) A(y*) - sum pi^2 A) = 0.05 (0.05 - 0.135) = -0.00425), and halving pi_0(y*) on two
+    outputs nearly doubles the time (the closed form of Exercise 4.2 gives 270.45 / 141.91 = 1.906); the toy's
+    variances under pi_0 are 0.82 (r_G: E r^2 = 0.05 + 0.32 + 0.45, mean 0) and 0.19 (r_P: 1 - 0.9^2)."""
+    star = exercises.check_star_prediction("rises")
+    assert not star and "the outcome is falls" in star.message and "-0.00425" in star.message
+    halving = exercises.check_halving_prediction("about four times as long")
+    ratio = float(re.search(r"([\d.]+) times as long", halving.message).group(1))
+    assert not halving and abs(ratio - 270.45 / 141.91) < 0.02
+    assert exercises.check_shift_prediction("larger") and not exercises.check_shift_prediction("smaller")
+    assert exercises.check_proxy_variance_prediction("smaller") and "r_P 0.1900, r_G 0.8200" in \
+        exercises.check_proxy_variance_prediction("larger").message
