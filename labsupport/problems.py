@@ -15,12 +15,26 @@ against batched ones. Everything is stored in float64 on the CPU; :func:`labsupp
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 
 from ._checks import as_tensor
+
+
+def renamed(old: str, old_value: Any, new: str, value: Any, default: Any = None) -> tuple[str, Any]:
+    """An argument renamed from ``old`` to ``new`` (kept for one release): (the name the caller used, its value).
+
+    Given under the old name, it is used with a DeprecationWarning; under both names it is an error."""
+    if old_value is None:
+        return new, value
+    if value is not None and value != default:
+        raise ValueError(f"{old} is the old name of {new}; give only {new}={value!r}")
+    warnings.warn(f"{old}= is deprecated; use {new}=", DeprecationWarning, stacklevel=3)
+    return old, old_value
 
 PROB_SUM_TOL = 1e-6
 REPRESENT_TOL = 1e-6
@@ -116,13 +130,14 @@ class Bandit:
         """True for the tabular softmax policy (no features)."""
         return self.features is None
 
-    def reward(self, which: str) -> torch.Tensor:
-        """The (B, N) reward named ``"true"`` (r_G) or ``"proxy"`` (r_P)."""
-        if which == "true":
+    def reward(self, reward: str | None = None, *, which: str | None = None) -> torch.Tensor:
+        """The (B, N) reward named ``"true"`` (r_G) or ``"proxy"`` (r_P). (``which=`` is its deprecated name.)"""
+        name, reward = renamed("which", which, "reward", reward)
+        if reward == "true":
             return self.r_true
-        if which == "proxy":
+        if reward == "proxy":
             return self.r_proxy
-        raise ValueError(f"reward must be 'true' or 'proxy'; got {which!r}")
+        raise ValueError(f"{name} must be 'true' or 'proxy'; got {reward!r}")
 
     def kernel(self) -> torch.Tensor | None:
         """<phi(y), phi(z)> as a (B or 1, N, N) tensor, or ``None`` for the tabular policy (identity)."""

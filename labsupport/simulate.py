@@ -20,7 +20,7 @@ import torch
 from ._checks import choice, count, fits_dtype, flag, float_dtype, memory
 from .algorithms import Algorithm, ExactPG, StepInput
 from .policies import SoftmaxPolicy
-from .problems import Bandit
+from .problems import Bandit, renamed
 
 #: above this many output-updates (steps x B x N) a progress bar is shown by default
 PROGRESS_THRESHOLD = 2e8
@@ -116,18 +116,21 @@ class Run:
         """V_P = E_pi[r_P] at each record, shape (R, B)."""
         return np.einsum("rbn,bn->rb", self.probs, self.r_proxy)
 
-    def variance(self, which: str = "proxy") -> np.ndarray:
+    def variance(self, reward: str = "proxy", *, which: str | None = None) -> np.ndarray:
         """Var_{y~pi}[r(y)] of the ``"true"`` or ``"proxy"`` reward at each record, shape (R, B)."""
-        r = self.r_true if choice("which", which, ("true", "proxy")) == "true" else self.r_proxy
+        name, reward = renamed("which", which, "reward", reward, "proxy")
+        r = self.r_true if choice(name, reward, ("true", "proxy")) == "true" else self.r_proxy
         mean = np.einsum("rbn,bn->rb", self.probs, r)
         return np.einsum("rbn,bn->rb", self.probs, r**2) - mean**2
 
-    def steps_to(self, level: float, which: str = "true") -> np.ndarray:
-        """Per run, the first recorded step whose expected ``which`` reward is >= level; -1 if never.
+    def steps_to(self, level: float, reward: str = "true", *, which: str | None = None) -> np.ndarray:
+        """Per run, the first recorded step whose expected ``reward`` (``"true"`` or ``"proxy"``) is >= level; -1 if
+        never. (``which=`` is the deprecated name of ``reward=``.)
 
         Returns an int array of shape (B,). With ``record_every=k`` the answer is exact to within k steps.
         """
-        values = self.true_value if choice("which", which, ("true", "proxy")) == "true" else self.proxy_value
+        name, reward = renamed("which", which, "reward", reward, "true")
+        values = self.true_value if choice(name, reward, ("true", "proxy")) == "true" else self.proxy_value
         hit = values >= level
         first = hit.argmax(axis=0)
         return np.where(hit.any(axis=0), self.steps[first], -1)

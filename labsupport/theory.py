@@ -21,10 +21,11 @@ import math
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 
 from ._checks import as_tensor, choice, count, finite, flag, float_dtype, memory, non_negative
 from .algorithms import Algorithm, ExactPG
-from .problems import Bandit
+from .problems import Bandit, renamed
 from .simulate import train
 
 CATEGORIES = ("harmful", "benign", "beneficial", "unclassified")
@@ -96,20 +97,30 @@ def attracts(problem: Bandit, reward: str = "proxy", probs=None) -> np.ndarray:
     return logit_velocity(problem, reward, probs) > 0
 
 
-def value_rate_terms(problem: Bandit, probs=None, train_on: str = "proxy", measure: str = "true") -> np.ndarray:
-    """Per-output terms pi(y) A_measure(y) dz_y/dt of d V_measure / dt under gradient flow on ``train_on``.
+def value_rate_terms(problem: Bandit, probs: ArrayLike | None = None, *, reward: str = "proxy",
+                     measure: str = "true", train_on: str | None = None) -> np.ndarray:
+    """Per-output terms pi(y) A_measure(y) dz_y/dt of d V_measure / dt under gradient flow on ``reward``.
 
-    Eq. (2): the terms sum to dV_G/dt (defaults). Tabular: pi(y)^2 A_G(y) A_P(y). Shape (B, N).
+    ``reward`` is the reward trained on, as in :func:`labsupport.train`; ``measure`` the one whose expected value
+    changes (``train_on=`` is the deprecated name of ``reward=``). Eq. (2): the terms sum to dV_G/dt (defaults).
+    Tabular: pi(y)^2 A_G(y) A_P(y). Shape (B, N).
     """
-    choice("train_on", train_on, ("proxy", "true"))
+    name, reward = renamed("train_on", train_on, "reward", reward, "proxy")
+    choice(name, reward, ("proxy", "true"))
     choice("measure", measure, ("proxy", "true"))
     p = _probs(problem, probs)
-    return (p * _advantage(problem, measure, p) * _logit_velocity(problem, train_on, p)).numpy()
+    return (p * _advantage(problem, measure, p) * _logit_velocity(problem, reward, p)).numpy()
 
 
-def value_rate(problem: Bandit, probs=None, train_on: str = "proxy", measure: str = "true") -> np.ndarray:
-    """dV_measure/dt = <grad V_measure, grad V_train_on> under gradient flow on ``train_on``; shape (B,)."""
-    return value_rate_terms(problem, probs, train_on, measure).sum(-1)
+def value_rate(problem: Bandit, probs: ArrayLike | None = None, *, reward: str = "proxy", measure: str = "true",
+               train_on: str | None = None) -> np.ndarray:
+    """dV_measure/dt = <grad V_measure, grad V_reward> under gradient flow on ``reward``; shape (B,).
+
+    (``train_on=`` is the deprecated name of ``reward=``.)"""
+    if train_on is not None:  # the warning points at the caller
+        name, reward = renamed("train_on", train_on, "reward", reward, "proxy")
+        choice(name, reward, ("proxy", "true"))
+    return value_rate_terms(problem, probs, reward=reward, measure=measure).sum(-1)
 
 
 def value_at(problem: Bandit, theta, reward: str = "proxy") -> np.ndarray:

@@ -97,7 +97,7 @@ def test_value_rate_decomposition_matches_a_finite_difference(problem, train_on)
     eps = 1e-6
     run = ls.train(problem, ls.ExactPG(lr=eps), steps=1, reward=train_on, dtype=torch.float64)
     measured = (run.true_value[1, 0] - run.true_value[0, 0]) / eps
-    terms = theory.value_rate_terms(problem, train_on=train_on)
+    terms = theory.value_rate_terms(problem, reward=train_on)
     assert terms.sum() == pytest.approx(measured, rel=1e-4, abs=1e-9)
 
 
@@ -107,7 +107,7 @@ def test_tabular_decomposition_is_pi_squared_times_both_advantages():
     a_g, a_p = theory.advantages(problem, "true"), theory.advantages(problem, "proxy")
     np.testing.assert_allclose(theory.value_rate_terms(problem), p**2 * a_g * a_p, atol=1e-15)
     # the paper's caution: this beneficial error makes the initial rate negative
-    assert theory.value_rate(problem)[0] < 0 < theory.value_rate(problem, train_on="true")[0]
+    assert theory.value_rate(problem)[0] < 0 < theory.value_rate(problem, reward="true")[0]
 
 
 def test_attracts_reads_the_advantage_rule_in_the_toy():
@@ -157,7 +157,7 @@ def test_tabular_identities_hold_on_random_instances(problem):
     np.testing.assert_allclose(dpi, p * (p * a_p - (p**2 * a_p).sum(-1, keepdims=True)), atol=1e-12)
     assert abs(dpi.sum()) < 1e-12
     # dV_P/dt = ||grad V_P||^2 >= 0
-    assert theory.value_rate(problem, train_on="proxy", measure="proxy")[0] == pytest.approx(
+    assert theory.value_rate(problem, reward="proxy", measure="proxy")[0] == pytest.approx(
         (theory.gradient_at(problem, problem.theta0, "proxy") ** 2).sum(), abs=1e-12)
 
 
@@ -168,4 +168,27 @@ def test_log_linear_rate_is_the_inner_product_of_the_two_gradients(problem):
     g_proxy = theory.gradient_at(problem, problem.theta0, "proxy")
     rate = theory.value_rate(problem)[0]
     assert rate == pytest.approx(float((g_true * g_proxy).sum()), rel=1e-7, abs=1e-9)
-    assert theory.value_rate(problem, train_on="proxy", measure="proxy")[0] >= -1e-12
+    assert theory.value_rate(problem, reward="proxy", measure="proxy")[0] >= -1e-12
+
+
+def test_the_reward_argument_is_reward_everywhere_and_the_old_names_warn():
+    """reward= names the reward trained on or read in the whole theory API; which= and train_on= still work for one
+    release, with a DeprecationWarning, and give the same numbers; both names at once is an error."""
+    prob = ls.Bandit(r_true=[1, .8, -1], r_proxy=[1, -1, -1], init_probs=[.2, .5, .3])
+    run = ls.train(prob, ls.ExactPG(lr=0.5), steps=40, reward="proxy", dtype=torch.float64)
+    for new, old in [
+        (lambda: run.steps_to(-0.2, reward="proxy"), lambda: run.steps_to(-0.2, which="proxy")),
+        (lambda: run.variance(reward="true"), lambda: run.variance(which="true")),
+        (lambda: prob.reward("proxy").numpy(), lambda: prob.reward(which="proxy").numpy()),
+        (lambda: theory.value_rate(prob, reward="true"), lambda: theory.value_rate(prob, train_on="true")),
+        (lambda: theory.value_rate_terms(prob, reward="true"), lambda: theory.value_rate_terms(prob, train_on="true")),
+    ]:
+        with pytest.warns(DeprecationWarning, match="is deprecated; use reward="):
+            before = old()
+        np.testing.assert_array_equal(before, new())
+    assert theory.value_rate(prob, reward="true")[0] != theory.value_rate(prob, reward="proxy")[0]
+    with pytest.raises(ValueError, match="train_on"):  # the error names the argument the caller used
+        with pytest.warns(DeprecationWarning):
+            theory.value_rate(prob, train_on="both")
+    with pytest.raises(ValueError, match="give only reward"):
+        run.steps_to(0.5, reward="proxy", which="true")
