@@ -60,43 +60,20 @@ token). ``draw="sequence"`` takes a step's numbers as (B, P, G, L), each respons
 Both give the same distribution; the task keeps its chapter's order so that the chapter's results stay what they
 were. Sampled expectations use generators seeded ``seed + 1`` (V_G) and ``seed + 2`` (V_P).
 
-The chapters as studies on top (how ``rlhf.py`` and ``verifiable.py`` switch to this engine)
---------------------------------------------------------------------------------------------
-Chapter 7, ``verifiable``:
+The chapters as studies on top
+------------------------------
+Chapter 7 (``verifiable``): ``verifiable.SequenceTask.engine_task()`` is its task here (P = 1, r_G binary credit, r_P
+partial credit, ``draw="sequence"``, the exact P(C1), P(C2), P(both) as ``measure``); ``verifiable.train_grpo`` is
+:func:`train_sequences` with ``GRPO(group, lr)`` (or ``algorithm=``) and ``verifiable.CreditMix``, the binary /
+partial / anneal / switch schedules as a reward, whose ``fused`` hook runs chapter 7's kernel
+(:func:`labsupport.fused.train_sequences`).
 
-* its ``SequencePolicy`` and the sampling, log-probability and score-direction code of ``SequenceTask`` are
-  :class:`SequencePolicy` (``end=None``); ``verifiable.SequenceTask`` keeps its constraints, ``make_task``,
-  ``success``, ``last_token_view`` and ``describe``, and gains ``engine_task()``: theta0[:, None] (P = 1),
-  r_G = binary credit, r_P = partial credit, ``draw="sequence"``, ``measure`` = the exact P(C1), P(C2), P(both)
-  (with true_value = P(both), proxy_value = (P(C1) + P(C2)) / 2);
-* ``train_grpo(task, reward, steps, group, lr, ...)`` becomes ``train_sequences(task.engine_task(),
-  GRPO(group=group, lr=lr), steps, reward=CreditMix(...))`` where ``CreditMix`` is the reward-as-a-callable of the
-  binary / partial / anneal / switch schedules (it keeps the sampled joint success and the weights it used);
-  ``GRPORun`` is read off :class:`SequenceRun`: p1, p2, joint = ``values["p1"]``, ..., silent = ``silent == 1``;
-* ``_grpo_steps``, its private GRPO, ``EPS`` and ``SINGLE_THREAD_BELOW`` go; the fused kernel is reached through
-  the reward's ``fused`` hook (see :func:`train_sequences`), which calls :func:`labsupport.fused.train_sequences`.
+Chapter 6 (``rlhf``): ``rlhf.SequenceTask.engine(init, reward)`` is its task here (``end=EOS``,
+``draw="position"``, r_P a reward of the runs it is given, e.g. ``RewardModels.scorer``); ``rlhf.rloo`` is
+:func:`train_sequences` with ``RLOO(k, lr, kl)`` (or ``algorithm=``), ``optimizer="adam"``, ``whiten=True``.
 
-Chapter 6, ``rlhf``:
-
-* ``_flat_index``, ``log_probs`` and ``sample_responses`` are :meth:`SequencePolicy.index`,
-  :meth:`SequencePolicy.log_prob` and :meth:`SequencePolicy.sample` (``end=EOS``, ``draw="position"``);
-  ``SequenceTask.all_responses`` and ``_n_responses`` are :meth:`SequencePolicy.all_sequences` and
-  :meth:`SequencePolicy.n_sequences`, ``policy_values`` is :meth:`SequenceTask.expected`; ``rlhf.SequenceTask`` keeps
-  its answers, ground truth and response makers (demonstrations, corruption, the offline distribution);
-* ``RewardModels.scorer`` returns a reward of the runs it is given, (tokens, runs) -> rewards, instead of one for
-  all B runs at once (so expectations can go :data:`EVAL_CHUNK` runs at a time);
-* ``rloo(task, init, reward, steps, k, kl, lr, whiten, seed, record_every, eval_samples)`` becomes
-  ``train_sequences(SequenceTask(init, r_G, reward, end=EOS, draw="position"), RLOO(k=k, lr=lr, kl=kl), steps,
-  reward="proxy", optimizer="adam", whiten=whiten, seed=seed, record_every=record_every,
-  eval_samples=eval_samples)``; ``RLHFRun`` is :class:`SequenceRun` (true_value, proxy_reward, kl, gain,
-  ``theta`` for ``logits``), and PPO / GRPO become options of the lab by passing another rule.
-* one difference in arithmetic remains: ``sample_responses`` took its CDFs from ``torch.softmax``, the engine from
-  :func:`softmax` (chapter 7's and the kernel's formula), which differ by rounding; a token can differ only where a
-  uniform number falls within that rounding of a CDF boundary. None did in the tests, nor in the lab's
-  ``run_study("small")`` training (90 runs x 300 steps: the same V_G, KL and final logits, bit for bit).
-
-``tests/test_sequence.py`` checks both switches now, against today's functions, on fixed seeds: its helpers
-``chapter7_task``, ``CreditMix`` (with the fused hook) and ``chapter6_task`` are those layers as they will read.
+The engine takes its CDFs from :func:`softmax` where chapter 6's sampler used ``torch.softmax``; they differ by
+rounding only, and the study's records agree with those made before (tests/test_study_regression.py).
 """
 
 from __future__ import annotations
@@ -126,9 +103,9 @@ WHITEN_EPS = 1e-8
 #: runs evaluated together when expectations are computed (bounds the memory of the sum over responses)
 EVAL_CHUNK = 8
 #: on the CPU, steps with fewer sampled entries than this (B x P x G x L x V) run on one thread
-SINGLE_THREAD_BELOW = 2**21
+SINGLE_THREAD_TOKENS = 2**21
 #: above this many sampled token choices (steps x B x P x G x L x V) a progress bar is shown by default
-PROGRESS_THRESHOLD = 5e9
+PROGRESS_TOKENS = 5e9
 
 #: a reward of the task: tokens (B', P, N, L) of runs ``runs`` (B',) -> rewards (B', P, N)
 TaskReward = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -499,7 +476,7 @@ def train_sequences(task: SequenceTask, algorithm: Algorithm, steps: int, reward
     record_at = record_steps(steps, record_every)
     b, p, length, v = task.batch_size, task.prompts, task.length, task.vocab
     g = algorithm.samples_per_step
-    bar = progress_bar(steps, progress, steps * b * p * g * length * v, PROGRESS_THRESHOLD, "training")
+    bar = progress_bar(steps, progress, steps * b * p * g * length * v, PROGRESS_TOKENS, "training")
     start = time.perf_counter()
     fused = None
     if backend == "fused" or (backend == "auto" and dev.type == "cuda"):
@@ -559,7 +536,7 @@ def _train_steps(task, algorithm, steps, reward, seed, record_at, dev, dtype, op
     raw = kl_mean = None
     clip = getattr(algorithm, "clip", None)
     epochs = getattr(algorithm, "epochs", 1)
-    small = dev.type == "cpu" and b * p * g * length * v < SINGLE_THREAD_BELOW
+    small = dev.type == "cpu" and b * p * g * length * v < SINGLE_THREAD_TOKENS
     with threads(1 if small else None):
         for t in range(steps + 1):
             if len(records) < len(record_at) and record_at[len(records)] == t:

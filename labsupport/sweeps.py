@@ -42,10 +42,10 @@ from .algorithms import GRPO, PPO, RLOO, Algorithm, ExactPG, Reinforce
 from .problems import Bandit
 from .simulate import resolve_device
 from . import theory
-from .theory import CATEGORIES, SAMPLED_SEEDS, advantages, categorize
+from .theory import CATEGORIES, MEASURED_CATEGORIES, SAMPLED_SEEDS, advantages, categorize
 
 ERRORS = ("single", "multiple", "mixed")
-MEASURED = ("harmful", "benign", "beneficial")
+MEASURED = MEASURED_CATEGORIES
 ROLES = ("best", "mediocre", "bad")
 #: ground-truth reward ranges of the random instances
 MEDIOCRE_RANGE = (0.2, 0.9)

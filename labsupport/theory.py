@@ -28,7 +28,10 @@ from .algorithms import Algorithm, ExactPG
 from .problems import Bandit, renamed
 from .simulate import train
 
+#: the categories of an error, in the book's order: predicted by the rules (which may be silent: unclassified) ...
 CATEGORIES = ("harmful", "benign", "beneficial", "unclassified")
+#: ... and measured by the counterfactual (always one of the first three)
+MEASURED_CATEGORIES = CATEGORIES[:3]
 #: runs per variant with which :func:`categorize` measures a sampled algorithm by default (an exact one needs 1)
 SAMPLED_SEEDS = 16
 #: memory of :func:`categorize`'s measurement per entry of its batch (variants x seeds x outputs), measured on the CPU
@@ -336,6 +339,6 @@ def _verdict(t_err, t_fix, hit_err, hit_fix, v_err, v_fix, span, level, steps, t
 
 
 __all__ = [
-    "CATEGORIES", "SAMPLED_SEEDS", "advantages", "attracts", "categorize", "gradient_at", "logit_velocity", "predict",
+    "CATEGORIES", "MEASURED_CATEGORIES", "SAMPLED_SEEDS", "advantages", "attracts", "categorize", "gradient_at", "logit_velocity", "predict",
     "prob_velocity", "value_at", "value_rate", "value_rate_terms", "values",
 ]
