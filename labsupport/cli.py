@@ -5,7 +5,7 @@ package), or ``python -m labsupport COMMAND ...`` (the same, without the script 
     labsupport rm-report --help
 
 Commands:
-    rm-report FILE [--json OUT] [--no-length-norm]
+    rm-report FILE [--json OUT] [--no-length-norm] [--ties drop|keep]
         score your own reward model: Acc, Acc-W, HAcc, HAcc-W on pairs and one-vs-many groups
         (see :mod:`labsupport.rmreport` for the input format)
 
@@ -52,7 +52,7 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
         help="score your own reward model (Acc, Acc-W, HAcc, HAcc-W)",
         description=textwrap.fill(
             "Score a reward model on your responses: Acc, Acc-W, HAcc and HAcc-W on all preference pairs and on "
-            "one-vs-many groups, with the counts behind them (pairs, ties dropped, mis-rankings forgiven). Prints a "
+            "one-vs-many groups, with the counts behind them (pairs, ground-truth ties, mis-rankings forgiven). Prints a "
             "table; --json writes the same numbers as JSON.",
             width=116,
         ),
@@ -72,11 +72,18 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
         action="store_false",
         help="report acc_w / hacc_w with un-normalised weights log pi_0(y) (both weightings are always shown)",
     )
+    rm.add_argument(
+        "--ties",
+        choices=rmreport.metrics.TIE_CONVENTIONS,
+        default="drop",
+        help="two scored responses of a prompt with equal scores: drop the pair (default), or keep it with the "
+        "response on the earlier line chosen (the official evaluation's on-policy pairs)",
+    )
     return parser
 
 
 def _rm_report(args: argparse.Namespace) -> int:
-    report = rmreport.rm_report(args.file, length_norm=args.length_norm)
+    report = rmreport.rm_report(args.file, length_norm=args.length_norm, ties=args.ties)
     if args.json_out == "-":
         json.dump(report.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -34,6 +34,7 @@ ArrayLike = Any
 
 __all__ = [
     "PreferencePairs",
+    "TIE_CONVENTIONS",
     "acc",
     "acc_1vk",
     "acc_w",
@@ -473,20 +474,36 @@ def hacc_w_1vk(
 
 
 class PreferencePairs(NamedTuple):
-    """Pairs built by :func:`preference_pairs`: indices into the per-response inputs, and the number of ties dropped."""
+    """Pairs built by :func:`preference_pairs`: indices into the per-response inputs, and the number of pairs tied in
+    the ground truth (dropped with ``tie="drop"``, among the pairs with ``tie="keep"``)."""
 
     chosen: np.ndarray
     rejected: np.ndarray
     n_ties: int
 
 
-def preference_pairs(prompt_ids: ArrayLike, scores: ArrayLike, tol: float = 0.0) -> PreferencePairs:
-    """All preference pairs within each prompt, ordered by the ground-truth score; ties are dropped and counted.
+#: the conventions for pairs tied in the ground truth (see :func:`preference_pairs`)
+TIE_CONVENTIONS = ("drop", "keep")
+
+
+def preference_pairs(prompt_ids: ArrayLike, scores: ArrayLike, tol: float = 0.0, tie: str = "drop"
+                     ) -> PreferencePairs:
+    """All preference pairs within each prompt, ordered by the ground-truth score; ties dropped or kept, and counted.
 
     For every prompt and every two of its responses i, j with |r_G(i) - r_G(j)| > tol, one pair (chosen, rejected) with
-    r_G(chosen) > r_G(rejected). Pairs with |r_G(i) - r_G(j)| <= tol are ties: not returned, counted in ``n_ties``.
-    Ten responses to a prompt give up to 45 pairs. Prompts appear in order of first appearance, and pairs within a
-    prompt in the order of the responses' positions.
+    r_G(chosen) > r_G(rejected). Pairs with |r_G(i) - r_G(j)| <= tol are ties in the ground truth, counted in
+    ``n_ties``, and ``tie`` says what happens to them:
+
+    - ``"drop"`` (default): not returned. A tie carries no ground-truth preference, so no reward model can be right
+      or wrong on it; this is how the paper treats its offline pairs, and what every study of the book uses.
+    - ``"keep"``: returned, oriented by position: the response that comes first in the input is chosen. This is the
+      official evaluation's treatment of on-policy pairs (ties kept, oriented arbitrarily), made deterministic; with
+      samples in the order they were drawn, position carries no information about the responses. Acc then counts a
+      tied pair right exactly when r_P(first) > r_P(second); two identical responses are a proxy tie, an error for
+      every reward model.
+
+    Ten responses to a prompt give up to 45 pairs (exactly 45 with ``tie="keep"``). Prompts appear in order of first
+    appearance, and pairs within a prompt in the order of the responses' positions.
 
     Shapes: prompt_ids (M,) of any hashable values, compared as Python values (``"1"`` and ``1`` are two prompts;
     give a list to keep them apart, as a numpy array holds one type), scores (M,). Returns
@@ -496,8 +513,11 @@ def preference_pairs(prompt_ids: ArrayLike, scores: ArrayLike, tol: float = 0.0)
     >>> pairs = preference_pairs(["a", "a", "a", "b", "b"], [1.0, 0.0, 1.0, 2.0, 3.0])
     >>> pairs.chosen.tolist(), pairs.rejected.tolist(), pairs.n_ties
     ([0, 2, 4], [1, 1, 3], 1)
+    >>> pairs = preference_pairs(["a", "a", "a", "b", "b"], [1.0, 0.0, 1.0, 2.0, 3.0], tie="keep")
+    >>> pairs.chosen.tolist(), pairs.rejected.tolist(), pairs.n_ties
+    ([0, 0, 2, 4], [1, 2, 1, 3], 1)
     """
-    blocks = list(pair_blocks(prompt_ids, scores, tol))
+    blocks = list(pair_blocks(prompt_ids, scores, tol, tie=tie))
     return PreferencePairs(np.concatenate([b.chosen for b in blocks]), np.concatenate([b.rejected for b in blocks]),
                            sum(b.n_ties for b in blocks))
 
@@ -507,11 +527,12 @@ PAIR_BLOCK = 1 << 20
 
 
 def pair_blocks(prompt_ids: ArrayLike, scores: ArrayLike, tol: float = 0.0,
-                block: int = PAIR_BLOCK) -> Iterator[PreferencePairs]:
-    """The pairs of :func:`preference_pairs`, in the same order, as blocks of at most about ``block`` candidate
-    pairs (``n_ties``: the ties of that block), so that memory stays linear in the responses however many pairs the
-    prompts give (12,000 responses to one prompt give 72 million). Prompt ids compare as Python values: ``"1"`` and
-    ``1`` are two prompts. The first block is checked before any is yielded; at least one block is yielded.
+                block: int = PAIR_BLOCK, tie: str = "drop") -> Iterator[PreferencePairs]:
+    """The pairs of :func:`preference_pairs` (same ``tol`` and ``tie``), in the same order, as blocks of at most about
+    ``block`` candidate pairs (``n_ties``: the ties of that block), so that memory stays linear in the responses
+    however many pairs the prompts give (12,000 responses to one prompt give 72 million). Prompt ids compare as
+    Python values: ``"1"`` and ``1`` are two prompts. The first block is checked before any is yielded; at least one
+    block is yielded.
     """
     if isinstance(prompt_ids, (list, tuple)) and all(np.ndim(k) == 0 for k in prompt_ids):
         ids = np.empty(len(prompt_ids), dtype=object)  # keep Python values: np.asarray(["1", 1]) makes both "1"
@@ -526,10 +547,13 @@ def pair_blocks(prompt_ids: ArrayLike, scores: ArrayLike, tol: float = 0.0,
     _same_length(ids, "prompt_ids", s, "scores")
     tol = non_negative("tol", tol)
     block = count("block", block, minimum=1)
-    return _pair_blocks(ids, s, tol, block)
+    if not isinstance(tie, str) or tie not in TIE_CONVENTIONS:
+        raise ValueError(f"tie must be one of {', '.join(map(repr, TIE_CONVENTIONS))}; got {tie!r}")
+    return _pair_blocks(ids, s, tol, block, tie == "keep")
 
 
-def _pair_blocks(ids: np.ndarray, s: np.ndarray, tol: float, block: int) -> Iterator[PreferencePairs]:
+def _pair_blocks(ids: np.ndarray, s: np.ndarray, tol: float, block: int, keep_ties: bool
+                 ) -> Iterator[PreferencePairs]:
     codes: dict = {}
     group = np.fromiter((codes.setdefault(k, len(codes)) for k in ids.tolist()), dtype=np.intp, count=ids.size)
     order = np.argsort(group, kind="stable")  # by prompt (first appearance), then position
@@ -544,12 +568,12 @@ def _pair_blocks(ids: np.ndarray, s: np.ndarray, tol: float, block: int) -> Iter
         first = np.repeat(rows[a:b] + 1 - (np.cumsum(k) - k), k)
         i = np.repeat(order[a:b], k)
         j = order[first + np.arange(first.size)]
-        diff = s[i] - s[j]
+        diff = s[i] - s[j]  # i comes before j in the input
         tie = np.abs(diff) <= tol
-        i_wins = diff > 0
-        keep = ~tie
-        yield PreferencePairs(np.where(i_wins, i, j)[keep].astype(np.intp),
-                              np.where(i_wins, j, i)[keep].astype(np.intp), int(tie.sum()))
+        i_chosen = (diff > 0) | tie  # a tie, if kept, is oriented by position: the earlier response chosen
+        keep = slice(None) if keep_ties else ~tie
+        yield PreferencePairs(np.where(i_chosen, i, j)[keep].astype(np.intp),
+                              np.where(i_chosen, j, i)[keep].astype(np.intp), int(tie.sum()))
         a = b
 
 

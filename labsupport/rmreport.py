@@ -5,8 +5,9 @@
     print(report.format_table())
     report.acc, report.hacc, report.acc_w, report.hacc_w, report.n_pairs, report.n_ties
     report.to_dict()                            # every number and count, ready for json.dump
+    rm_report(EXAMPLE, ties="keep")             # ground-truth ties kept, as the official on-policy evaluation
 
-On the command line: ``python -m labsupport rm-report FILE [--json OUT] [--no-length-norm]``.
+On the command line: ``python -m labsupport rm-report FILE [--json OUT] [--no-length-norm] [--ties drop|keep]``.
 
 The metrics are the functions of :mod:`labsupport.metrics` (the definitions of section 4 of the paper); this module
 only reads and checks the records, builds the preference pairs (with :func:`labsupport.metrics.preference_pairs`), the
@@ -46,12 +47,14 @@ Input: JSON Lines, one JSON object per line (blank lines are skipped). Three kin
       V_hat(x): the initial policy's expected proxy reward on prompt P (at most one per prompt).
 
 Pairs: a prompt without pair records gets one pair for every two of its scored responses, the higher score chosen;
-two equal scores are a tie: dropped and counted. Responses in no pair (no score, a tie only, or named by no pair
-record) are counted.
+two equal scores are a tie, counted, and by default (--ties drop) dropped; with --ties keep it is kept as a pair whose
+chosen response is the one on the earlier line (the official evaluation keeps on-policy ties, oriented arbitrarily).
+Responses in no pair (no score, a dropped tie only, or named by no pair record) are counted.
 V_hat(x): the prompt's v_hat record if it has one, else the mean proxy reward of its responses with
 "policy_sample": true. A prompt with pairs but neither is an error (HAcc needs V_hat).
 One-vs-many groups: a prompt with scores gives its highest-scored response against every strictly lower one (each
-response sharing the top score gives a group); a prompt with pair records gives its pairs grouped by chosen response.
+response sharing the top score gives a group; --ties does not change the groups); a prompt with pair records gives
+its pairs grouped by chosen response.
 Weights (Acc-W, HAcc-W): w proportional to pi_0(y+) pi_0(y-) (one-vs-many: pi_0(y+) prod_k pi_0(y_k-)), normalised
 over all pairs (groups); length-normalised by default (log pi_0(y) / length); the un-normalised ones are reported too.
 Any other field, a duplicate key, a non-finite number (NaN, Infinity, 1e400, an integer beyond the float range), a
@@ -137,11 +140,14 @@ class RMReport:
     """The report of :func:`rm_report`: counts, the metrics on pairs and on one-vs-many groups, per-prompt rows.
 
     ``acc``, ``hacc``, ``acc_w``, ``hacc_w`` are the pairwise metrics; ``acc_w`` and ``hacc_w`` use the weighting
-    chosen by ``length_norm`` (both weightings are in ``pairwise`` and ``one_vs_many``).
+    chosen by ``length_norm`` (both weightings are in ``pairwise`` and ``one_vs_many``). ``ties``: the convention for
+    pairs of equal scores ("drop" or "keep", see :func:`labsupport.metrics.preference_pairs`); ``n_ties`` counts those
+    pairs, which are among ``n_pairs`` with "keep".
     """
 
     source: str
     length_norm: bool
+    ties: str
     n_prompts: int
     n_responses: int
     n_policy_samples: int
@@ -187,6 +193,7 @@ class RMReport:
         return {
             "source": self.source,
             "length_norm": self.length_norm,
+            "ties": self.ties,
             "counts": {
                 "prompts": self.n_prompts,
                 "responses": self.n_responses,
@@ -194,7 +201,8 @@ class RMReport:
                 "pairs": self.n_pairs,
                 "pairs_from_scores": self.n_pairs_from_scores,
                 "pairs_from_records": self.n_pairs_from_records,
-                "ties_dropped": self.n_ties,
+                "ties_dropped": self.n_ties if self.ties == "drop" else 0,
+                "ties_kept": self.n_ties if self.ties == "keep" else 0,
                 "prompts_with_pair_records": self.n_prompts_with_pair_records,
                 "prompts_without_pairs": self.n_prompts_without_pairs,
                 "responses_in_no_pair": self.n_responses_in_no_pair,
@@ -221,7 +229,8 @@ class RMReport:
             f"{self.n_responses_in_no_pair} in no pair)",
             f"  preference pairs                 {self.n_pairs:6d}   ({self.n_pairs_from_scores} from scores, "
             f"{self.n_pairs_from_records} from pair records)",
-            f"  tied ground-truth pairs dropped  {self.n_ties:6d}",
+            f"  {'tied ground-truth pairs ' + ('dropped' if self.ties == 'drop' else 'kept'):<33}{self.n_ties:6d}"
+            + ("   (--ties keep: among the pairs, the earlier response chosen)" if self.ties == "keep" else ""),
             f"  one-vs-many groups               {self.n_groups:6d}   ({self.n_groups_several} with several rejected)",
             f"  V_hat(x)                                  {self.n_v_hat_given} from v_hat records, "
             f"{self.n_v_hat_estimated} mean proxy reward of policy samples",
@@ -545,16 +554,22 @@ class _Tally:
         )  # fmt: skip
 
 
-def rm_report(path_or_records: Union[str, os.PathLike, Iterable[Mapping]], length_norm: bool = True) -> RMReport:
+def rm_report(path_or_records: Union[str, os.PathLike, Iterable[Mapping]], length_norm: bool = True,
+              ties: str = "drop") -> RMReport:
     """Read responses (and optional pair and v_hat records), build the pairs and groups, compute every metric.
 
     ``path_or_records``: a path to a JSON Lines file (str, ``os.PathLike`` or an ``importlib.resources`` file such as
     :data:`EXAMPLE`), or an iterable of dicts with the same fields (errors then name ``record N``, 1-based).
-    ``length_norm``: which weighting ``acc_w`` / ``hacc_w`` report (both are always computed). The input format is
-    in the module docstring (:data:`INPUT_FORMAT`). Raises :class:`RMReportError` with a one-line message.
+    ``length_norm``: which weighting ``acc_w`` / ``hacc_w`` report (both are always computed). ``ties``: what
+    happens to two scored responses of a prompt with equal scores: "drop" (the default, and the book's convention: a
+    tie carries no preference) or "keep" (a pair, the response on the earlier line or record chosen: the official
+    evaluation's treatment of on-policy ties, made deterministic). The input format is in the module docstring
+    (:data:`INPUT_FORMAT`). Raises :class:`RMReportError` with a one-line message.
     """
     if not isinstance(length_norm, bool):
         raise ValueError(f"length_norm must be True or False; got {length_norm!r}")
+    if not isinstance(ties, str) or ties not in metrics.TIE_CONVENTIONS:
+        raise ValueError(f"ties must be one of {', '.join(map(repr, metrics.TIE_CONVENTIONS))}; got {ties!r}")
     if isinstance(path_or_records, (str, os.PathLike)) or hasattr(path_or_records, "is_file"):
         reader = _Reader("line")
         _read_lines(path_or_records, reader)
@@ -569,10 +584,10 @@ def rm_report(path_or_records: Union[str, os.PathLike, Iterable[Mapping]], lengt
             reader.add(record, number)
         source = "<records>"
     reader.finish()
-    return _report(reader, source, length_norm)
+    return _report(reader, source, length_norm, ties)
 
 
-def _report(rd: _Reader, source: str, length_norm: bool) -> RMReport:
+def _report(rd: _Reader, source: str, length_norm: bool, ties: str) -> RMReport:
     prompts = list(rd.prompts.values())
     n_prompts = len(prompts)
     pidx = np.asarray(rd.prompt_index, dtype=np.intp)
@@ -584,7 +599,7 @@ def _report(rd: _Reader, source: str, length_norm: bool) -> RMReport:
     policy = np.asarray(rd.policy, dtype=bool)
     explicit = np.array([bool(p.pairs) for p in prompts])
 
-    # pairs per prompt, counted without building them: C(k, 2) minus the pairs of equal scores
+    # pairs per prompt, counted without building them: C(k, 2), minus the pairs of equal scores if they are dropped
     scored = np.flatnonzero(~np.isnan(score) & ~explicit[pidx])
     scored_per_prompt = np.bincount(pidx[scored], minlength=n_prompts)
     by_value = np.lexsort((score[scored], pidx[scored]))
@@ -593,7 +608,7 @@ def _report(rd: _Reader, source: str, length_norm: bool) -> RMReport:
     run_sizes = np.diff(np.r_[np.flatnonzero(new_run), scored.size])
     ties_per_prompt = np.bincount(key_p[new_run], weights=run_sizes * (run_sizes - 1) // 2, minlength=n_prompts)
     ties_per_prompt = ties_per_prompt.astype(np.int64)
-    pairs_per_prompt = scored_per_prompt * (scored_per_prompt - 1) // 2 - ties_per_prompt
+    pairs_per_prompt = scored_per_prompt * (scored_per_prompt - 1) // 2 - (ties_per_prompt if ties == "drop" else 0)
     for i in np.flatnonzero(pairs_per_prompt > MAX_PAIRS_PER_PROMPT):
         raise RMReportError(
             f"prompt {_show(prompts[i].key)} gives {int(pairs_per_prompt[i]):,} preference pairs from "
@@ -650,7 +665,7 @@ def _report(rd: _Reader, source: str, length_norm: bool) -> RMReport:
         in_pair[c] = in_pair[r] = True
 
     if scored.size:
-        for block in metrics.pair_blocks(pidx[scored], score[scored], block=metrics.PAIR_BLOCK):
+        for block in metrics.pair_blocks(pidx[scored], score[scored], block=metrics.PAIR_BLOCK, tie=ties):
             add_pairs(scored[block.chosen], scored[block.rejected])
     explicit_pairs = [(p.responses[c][0], p.responses[r][0]) for p in prompts for c, r, _ in p.pairs]
     g_chosen = np.array([c for c, _ in explicit_pairs], dtype=np.intp)
@@ -706,6 +721,7 @@ def _report(rd: _Reader, source: str, length_norm: bool) -> RMReport:
     return RMReport(
         source=source,
         length_norm=length_norm,
+        ties=ties,
         n_prompts=n_prompts,
         n_responses=int(proxy.size),
         n_policy_samples=int(policy.sum()),

@@ -191,6 +191,48 @@ def test_preference_pairs_groups_interleaved_prompts_and_respects_tol():
     assert pairs.n_ties == 2
 
 
+def test_tied_pairs_are_kept_oriented_by_position_with_tie_keep():
+    # one prompt, four samples in the order drawn: r_G = (1, 0, 1, 0), r_P = (0.5, 0.2, 0.9, 0.2)
+    r_g, r_p = [1.0, 0.0, 1.0, 0.0], np.array([0.5, 0.2, 0.9, 0.2])
+    drop = metrics.preference_pairs(np.zeros(4), r_g)
+    keep = metrics.preference_pairs(np.zeros(4), r_g, tie="keep")
+    # drop: the 4 untied pairs (0,1), (0,3), (2,1), (2,3), all ranked right by r_P: Acc = 4/4
+    assert list(zip(drop.chosen.tolist(), drop.rejected.tolist())) == [(0, 1), (0, 3), (2, 1), (2, 3)]
+    assert drop.n_ties == 2 and metrics.acc(r_p[drop.chosen], r_p[drop.rejected]) == 1.0
+    # keep: all C(4, 2) = 6 pairs; the ties (0, 2) and (1, 3) keep the earlier sample as chosen. r_P ranks (0, 2)
+    # wrong (0.5 < 0.9) and ties (1, 3) (0.2 = 0.2, an error): Acc = 4/6
+    assert list(zip(keep.chosen.tolist(), keep.rejected.tolist())) == [(0, 1), (0, 2), (0, 3), (2, 1), (1, 3), (2, 3)]
+    assert keep.n_ties == 2 and metrics.acc(r_p[keep.chosen], r_p[keep.rejected]) == 4 / 6
+    # HAcc with V_hat = mean r_P = 0.45: neither kept tie is forgiven (0.9 >= 0.45), the proxy tie is (0.2 < 0.45)
+    v = np.full(6, r_p.mean())
+    assert metrics.hacc(r_p[keep.chosen], r_p[keep.rejected], v) == 5 / 6
+
+
+def test_tie_keep_with_tol_and_several_prompts_keeps_every_pair():
+    ids, scores = [7, 3, 7, 3, 7], [0.0, 0.0, 1.0, 0.05, 0.9]
+    keep = metrics.preference_pairs(ids, scores, tol=0.1, tie="keep")
+    # prompt 7: (0,2) and (0,4) ordered by score, (2,4) a tie within tol kept as (2,4); prompt 3: (1,3) a tie kept
+    assert list(zip(keep.chosen.tolist(), keep.rejected.tolist())) == [(2, 0), (4, 0), (2, 4), (1, 3)]
+    assert keep.n_ties == 2
+    drop = metrics.preference_pairs(ids, scores, tol=0.1)
+    assert len(keep.chosen) == len(drop.chosen) + drop.n_ties and keep.n_ties == drop.n_ties
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 2)), min_size=1, max_size=40), st.integers(1, 30))
+def test_tie_keep_streamed_in_blocks_gives_all_pairs_once(rows, block):
+    ids, scores = [r[0] for r in rows], [float(r[1]) for r in rows]
+    blocks = list(metrics.pair_blocks(ids, scores, block=block, tie="keep"))
+    chosen = np.concatenate([b.chosen for b in blocks])
+    rejected = np.concatenate([b.rejected for b in blocks])
+    expected = [(i, j) for i in range(len(ids)) for j in range(i + 1, len(ids)) if ids[i] == ids[j]]
+    got = sorted((min(c, r), max(c, r)) for c, r in zip(chosen.tolist(), rejected.tolist()))
+    assert got == sorted(expected)  # every pair of a prompt exactly once
+    s = np.array(scores)
+    assert np.all((s[chosen] > s[rejected]) | ((s[chosen] == s[rejected]) & (chosen < rejected)))
+    assert sum(b.n_ties for b in blocks) == int(np.sum(s[chosen] == s[rejected]))
+
+
 def test_ten_distinct_samples_give_45_pairs():
     pairs = metrics.preference_pairs(np.zeros(10), np.arange(10.0))
     assert len(pairs.chosen) == 45 and pairs.n_ties == 0
@@ -300,6 +342,8 @@ INVALID = [
     ("scores", lambda: metrics.preference_pairs([0, 0, 1], [1.0, 2.0])),
     ("prompt_ids", lambda: metrics.preference_pairs([], [])),
     ("tol", lambda: metrics.preference_pairs([0, 0], [1.0, 2.0], tol=-1.0)),
+    ("tie", lambda: metrics.preference_pairs([0, 0], [1.0, 2.0], tie="arbitrary")),
+    ("tie", lambda: metrics.pair_blocks([0, 0], [1.0, 2.0], tie=None)),
     ("y", lambda: metrics.pearson([1.0, 2.0], [1.0, NAN])),
     ("y", lambda: metrics.kendall([1.0, 2.0], [1.0])),
     ("level", lambda: metrics.bootstrap_ci([1.0, 2.0], [1.0, 2.0], "pearson", level=1.0)),

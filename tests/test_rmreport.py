@@ -200,6 +200,45 @@ def test_ties_are_dropped_and_counted():
     assert (r.n_groups, r.n_groups_several) == (3, 0)
 
 
+# one prompt, four policy samples in file order: (proxy, score); three share score 2, and samples 0 and 2 share proxy 1
+TIED = [(1.0, 2.0), (2.0, 2.0), (1.0, 2.0), (0.5, 1.0)]  # V_hat = 4.5 / 4 = 1.125
+
+
+def test_ties_keep_by_hand():
+    records = [resp("x", i, p, score=s, policy=True) for i, (p, s) in enumerate(TIED)]
+    drop, keep = rm_report(records), rm_report(records, ties="keep")
+    # drop: only (0,3), (1,3), (2,3), all ranked right
+    assert (drop.ties, drop.n_pairs, drop.n_ties, drop.acc, drop.hacc) == ("drop", 3, 3, 1.0, 1.0)
+    # keep: all 6 pairs; the three ties keep the earlier line as chosen: (0,1) wrong (1 < 2, and 2 >= 1.125: not
+    # forgiven), (0,2) a proxy tie (1 = 1: wrong, forgiven as 1 < 1.125), (1,2) right; (0,3), (1,3), (2,3) right
+    assert (keep.ties, keep.n_pairs, keep.n_ties, keep.n_responses_in_no_pair) == ("keep", 6, 3, 0)
+    assert (keep.pairwise.mis_ranked, keep.pairwise.proxy_ties, keep.pairwise.forgiven) == (2, 1, 1)
+    assert (keep.acc, keep.hacc) == (4 / 6, 5 / 6)
+    assert (keep.acc_w, keep.hacc_w) == (pytest.approx(4 / 6), pytest.approx(5 / 6))  # equal weights
+    assert keep.prompts[0].pairs == 6 and keep.prompts[0].ties == 3
+    assert keep.one_vs_many == drop.one_vs_many  # the groups do not depend on the convention
+    counts = keep.to_dict()["counts"]
+    assert (counts["pairs"], counts["ties_kept"], counts["ties_dropped"]) == (6, 3, 0)
+    assert drop.to_dict()["counts"]["ties_kept"] == 0
+    with pytest.raises(ValueError, match=r"^ties must be one of 'drop', 'keep'; got 'yes'$"):
+        rm_report(records, ties="yes")
+
+
+def test_cli_ties_keep_end_to_end(tmp_path):
+    path = tmp_path / "tied.jsonl"
+    path.write_text("".join(json.dumps(resp("x", i, p, score=s, policy=True)) + "\n" for i, (p, s) in enumerate(TIED)))
+    out = tmp_path / "report.json"
+    done = _run("rm-report", str(path), "--ties", "keep", "--json", str(out))
+    assert done.returncode == 0, done.stderr
+    rows = {line[:35].strip(): line[35:].split() for line in done.stdout.splitlines() if line.startswith("  ")}
+    assert rows["preference pairs"][0] == "6" and rows["tied ground-truth pairs kept"][0] == "3"
+    assert rows["Acc"] == ["0.6667", "1.0000"] and rows["HAcc"] == ["0.8333", "1.0000"]
+    data = json.loads(out.read_text())
+    assert data["ties"] == "keep" and data["counts"]["ties_kept"] == 3
+    assert (data["pairwise"]["acc"], data["pairwise"]["hacc"]) == (4 / 6, 5 / 6)
+    assert _run("rm-report", str(path), "--ties", "some").returncode == 2
+
+
 def test_tie_only_responses_are_counted_in_no_pair():
     records = [resp("a", 0, 1.0, score=1.0, policy=True), resp("a", 1, 0.0, score=0.0, policy=True)]
     records += [resp("b", 0, 1.0, score=5.0, policy=True), resp("b", 1, 2.0, score=5.0, policy=True)]
@@ -366,7 +405,7 @@ def test_help_documents_the_input_format(capsys):
     out = capsys.readouterr().out
     assert INPUT_FORMAT.splitlines()[2].strip() in out  # the response record line
     assert '{"prompt": P, "chosen": R, "rejected": R}' in out and '{"prompt": P, "v_hat": float}' in out
-    assert "--no-length-norm" in out and "--json OUT" in out
+    assert "--no-length-norm" in out and "--json OUT" in out and "--ties {drop,keep}" in out
     import labsupport.rmreport as module
 
     assert INPUT_FORMAT in module.__doc__
