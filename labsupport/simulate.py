@@ -285,19 +285,22 @@ def _train_exact_numpy(lr, steps, theta, reward, record_at, levels, r_true):
     hit = None if levels is None else np.full(th.shape[0], -1, dtype=np.int64)
     level = None if levels is None else levels.numpy()
     pi = np.empty_like(th)
+    total, largest = np.add.reduce, np.maximum.reduce  # the ufuncs behind .sum / .max, without their wrappers
     slot = 0
     for t in range(steps + 1):
-        np.subtract(th, th.max(-1, keepdims=True), out=pi)
+        np.subtract(th, largest(th, axis=-1, keepdims=True), out=pi)
         np.exp(pi, out=pi)
-        pi /= pi.sum(-1, keepdims=True)
+        pi /= total(pi, axis=-1, keepdims=True)
         if slot < len(record_at) and record_at[slot] == t:
             probs[slot] = pi
             slot += 1
         if hit is not None:
-            hit[(np.einsum("bn,bn->b", pi, r_t) >= level) & (hit < 0)] = t
+            reached = total(pi * r_t, axis=-1) >= level
+            if reached.any():
+                hit[reached & (hit < 0)] = t
         if t == steps:
             break
-        th += lr * (pi * (r - (pi * r).sum(-1, keepdims=True)))
+        th += lr * (pi * (r - total(pi * r, axis=-1, keepdims=True)))
     return torch.from_numpy(probs), None if hit is None else torch.from_numpy(hit)
 
 
