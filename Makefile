@@ -5,12 +5,13 @@ PY      := .venv/bin/python
 PORT    ?= 8000
 BOOKOUT := book/_build/html
 
-.PHONY: help venv venv-assignments venv-test book build-book serve lab test test-fast browser bench assignments
+.PHONY: help venv venv-assignments venv-test book build-book serve lab lint test test-fast browser bench assignments
 
 help:
 	@echo "make book   install, execute the notebooks (cached between builds), build the book, serve it on http://127.0.0.1:$(PORT)"
 	@echo "make lab    open JupyterLab on notebooks/"
 	@echo "make test   install the test tools and run the whole test suite (make test-fast: without the slow tier)"
+	@echo "make lint   ruff (pyflakes, pycodestyle, isort, bugbear) and mypy on labsupport (rules in pyproject.toml)"
 	@echo "make bench  run the benchmarks (ratios measured in one run)"
 	@echo "make assignments  build the assignments' student notebooks and autograders into build/assignments/"
 
@@ -46,6 +47,11 @@ browser:
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "NOTICE: chromium not found and cannot be installed here; the browser test will be skipped"; fi; }
+
+# The code standard: ruff's rules and mypy's settings are in pyproject.toml.
+lint: venv-test
+	$(PY) -m ruff check labsupport
+	$(PY) -m mypy
 
 test: venv-test browser
 	$(PY) -m pytest

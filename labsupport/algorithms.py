@@ -248,4 +248,5 @@ class PPO(_Sampled):
             self._ascend(theta, pi, _score_direction(pi, y, rho * a * ~clipped), inp)
 
 
-__all__ = ["Algorithm", "BASELINES", "ExactPG", "GRPO", "GRPO_EPS", "PPO", "Reinforce", "RLOO", "StepInput", "silent_groups"]
+__all__ = ["Algorithm", "BASELINES", "ExactPG", "GRPO", "GRPO_EPS", "PPO", "Reinforce", "RLOO", "StepInput",
+           "silent_groups"]

@@ -439,7 +439,7 @@ def _train_kernel(
                 # clipped: advantage positive and rho > hi = 1 + clip, or negative and rho < lo = 1 - clip (drawn
                 # outputs have pi_old > 0).
                 p_old = tl.where(counts > 0, p, 1.0)
-                for epoch in range(1, EPOCHS):
+                for _epoch in range(1, EPOCHS):
                     p, logp, e, inv = _policy(theta, feats, cols, FEATURES, N, FAST)
                     rho = tl.where(counts > 0, tl.div_rn(p, p_old), 0.0)
                     clipped = ((adv > 0) & (rho > hi)) | ((adv < 0) & (rho < lo))
@@ -608,7 +608,8 @@ def _sequence_kernel(
             r = tl.where(valid, (1.0 - w) * both + w * half, 0.0)
             mean = tl.sum(r, axis=0) / G
             dev = tl.where(valid, r - mean, 0.0)
-            quiet = tl.max(tl.where(valid, r, float("-inf")), axis=0) == tl.min(tl.where(valid, r, float("inf")), axis=0)
+            quiet = (tl.max(tl.where(valid, r, float("-inf")), axis=0)
+                     == tl.min(tl.where(valid, r, float("inf")), axis=0))
             adv = tl.where(quiet, 0.0, dev / (tl.sqrt(tl.sum(dev * dev, axis=0) / G) + eps))
             hit = tl.div_rn(tl.sum(tl.where(valid, both, 0.0), axis=0), tl.cast(G, tl.float32))
             step_at = tl.cast(t, tl.int64) * B + run
@@ -635,6 +636,7 @@ def _sequence_kernel(
 
 
 __all__ = [
-    "SEQUENCE_REWARDS", "interpreted", "launch_config", "resources", "run", "sequence_resources", "sequence_unsupported",
+    "SEQUENCE_REWARDS", "interpreted", "launch_config", "resources", "run", "sequence_resources",
+    "sequence_unsupported",
     "train_sequences", "uniforms", "unsupported",
 ]

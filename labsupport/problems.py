@@ -236,7 +236,8 @@ def paper_init_probs(p_star: float = 0.05, p_med: float = 0.5) -> list[float]:
     """pi_0 of the paper's experiment: y* gets ``p_star``, y_med ``p_med``, the three bad outputs share the rest."""
     rest = (1 - p_star - p_med) / 3
     if min(p_star, p_med, rest) <= 0:
-        raise ValueError(f"p_star and p_med must be > 0 with p_star + p_med < 1; got p_star={p_star!r}, p_med={p_med!r}")
+        raise ValueError(f"p_star and p_med must be > 0 with p_star + p_med < 1; got p_star={p_star!r}, "
+                         f"p_med={p_med!r}")
     return [p_star, p_med, rest, rest, rest]
 
 

@@ -589,32 +589,6 @@ def heldout_accuracy(task: SequenceTask, rms: RewardModels, init_logits: torch.T
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class RLHFRun:
-    """The record of one batched RLOO run.
-
-    Attributes:
-        steps: (R,) step of each record (0 = initial policy).
-        true_value: (R, B) V_G averaged over prompts (exact or sampled, see :func:`policy_values`).
-        proxy_reward: (R, B) mean raw reward of the step's samples (before whitening); nan at step 0.
-        kl: (R, B) mean over prompts of the sampled KL estimate log pi(y) - log pi_0(y); 0 at step 0.
-        logits: (B, P, L, V, V) the final policies.
-        seconds: wall-clock time of the training loop.
-    """
-
-    steps: np.ndarray
-    true_value: np.ndarray
-    proxy_reward: np.ndarray
-    kl: np.ndarray
-    logits: torch.Tensor
-    seconds: float
-
-    @property
-    def gain(self) -> np.ndarray:
-        """V_G(final) - V_G(initial) per run, (B,)."""
-        return self.true_value[-1] - self.true_value[0]
-
-
 def rloo(task: SequenceTask, init_logits: torch.Tensor, reward: Optional[TaskReward], steps: int, k: int = 4,
          kl: float = 0.01, lr: float = 0.05, whiten: bool = True, seed: int = 0, record_every: int = 25,
          eval_samples: int = 512, progress: Optional[bool] = None, algorithm: Optional[Algorithm] = None
@@ -636,7 +610,8 @@ def rloo(task: SequenceTask, init_logits: torch.Tensor, reward: Optional[TaskRew
     """
     count("steps", steps, minimum=1)
     rule = RLOO(k=k, lr=lr, kl=kl) if algorithm is None else algorithm
-    return sq.train_sequences(task.engine(init_logits, reward), rule, steps, reward="true" if reward is None else "proxy",
+    trained_on = "true" if reward is None else "proxy"
+    return sq.train_sequences(task.engine(init_logits, reward), rule, steps, reward=trained_on,
                               seed=seed, device=str(init_logits.device), record_every=record_every,
                               dtype=init_logits.dtype, optimizer="adam", whiten=whiten, eval_samples=eval_samples,
                               progress=progress)

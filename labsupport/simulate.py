@@ -346,7 +346,8 @@ def threads(count: int | None) -> Iterator[None]:
 
 
 def record_steps(steps: int, every: int | None) -> list[int]:
-    """The steps a training records: 0, every ``every``-th step and the last (``every=None``: the first and the last)."""
+    """The steps a training records: 0, every ``every``-th step and the last (``every=None``: the first and the
+    last)."""
     at = [0] if every is None else list(range(0, steps + 1, every))
     if at[-1] != steps:
         at.append(steps)
@@ -359,7 +360,8 @@ def _noise_ids(common_noise, b: int, device: torch.device) -> torch.Tensor | Non
         return None
     ids = torch.as_tensor(np.asarray(common_noise), dtype=torch.long)
     if ids.shape != (b,) or (ids < 0).any():
-        raise ValueError(f"common_noise must be {b} non-negative integer ids (one per run); got shape {tuple(ids.shape)}")
+        raise ValueError(f"common_noise must be {b} non-negative integer ids (one per run); got shape "
+                         f"{tuple(ids.shape)}")
     return torch.unique(ids, return_inverse=True)[1].to(device)
 
 

@@ -35,13 +35,12 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 
+from . import theory
 from ._checks import choice, count, flag, non_negative, positive
 from .algorithms import GRPO, PPO, RLOO, Algorithm, ExactPG, Reinforce
 from .problems import Bandit
 from .simulate import resolve_device
-from . import theory
 from .theory import CATEGORIES, MEASURED_CATEGORIES, SAMPLED_SEEDS, advantages, categorize
 
 ERRORS = ("single", "multiple", "mixed")

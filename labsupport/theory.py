@@ -199,18 +199,21 @@ def _rule(f: dict, ag: float, ap: float, negligible: float, proxy_best: bool, tr
     if ap > 0 >= ag:
         if proxy_best:
             return ("harmful", "reward hacking",
-                    f"{above_p} and it is a proxy-optimal output, while {below_g}: the policy converges to a bad output")
+                    f"{above_p} and it is a proxy-optimal output, while {below_g}: the policy converges to a bad "
+                    "output")
         return ("harmful", "stalling",
                 f"{above_p} while {below_g}: it absorbs probability early and slows the rise of V_G")
     if ag > 0 >= ap:
         if true_best:
             return ("harmful", "hides the best output",
-                    f"{above_g} and it is the best output, but {below_p}: the proxy stops it from attracting probability")
+                    f"{above_g} and it is the best output, but {below_p}: the proxy stops it from attracting "
+                    "probability")
         return ("beneficial", "demoted mediocre output",
                 f"{above_g} but it is not the best output, and {below_p}: the proxy stops the policy from stalling "
                 "on it, leaving better outputs to attract probability")
     return ("unclassified", "none",
-            f"{above_p} and {above_g}: both rewards pull the policy towards it; the rules are silent on the size of the error")
+            f"{above_p} and {above_g}: both rewards pull the policy towards it; the rules are silent on the size "
+            "of the error")
 
 
 def categorize(
@@ -275,7 +278,8 @@ def categorize(
                variants * seeds * problem.n_outputs * CATEGORIZE_BYTES_PER_ENTRY,
                "pass fewer seeds, categorize fewer errors or problems at a time, or measure=False")
     rows = predict(problem, negligible)
-    columns = ["run", "output", "r_true", "r_proxy", "pi0", "predicted", "kind", "rule", "measured", "effect", "evidence"]
+    columns = ["run", "output", "r_true", "r_proxy", "pi0", "predicted", "kind", "rule", "measured", "effect",
+               "evidence"]
     if not rows:
         return pd.DataFrame(columns=columns)
     if measure:
@@ -339,6 +343,7 @@ def _verdict(t_err, t_fix, hit_err, hit_fix, v_err, v_fix, span, level, steps, t
 
 
 __all__ = [
-    "CATEGORIES", "MEASURED_CATEGORIES", "SAMPLED_SEEDS", "advantages", "attracts", "categorize", "gradient_at", "logit_velocity", "predict",
+    "CATEGORIES", "MEASURED_CATEGORIES", "SAMPLED_SEEDS", "advantages", "attracts", "categorize", "gradient_at",
+    "logit_velocity", "predict",
     "prob_velocity", "value_at", "value_rate", "value_rate_terms", "values",
 ]
