@@ -18,7 +18,8 @@ from sphinx.config import Config
 
 PAGE = Path(__file__).resolve().parent.parent / "api" / "labsupport.md"
 MODULES = ("problems", "policies", "algorithms", "simulate", "fused", "sequence", "theory", "metrics", "labmode", "charts",
-           "widgets", "sweeps", "rlhf", "verifiable", "rmreport", "cli")
+           "widgets", "sweeps", "rlhf", "verifiable", "rmreport", "cli",
+           "exercises")
 INTRO = """# API reference: `labsupport`
 
 Everything the labs call, generated from the package's docstrings when the book is built (the same text as
