@@ -710,13 +710,13 @@ def check_gradient_norm(fn: Callable, exercise: str = "3.2") -> Verdict:
     """Exercise: ``fn(r, pi) -> float``, the squared norm ||grad V||^2 of the exact gradient with respect to the
     logits of a tabular softmax at ``pi`` (arrays of shape (N,)).
 
-    Expected: :func:`labsupport.theory.value_rate` with ``train_on`` and ``measure`` the same reward (the rate
+    Expected: :func:`labsupport.theory.value_rate` with ``reward`` and ``measure`` the same reward (the rate
     dV/dt of gradient flow is ||grad V||^2)."""
     from labsupport import theory
     cases = []
     for r, pi in _policies(5):
         problem = _bandit(r, pi)
-        expected = float(theory.value_rate(problem, train_on="true", measure="true")[0])
+        expected = float(theory.value_rate(problem, reward="true", measure="true")[0])
         cases.append(((r, pi), f"r = {_fmt(r)} and pi = {_fmt(pi)}", expected, [
             (_variance(r, pi), "this is Var_pi[r] = sum_y pi(y) A(y)^2: the gradient weights output y by pi(y)^2, "
                                "not pi(y), which is why ||grad V||^2 <= max_y pi(y) Var"),
@@ -740,7 +740,7 @@ def check_proxy_variance_prediction(prediction: Any, exercise: str = "3.3") -> V
     outcome = "larger" if ratio > 1.1 else "smaller" if ratio < 1 / 1.1 else "about the same"
     pair = toy.with_rewards(r_proxy=np.stack([r_p, r_g]))       # row 0 trains on r_P, row 1 on r_G
     run = ls.train(pair, ls.ExactPG(lr=0.1), 5000, record_every=None, dtype=torch.float64, track_level=0.9)
-    terms = ls.theory.value_rate_terms(pair, train_on="proxy", measure="proxy")
+    terms = ls.theory.value_rate_terms(pair, reward="proxy", measure="proxy")
     share = terms[:, 0] / terms.sum(1)
     why = (f"Var under pi_0: r_P {var_p:.4f}, r_G {var_g:.4f}. Yet trained on r_P, V_G reaches 0.9 at step "
            f"{run.hit_steps[0]:,} (exact PG, learning rate 0.1), while trained on r_G it is "
