@@ -28,36 +28,51 @@
 
   const resized = new ResizeObserver((entries) => entries.forEach((entry) => mark(entry.target)));
   const watched = new WeakSet();
-  let pending = false;
 
-  function scan() {
-    pending = false;
-    const article = document.querySelector(".bd-article");
-    if (!article) return;
-    article.querySelectorAll(".labsupport-chart svg.marks").forEach(limitShrinking);
-    for (const box of article.querySelectorAll(BOXES)) {
-      if (!watched.has(box)) {
-        watched.add(box);
-        resized.observe(box);
-        box.addEventListener("scroll", () => mark(box), {passive: true});
-      }
-      mark(box);
+  function visit(box) {
+    if (!watched.has(box)) {
+      watched.add(box);
+      resized.observe(box);
+      box.addEventListener("scroll", () => mark(box), {passive: true});
     }
+    mark(box);
   }
 
-  function later() {
+  // the boxes in ``root`` (charts' minimum widths too), and the boxes around it, whose content ``root`` is part of
+  function scan(root) {
+    root.querySelectorAll(".labsupport-chart svg.marks").forEach(limitShrinking);
+    root.querySelectorAll(BOXES).forEach(visit);
+    for (let box = root.closest(BOXES); box; box = box.parentElement && box.parentElement.closest(BOXES)) visit(box);
+  }
+
+  // Content that changes after load is looked at where it changed only (an explorer redrawing as the reader drags a
+  // slider changes a few nodes many times a second), once per frame.
+  const changed = new Set();
+  let pending = false;
+
+  function flush() {
+    pending = false;
+    const article = document.querySelector(".bd-article");
+    for (const node of changed) {
+      if (node.isConnected && article && article.contains(node)) scan(node);
+    }
+    changed.clear();
+  }
+
+  function later(records) {
+    for (const record of records) changed.add(record.target);
     if (!pending) {
       pending = true;
-      requestAnimationFrame(scan);
+      requestAnimationFrame(flush);
     }
   }
 
   function start() {
-    scan();
     const article = document.querySelector(".bd-article");
-    const changes = {childList: true, subtree: true, attributeFilter: ["class"]};
-    if (article) new MutationObserver(later).observe(article, changes);
-    window.addEventListener("resize", later);
+    if (!article) return;
+    scan(article);
+    new MutationObserver(later).observe(article, {childList: true, subtree: true, attributeFilter: ["class"]});
+    window.addEventListener("resize", () => later([{target: article}]));
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
