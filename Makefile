@@ -5,7 +5,7 @@ PY      := .venv/bin/python
 PORT    ?= 8000
 BOOKOUT := book/_build/html
 
-.PHONY: help venv venv-assignments venv-test book build-book serve lab lint test test-fast browser bench assignments
+.PHONY: help venv venv-assignments venv-test book build-book serve lab lint test test-fast browser bench assignments grade
 
 help:
 	@echo "make book   install, execute the notebooks (cached between builds), build the book, serve it on http://127.0.0.1:$(PORT)"
@@ -14,6 +14,7 @@ help:
 	@echo "make lint   ruff (pyflakes, pycodestyle, isort, bugbear) and mypy on labsupport (rules in pyproject.toml)"
 	@echo "make bench  run the benchmarks (ratios measured in one run)"
 	@echo "make assignments  build the assignments' student notebooks and autograders into build/assignments/"
+	@echo "make grade ZIP=... SUBMISSIONS=...  grade a folder of submissions with otter run (no Docker)"
 
 venv:
 	python3 tools/install_env.py
@@ -65,3 +66,9 @@ bench: venv
 
 assignments: venv-assignments
 	$(PY) tools/build_assignments.py --jobs 2
+
+# Grade a folder of submissions without Docker: make grade ZIP=build/assignments/<name>/autograder/<name>-autograder.zip
+# SUBMISSIONS=folder/ [OUT=results]; one otter run per notebook, scores.csv in OUT (tools/grade_all.py).
+grade: venv-assignments
+	@test -n "$(ZIP)" -a -n "$(SUBMISSIONS)" || { echo "usage: make grade ZIP=<autograder zip> SUBMISSIONS=<folder> [OUT=results]"; exit 2; }
+	$(PY) tools/grade_all.py "$(ZIP)" "$(SUBMISSIONS)" --out "$(or $(OUT),results)" --jobs 2

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-pytest.importorskip("otter", reason="otter-grader is not installed (it is listed in requirements.txt)")
+pytest.importorskip("otter", reason="otter-grader is not installed (it is listed in requirements-assignments.txt)")
 
 ROOT = Path(__file__).resolve().parents[1]
 MASTERS = ROOT / "notebooks" / "assignments"
@@ -275,13 +275,11 @@ UNSTABLE_SOFTMAX = "    z = z - z.max(axis=-1, keepdims=True)\n"
 
 
 def local_cpu_torch() -> str | None:
-    """The version of a CPU build of PyTorch that pip finds without downloading (a local wheel directory in pip's
-    configuration), as tools/install_env.py looks for one; None when there is none."""
-    with __import__("tempfile").TemporaryDirectory() as tmp:
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-index", "--no-deps", "-d", tmp,
-                        "torch>=2.2,<3"], capture_output=True, check=False)
-        wheels = [w.name for w in Path(tmp).glob("torch-*.whl") if "+cpu" in w.name]
-    return wheels[0].split("-")[1] if wheels else None
+    """The version of the CPU build of PyTorch that pip finds without downloading, as tools/install_env.py looks for
+    one (its ``local_cpu_torch_wheel``); None when there is none."""
+    install_env = load_tool("install_env")
+    with install_env.local_cpu_torch_wheel(Path(sys.executable), install_env.torch_requirement()) as wheel:
+        return wheel.name.split("-")[1] if wheel is not None else None
 
 
 def environment_from_zip(zip_path: Path, where: Path) -> tuple[Path, dict]:

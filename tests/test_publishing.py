@@ -47,7 +47,7 @@ def test_workflow_builds_with_make_and_deploys_the_built_html():
     assert triggers["push"]["branches"] == ["main"]
     steps = flow["jobs"]["build"]["steps"]
     runs = [s.get("run", "") for s in steps]
-    assert "python3 tools/install_env.py" in runs and "make build-book" in runs
+    assert "python3 tools/install_env.py --group assignments" in runs and "make build-book" in runs
     build = next(s for s in steps if s.get("run") == "make build-book")
     assert "BOOK_REPOSITORY_URL" in build["env"]
     upload = next(s for s in steps if str(s.get("uses", "")).startswith("actions/upload-pages-artifact"))

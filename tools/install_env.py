@@ -27,6 +27,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,17 +61,26 @@ def has_gpu() -> bool:
     return subprocess.run(["nvidia-smi", "-L"], capture_output=True).returncode == 0
 
 
-def install_cpu_torch(py: Path, req: str) -> None:
-    """Install a CPU build of torch (see the module docstring for the order of preference)."""
+@contextmanager
+def local_cpu_torch_wheel(py: Path, req: str) -> Iterator[Path | None]:
+    """The CPU build of PyTorch matching ``req`` that pip (of the interpreter ``py``) can see without downloading, in
+    a local wheel directory configured for pip: its path, valid inside the ``with`` block, or None when there is none.
+    Also used by the tests that build an autograder's environment the way Gradescope does."""
     with tempfile.TemporaryDirectory() as tmp:
         found = subprocess.run(
             [str(py), "-m", "pip", "download", "-q", "--no-index", "--no-deps", "-d", tmp, req],
             capture_output=True,
         )
         wheels = [w for w in Path(tmp).glob("torch-*.whl") if "+cpu" in w.name]
-        if found.returncode == 0 and wheels:
-            print(f"Using the local CPU build of PyTorch: {wheels[0].name}", flush=True)
-            pip(py, "install", "--no-compile", str(wheels[0]))
+        yield wheels[0] if found.returncode == 0 and wheels else None
+
+
+def install_cpu_torch(py: Path, req: str) -> None:
+    """Install a CPU build of torch (see the module docstring for the order of preference)."""
+    with local_cpu_torch_wheel(py, req) as wheel:
+        if wheel is not None:
+            print(f"Using the local CPU build of PyTorch: {wheel.name}", flush=True)
+            pip(py, "install", "--no-compile", str(wheel))
             return
     cpu = pip(py, "install", "--no-compile", "--timeout", "30", "--retries", "1", "--index-url", CPU_INDEX, req,
               check=False)
