@@ -52,8 +52,8 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
         help="score your own reward model (Acc, Acc-W, HAcc, HAcc-W)",
         description=textwrap.fill(
             "Score a reward model on your responses: Acc, Acc-W, HAcc and HAcc-W on all preference pairs and on "
-            "one-vs-many groups, with the counts behind them (pairs, ground-truth ties, mis-rankings forgiven). Prints a "
-            "table; --json writes the same numbers as JSON.",
+            "one-vs-many groups, with the counts behind them (pairs, ground-truth ties, mis-rankings forgiven). "
+            "Prints a table; --json writes the same numbers as JSON.",
             width=116,
         ),
         epilog=rmreport.INPUT_FORMAT + f"\nExample: {prog} rm-report {rmreport.EXAMPLE}",

@@ -1,4 +1,5 @@
-"""Tests of labsupport.metrics against hand-computed values (the definitions of section 4 of the paper) and scipy.stats."""
+"""Tests of labsupport.metrics against hand-computed values (the definitions of section 4 of the paper) and
+scipy.stats."""
 
 from __future__ import annotations
 
