@@ -109,6 +109,8 @@ def test_failing_notebook_fails_the_build(tmp_path: Path):
     for name in ("_config.yml", "references.bib"):
         shutil.copy(BOOK / name, book / name)
     shutil.copytree(BOOK / "_ext", book / "_ext", ignore=shutil.ignore_patterns("__pycache__"))
+    for folder in ("tools", "notebooks"):  # extensions read the repository's scripts and notebooks next to the book
+        (tmp_path / folder).symlink_to(ROOT / folder, target_is_directory=True)
     (book / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: lab\n")
     (book / "intro.md").write_text("# Intro\n\nA page.\n")
     (book / "lab.ipynb").write_text(json.dumps(FAILING_NOTEBOOK))
