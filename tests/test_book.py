@@ -350,7 +350,8 @@ def test_legibility_check_flags_overlapping_and_shortened_labels(browser, tmp_pa
 # Runs in a page with kernel-free interactive charts: moves each chart's first range slider to its other end and
 # reports the charts whose drawing did not change.
 MOVE_SLIDERS = """async () => {
-  const charts = Array.from(document.querySelectorAll(".vega-embed")).filter(c => c.querySelector(".vega-bind input[type=range]"));
+  const charts = Array.from(document.querySelectorAll(".vega-embed"))
+    .filter(c => c.querySelector(".vega-bind input[type=range]"));
   const picture = c => { const s = c.querySelector("svg.marks"); const k = c.querySelector("canvas.marks");
                          return s ? s.outerHTML : (k ? k.toDataURL() : ""); };
   const unchanged = [];
