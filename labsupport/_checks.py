@@ -11,8 +11,17 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING, Literal, Union, overload
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+#: what the entry points take for rewards, probabilities and logits: a list (of numbers, or of rows), a numpy array
+#: or a tensor, of shape (N,) or (B, N)
+TensorLike = Union["torch.Tensor", np.ndarray, Sequence[float], Sequence[Sequence[float]]]
 
 #: one allocation larger than this (recordings of :func:`labsupport.train`, batches of :func:`labsupport.categorize`)
 #: is refused with a message naming the estimate and the argument that sets it
@@ -21,16 +30,16 @@ MEMORY_LIMIT_BYTES = 4 * 2**30
 FLOAT_DTYPES = ("float32", "float64")
 
 
-def _is_real(value) -> bool:
+def _is_real(value: object) -> bool:
     """A real number: int, float or a numpy integer / floating scalar; never a bool."""
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
-def _is_integer(value) -> bool:
+def _is_integer(value: object) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
 
-def as_tensor(name: str, value, dtype=None):
+def as_tensor(name: str, value: TensorLike, dtype: torch.dtype | None = None) -> torch.Tensor:
     """Convert a list, numpy array or tensor to a float64 (or ``dtype``) tensor of shape (N,) or (B, N), rejecting
     NaN and infinities."""
     import torch
@@ -78,7 +87,11 @@ def count(name: str, value: int, minimum: int = 0) -> int:
     return int(value)
 
 
-def flag(name: str, value, allow_none: bool = False) -> bool | None:
+@overload
+def flag(name: str, value: object, allow_none: Literal[False] = False) -> bool: ...
+@overload
+def flag(name: str, value: object, allow_none: bool) -> bool | None: ...
+def flag(name: str, value: object, allow_none: bool = False) -> bool | None:
     """Return value as bool if it is True or False (or a numpy bool); ``None`` too when ``allow_none``."""
     if value is None and allow_none:
         return None
@@ -88,14 +101,14 @@ def flag(name: str, value, allow_none: bool = False) -> bool | None:
     return bool(value)
 
 
-def choice(name: str, value, options) -> str:
+def choice(name: str, value: object, options: Collection[str]) -> str:
     """Return value if it is one of options."""
     if not isinstance(value, str) or value not in options:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}; got {value!r}")
     return value
 
 
-def float_dtype(name: str, value):
+def float_dtype(name: str, value: torch.dtype | str) -> torch.dtype:
     """The torch dtype for ``torch.float32`` / ``torch.float64`` or their names ``"float32"`` / ``"float64"``."""
     import torch
 
@@ -106,7 +119,7 @@ def float_dtype(name: str, value):
     raise ValueError(f"{name} must be torch.float32 or torch.float64 (or 'float32' / 'float64'); got {value!r}")
 
 
-def fits_dtype(name: str, values, dtype) -> None:
+def fits_dtype(name: str, values: torch.Tensor, dtype: torch.dtype) -> None:
     """Refuse values whose magnitude exceeds sqrt(largest number of ``dtype``): beyond it, squares (variances) and
     sums of rewards overflow to infinity and training turns into NaN. float32: about 1.8e19, float64: 1.3e154."""
     import torch
@@ -126,12 +139,12 @@ def memory(what: str, estimate_bytes: float, change: str) -> None:
                          f"{MEMORY_LIMIT_BYTES / 2**30:.0f} GiB); {change}")
 
 
-def _short_repr(value) -> str:
+def _short_repr(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _short(t) -> str:
+def _short(t: torch.Tensor) -> str:
     flat = t.flatten().tolist()
     text = ", ".join(f"{x:.4g}" for x in flat[:8])
     return f"[{text}{', ...' if len(flat) > 8 else ''}]"

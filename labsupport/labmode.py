@@ -7,6 +7,9 @@ or a GPU run them at full size. Notebooks choose sizes with :func:`pick`, never 
 from __future__ import annotations
 
 import os
+from typing import TypeVar
+
+T = TypeVar("T")
 
 ENV_VAR = "LABSUPPORT_SMALL"
 
@@ -16,6 +19,6 @@ def small_mode() -> bool:
     return os.environ.get(ENV_VAR, "0").strip().lower() not in ("", "0", "false", "no")
 
 
-def pick(full, small):
+def pick(full: T, small: T) -> T:
     """``small`` in small mode, else ``full``: e.g. ``steps = pick(50_000, 5_000)``."""
     return small if small_mode() else full
