@@ -99,8 +99,22 @@ def _score_direction(pi: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) ->
 
 
 def silent_groups(r: torch.Tensor) -> torch.Tensor:
-    """Which groups of sampled rewards r (B, K) are silent, all K rewards equal (no signal): (B,) bool."""
-    return (r == r[:, :1]).all(1)
+    """Which groups of sampled rewards r (..., K) are silent, all K rewards equal (no signal): (...) bool."""
+    return (r == r[..., :1]).all(-1)
+
+
+def drop_silent(a: torch.Tensor, r: torch.Tensor, group: int) -> torch.Tensor:
+    """Weights of batches of groups with the silent groups filtered out (open-instruct's ``filter_zero_std_samples``).
+
+    a and r: (B, n G), per row one update's batch of n groups of G advantages and rewards. A silent group's
+    advantages are already 0; the others are scaled by n / (number of non-silent groups), so that an update that
+    averages over all n G samples averages over the samples of the non-silent groups only. A row whose groups are
+    all silent stays 0 (no update).
+    """
+    b = r.shape[0]
+    quiet = silent_groups(r.reshape(b, -1, group))                                            # (B, n)
+    active = (~quiet).sum(-1, keepdim=True).clamp_min(1).to(a.dtype)
+    return (a.reshape(b, -1, group) * (quiet.shape[1] / active).unsqueeze(-1)).reshape(a.shape)
 
 
 def _baseline_advantage(r: torch.Tensor, baseline: str) -> torch.Tensor:
@@ -121,9 +135,14 @@ class _Sampled(Algorithm):
         """Per-sample weights (B, K) from the sampled rewards (B, K)."""
         raise NotImplementedError
 
+    def batch_weights(self, r: torch.Tensor) -> torch.Tensor:
+        """Per-sample weights (B, K) of one update's batch of sampled rewards (B, K): the advantages, unless the rule
+        changes the batch (GRPO's ``filter_silent``)."""
+        return self.advantages(r)
+
     def step(self, theta, pi, inp):
         y = sample(pi, inp.uniforms(self.samples_per_step))
-        a = self.advantages(inp.reward.gather(1, y))
+        a = self.batch_weights(inp.reward.gather(1, y))
         self._ascend(theta, pi, _score_direction(pi, y, a), inp)
 
 
@@ -182,29 +201,48 @@ class GRPO(_Sampled):
     Sample a group of G outputs, A_i = (r_i - mean(r)) / (std(r) + eps) with the population standard deviation
     of the group (``normalize_std=False`` keeps only r_i - mean(r)), then
     theta += lr * Phi^T (1/G) sum_i A_i (e_{y_i} - pi).  A group whose rewards are all equal gives no signal.
+
+    Options of the paper's recipe (open-instruct's GRPO), off by default:
+
+    * ``groups=n``: n groups per prompt and step (a batch of n prompts, each with its group; in a task of one prompt,
+      n groups of it), one update from all n G samples: theta += lr * Phi^T (1/(n G)) sum_i A_i (e_{y_i} - pi), each
+      A_i standardised within its own group;
+    * ``filter_silent=True``: silent groups are dropped from the batch (``filter_zero_std_samples``), so the update
+      averages over the samples of the non-silent groups only, 1/(n' G) with n' of them, and there is no update when
+      all are silent (:func:`drop_silent`). Off, a silent group counts as a zero update in the 1/(n G) average.
     """
 
     group: int = 8
     normalize_std: bool = True
     eps: float = GRPO_EPS
+    groups: int = 1
+    filter_silent: bool = False
 
     def __post_init__(self):
         super().__post_init__()
         _set(self, "group", count("group", self.group, minimum=2))
         _set(self, "eps", positive("eps", self.eps))
         _set(self, "normalize_std", flag("normalize_std", self.normalize_std))
+        _set(self, "groups", count("groups", self.groups, minimum=1))
+        _set(self, "filter_silent", flag("filter_silent", self.filter_silent))
 
     @property
     def samples_per_step(self):
-        return self.group
+        return self.group * self.groups
 
     def advantages(self, r):
+        """Advantages (B, K) of rewards r (B, K), K a multiple of G, each run of G samples standardised as a group."""
+        shape = r.shape
+        r = r.reshape(-1, self.group)
         a = r - r.mean(1, keepdim=True)
         if self.normalize_std:
             a = a / (r.std(1, unbiased=False, keepdim=True) + self.eps)
         # a group of equal rewards is exactly silent: its mean can be off by a rounding error, which the division
         # by std + eps (both ~1e-8 then) would blow up into advantages of order 1
-        return a.masked_fill(silent_groups(r).unsqueeze(1), 0.0)
+        return a.masked_fill(silent_groups(r).unsqueeze(1), 0.0).reshape(shape)
+
+    def batch_weights(self, r):
+        return drop_silent(self.advantages(r), r, self.group) if self.filter_silent else self.advantages(r)
 
 
 @dataclass(frozen=True)
@@ -249,4 +287,4 @@ class PPO(_Sampled):
 
 
 __all__ = ["Algorithm", "BASELINES", "ExactPG", "GRPO", "GRPO_EPS", "PPO", "Reinforce", "RLOO", "StepInput",
-           "silent_groups"]
+           "drop_silent", "silent_groups"]

@@ -36,9 +36,17 @@ chapters use, each written once:
   form (:meth:`SequencePolicy.score_direction`, like the bandit's rules; chapter 7); ``"adam"`` hands the gradient of
   the surrogate loss -(1/(P G)) sum_i w_i log pi(y_i), computed by autograd, to ``torch.optim.Adam`` (chapter 6). The
   two are the same gradient (tested to 1e-14); each path keeps the operations of the chapter that uses it, so both
-  chapters' results stay exactly what they were. Further optimisers (AdamW with warm-up and decay) are new values of
-  this argument, built where Adam is; a rule option that changes the batch (GRPO dropping silent groups) changes the
-  weights and the normaliser P G in one place, the step of ``_train_steps``.
+  chapters' results stay exactly what they were. ``"adamw"`` hands the closed-form direction, negated, as the
+  gradient to ``torch.optim.AdamW`` (decoupled weight decay ``weight_decay``, default 0 as in open-instruct; betas
+  (0.9, 0.999) and eps 1e-8, PyTorch's defaults, which open-instruct keeps): the paper's optimiser (chapter 7).
+* ``schedule``: ``"constant"`` (lr at every step) or ``"linear"``: the learning rate of step t (0-based) is
+  lr * :func:`lr_factor` (t, steps, warm-up steps), a linear warm-up over ``int(warmup * steps)`` steps from 0, then
+  a linear decay to 0 at the last step, as ``transformers.get_linear_schedule_with_warmup`` (open-instruct's
+  ``lr_scheduler_type="linear"``, ``warmup_ratio=0.03``). It applies to every optimiser.
+* a rule option that changes the batch, GRPO's ``filter_silent`` (silent groups dropped, the update averaged over
+  the others), changes the weights, and with them the normaliser P G, in one place, the step of ``_train_steps``
+  (:func:`labsupport.algorithms.drop_silent`, over the step's P n groups of a run; GRPO's ``groups=n`` draws n groups
+  per prompt).
 * PPO: each step samples once from pi_old and takes ``epochs`` updates with weights 1[not clipped] rho_i A_i,
   rho_i = pi(y_i) / pi_old(y_i) for the whole sequence.
 
@@ -87,7 +95,7 @@ import numpy as np
 import torch
 
 from ._checks import choice, count, flag, float_dtype
-from .algorithms import Algorithm, ExactPG, silent_groups
+from .algorithms import Algorithm, ExactPG, drop_silent, silent_groups
 from .simulate import BACKENDS, progress_bar, record_steps, resolve_device, threads
 
 #: the context row of the first position
@@ -95,7 +103,14 @@ START = 0
 #: how a step's uniform numbers are laid out (see "Random numbers" in the module docstring)
 DRAWS = ("sequence", "position")
 #: the optimisers of :func:`train_sequences`
-OPTIMIZERS = ("sgd", "adam")
+OPTIMIZERS = ("sgd", "adam", "adamw")
+#: the learning-rate schedules of :func:`train_sequences`
+SCHEDULES = ("constant", "linear")
+#: the share of the steps that warm the learning rate up under ``schedule="linear"`` (open-instruct's warmup_ratio)
+WARMUP = 0.03
+#: AdamW's betas and eps: PyTorch's defaults (``torch.optim.AdamW``), which open-instruct keeps
+ADAMW_BETAS = (0.9, 0.999)
+ADAMW_EPS = 1e-8
 #: a prompt with at most this many distinct responses gets exact expectations (a sum over every response)
 EXACT_LIMIT = 5_000
 #: epsilon of the per-run reward standardisation (``whiten=True``): (r - mean) / (std + eps)
@@ -111,6 +126,24 @@ PROGRESS_TOKENS = 5e9
 TaskReward = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 #: a reward to train on: tokens (B, P, G, L) of the step ``step`` -> rewards (B, P, G)
 StepReward = Callable[[torch.Tensor, int], torch.Tensor]
+
+
+# ------------------------------------------------------------------------------------------------ the schedule
+
+
+def warmup_steps(steps: int, warmup: float) -> int:
+    """The warm-up steps of a training of ``steps`` updates with warm-up share ``warmup``: int(warmup * steps), as
+    open-instruct computes them from ``warmup_ratio``."""
+    return int(warmup * steps)
+
+
+def lr_factor(step: int, steps: int, warmup: int) -> float:
+    """The linear schedule with warm-up (``transformers.get_linear_schedule_with_warmup``): the factor of the
+    learning rate at update ``step`` (0-based) of ``steps``, step / warmup during the ``warmup`` first updates, then
+    (steps - step) / (steps - warmup), falling linearly to 1 / (steps - warmup) at the last update."""
+    if step < warmup:
+        return step / max(1, warmup)
+    return max(0.0, (steps - step) / max(1, steps - warmup))
 
 
 # ------------------------------------------------------------------------------------------------ the policy
@@ -422,7 +455,8 @@ def train_sequences(task: SequenceTask, algorithm: Algorithm, steps: int, reward
                     seed: int = 0, device: str = "auto", record_every: int = 1, dtype: torch.dtype = torch.float32,
                     optimizer: str = "sgd", whiten: bool = False, eval_samples: int = 512,
                     progress: Optional[bool] = None, backend: str = "auto",
-                    uniforms: Optional[Callable[[int], torch.Tensor]] = None) -> SequenceRun:
+                    uniforms: Optional[Callable[[int], torch.Tensor]] = None, schedule: str = "constant",
+                    warmup: float = WARMUP, weight_decay: float = 0.0) -> SequenceRun:
     """Train the B runs of ``task`` together for ``steps`` updates of ``algorithm``.
 
     Args:
@@ -440,7 +474,9 @@ def train_sequences(task: SequenceTask, algorithm: Algorithm, steps: int, reward
         device: ``"auto"`` (GPU when present), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         record_every: record every k steps (and at the last step).
         dtype: floating type of the training.
-        optimizer: ``"sgd"`` (theta += lr * direction) or ``"adam"`` (``torch.optim.Adam`` with the rule's lr).
+        optimizer: ``"sgd"`` (theta += lr * direction), ``"adam"`` (``torch.optim.Adam`` with the rule's lr, on the
+            surrogate's autograd gradient) or ``"adamw"`` (``torch.optim.AdamW`` on the closed-form direction, betas
+            :data:`ADAMW_BETAS`, eps :data:`ADAMW_EPS`, decoupled decay ``weight_decay``).
         whiten: standardise the rewards per run over the step's P G samples before the KL penalty.
         eval_samples: responses per prompt for V_G and V_P when the task is too large for exact sums.
         progress: show a progress bar; ``None`` shows one for long trainings.
@@ -448,6 +484,10 @@ def train_sequences(task: SequenceTask, algorithm: Algorithm, steps: int, reward
             cannot run) or ``"auto"``.
         uniforms: a function step -> that step's (B, P, G, L) uniform numbers, in place of the seeded generator
             (torch path only; tests feed it the fused kernel's random stream to compare single steps).
+        schedule: ``"constant"`` or ``"linear"`` (warm-up over ``int(warmup * steps)`` updates, then linear decay to
+            0; :func:`lr_factor`), for every optimiser.
+        warmup: the warm-up share of the steps under ``schedule="linear"``, in [0, 1).
+        weight_decay: AdamW's decoupled weight decay (``optimizer="adamw"`` only).
 
     Returns:
         A :class:`SequenceRun`.
@@ -461,6 +501,13 @@ def train_sequences(task: SequenceTask, algorithm: Algorithm, steps: int, reward
     count("record_every", record_every, minimum=1)
     count("eval_samples", eval_samples, minimum=1)
     choice("optimizer", optimizer, OPTIMIZERS)
+    choice("schedule", schedule, SCHEDULES)
+    if not (isinstance(warmup, (int, float)) and 0 <= warmup < 1):
+        raise ValueError(f"warmup must be a share of the steps in [0, 1); got {warmup!r}")
+    if not (isinstance(weight_decay, (int, float)) and weight_decay >= 0):
+        raise ValueError(f"weight_decay must be a number >= 0; got {weight_decay!r}")
+    if weight_decay and optimizer != "adamw":
+        raise ValueError(f"weight_decay applies to optimizer='adamw' only; got optimizer={optimizer!r}")
     choice("backend", backend, BACKENDS)
     whiten = bool(flag("whiten", whiten))
     progress = flag("progress", progress, allow_none=True)
@@ -480,11 +527,12 @@ def train_sequences(task: SequenceTask, algorithm: Algorithm, steps: int, reward
     start = time.perf_counter()
     fused = None
     if backend == "fused" or (backend == "auto" and dev.type == "cuda"):
-        hook = getattr(reward, "fused", None) if optimizer == "sgd" and not whiten and uniforms is None else None
+        plain = optimizer == "sgd" and schedule == "constant" and not whiten and uniforms is None
+        hook = getattr(reward, "fused", None) if plain else None
         fused = None if hook is None else hook(task, algorithm, steps, seed, record_at, dev, dtype, bar)
         if backend == "fused" and not isinstance(fused, tuple):
-            why = fused or ("the kernel runs SGD without whitening for a reward with a fused hook (chapter 7's credit "
-                            "schedules), on CUDA")
+            why = fused or ("the kernel runs SGD at a constant learning rate without whitening for a reward with a "
+                            "fused hook (chapter 7's credit schedules), on CUDA")
             raise ValueError(f"backend='fused' cannot run this training: {why} (use backend='auto' or 'torch')")
     if isinstance(fused, tuple):
         values, silent = fused
@@ -492,8 +540,10 @@ def train_sequences(task: SequenceTask, algorithm: Algorithm, steps: int, reward
         kl = torch.zeros((len(record_at), b))
         theta = None
     else:
+        rate = _Rate(algorithm.lr, steps, schedule, warmup)
         values, proxy, kl, silent, theta = _train_steps(task, algorithm, steps, step_reward, seed, record_at, dev,
-                                                        dtype, optimizer, whiten, eval_samples, bar, uniforms)
+                                                        dtype, optimizer, whiten, eval_samples, bar, uniforms, rate,
+                                                        weight_decay)
     if bar is not None:
         bar.close()
     return SequenceRun(
@@ -513,19 +563,38 @@ def _fixed_reward(fn: TaskReward) -> StepReward:
     return reward
 
 
+@dataclass(frozen=True)
+class _Rate:
+    """The learning rate of each update: the rule's lr, times :func:`lr_factor` under ``schedule="linear"``."""
+
+    lr: float
+    steps: int
+    schedule: str
+    warmup: float
+
+    def at(self, step: int) -> float:
+        if self.schedule == "constant":
+            return self.lr
+        return self.lr * lr_factor(step, self.steps, warmup_steps(self.steps, self.warmup))
+
+
 def _train_steps(task, algorithm, steps, reward, seed, record_at, dev, dtype, optimizer, whiten, eval_samples, bar,
-                 uniforms=None):
+                 uniforms=None, rate=None, weight_decay=0.0):
     """The torch path of :func:`train_sequences`. Returns values {name: (R, B)}, proxy and kl (R, B), silent
     (S, B) and the final theta, on the device."""
     policy = task.policy
     b, p, length, v = task.batch_size, task.prompts, task.length, task.vocab
     g = algorithm.samples_per_step
+    size = getattr(algorithm, "group", g)                                 # GRPO's groups: n of them per prompt
+    rate = _Rate(algorithm.lr, steps, "constant", 0.0) if rate is None else rate
     ref = task.theta0.to(device=dev, dtype=dtype)
     theta = ref.clone()
-    adam = None
+    adam = opt = None
     if optimizer == "adam":
         theta.requires_grad_(True)
-        adam = torch.optim.Adam([theta], lr=algorithm.lr)
+        adam = opt = torch.optim.Adam([theta], lr=algorithm.lr)
+    elif optimizer == "adamw":
+        opt = torch.optim.AdamW([theta], lr=algorithm.lr, betas=ADAMW_BETAS, eps=ADAMW_EPS, weight_decay=weight_decay)
     gen = torch.Generator(device=dev).manual_seed(seed)
     evals = {name: torch.Generator(device=dev).manual_seed(seed + k)
              for k, name in ((1, "true_value"), (2, "proxy_value"))}
@@ -568,7 +637,12 @@ def _train_steps(task, algorithm, steps, reward, seed, record_at, dev, dtype, op
                     r = r - algorithm.kl * kl_est
                 groups = r.reshape(-1, g)
                 a = algorithm.advantages(groups).reshape(r.shape)
-                silent[t] = silent_groups(groups).reshape(b, p).to(dtype).mean(-1)
+                if getattr(algorithm, "filter_silent", False):
+                    a = drop_silent(a.reshape(b, -1), r.reshape(b, -1), size).reshape(r.shape)
+                silent[t] = silent_groups(r.reshape(b, -1, size)).to(dtype).mean(-1)
+                lr = rate.at(t)
+                if opt is not None:
+                    opt.param_groups[0]["lr"] = lr
             for epoch in range(epochs):
                 w = a
                 if clip is not None:
@@ -581,9 +655,13 @@ def _train_steps(task, algorithm, steps, reward, seed, record_at, dev, dtype, op
                         rho = (now - old).exp()
                         clipped = ((a > 0) & (rho > 1 + clip)) | ((a < 0) & (rho < 1 - clip))
                         w = rho * a * ~clipped
-                if adam is None:
+                if opt is None:
                     with torch.no_grad():
-                        theta.add_(policy.score_direction(cond, tokens, w), alpha=algorithm.lr)
+                        theta.add_(policy.score_direction(cond, tokens, w), alpha=lr)
+                elif adam is None:
+                    with torch.no_grad():
+                        theta.grad = -policy.score_direction(cond, tokens, w)
+                    opt.step()
                 else:
                     if epoch:
                         logp = policy.log_prob(theta, tokens)
@@ -607,5 +685,6 @@ def _values(task: SequenceTask, theta: torch.Tensor, evals: dict, samples: int) 
     return out
 
 
-__all__ = ["DRAWS", "EXACT_LIMIT", "OPTIMIZERS", "SequencePolicy", "SequenceRun", "SequenceTask", "draw_uniforms",
-           "softmax", "train_sequences"]
+__all__ = ["ADAMW_BETAS", "ADAMW_EPS", "DRAWS", "EXACT_LIMIT", "OPTIMIZERS", "SCHEDULES", "SequencePolicy",
+           "SequenceRun", "SequenceTask", "WARMUP", "draw_uniforms", "lr_factor", "softmax", "train_sequences",
+           "warmup_steps"]
