@@ -11,7 +11,7 @@ Cases (goals on one H100, float32, records of the first and last policy only):
 3. exact policy gradient at B = 4,096 and 65,536 (the reference table's smaller sizes), and PPO (k = 4, 4 epochs)
    at B = 65,536;
 4. chapter 7's GRPO on sequence tasks (V = 8, L = 6, G = 64, 600 steps) for 576 runs, a full-size phase diagram's
-   batch (labsupport.verifiable.train_grpo, fused sequence kernel against its torch path).
+   batch (labsupport.studies.verifiable.train_grpo, fused sequence kernel against its torch path).
 
 For each case it times up to three ways of running the same training, each after a warm-up, median of ``--repeat``:
 ``train(backend="torch")`` (eager: a handful of kernels per step), the same step code (``policy.probs`` then
@@ -172,7 +172,7 @@ def float64_errors(data, algorithm, steps, fast, eager):
 
 def bench_sequences(device, args, runs=576, group=64, steps=600):
     """Chapter 7's batched GRPO: the fused sequence kernel against train_grpo's torch path (same task batch)."""
-    from labsupport import verifiable as vf
+    from labsupport.studies import verifiable as vf
 
     runs = max(2, int(runs * args.scale))
     steps = min(steps, args.steps) if args.steps != STEPS else steps

@@ -28,7 +28,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from labsupport import metrics, rlhf
+from labsupport import metrics
+from labsupport.studies import rlhf
 
 ONPOLICY = [c for c in rlhf.METRIC_COLUMNS if c.startswith("onpolicy_")]
 STATS = ("pearson", "spearman")
@@ -58,7 +59,7 @@ def correlations(frame: pd.DataFrame, n_resamples: int) -> pd.DataFrame:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", default="tiny", choices=list(rlhf.SIZES),
-                        help="a preset of labsupport.rlhf.SIZES (with --study: the study's own size is used)")
+                        help="a preset of labsupport.studies.rlhf.SIZES (with --study: the study's own size is used)")
     parser.add_argument("--study", help="a study table (e.g. book/data/rlhf_study.csv): take its gains, no RL")
     parser.add_argument("--device", default="auto", help="'auto' (GPU when present), 'cpu' or 'cuda'")
     parser.add_argument("--seed", type=int, default=0)

@@ -21,15 +21,16 @@ from pathlib import Path
 
 import torch
 
-from labsupport import rlhf
 from labsupport.simulate import resolve_device
+from labsupport.studies import rlhf
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size", default="cpu", choices=list(rlhf.SIZES), help="a preset of labsupport.rlhf.SIZES")
+    parser.add_argument("--size", default="cpu", choices=list(rlhf.SIZES),
+                        help="a preset of labsupport.studies.rlhf.SIZES")
     parser.add_argument("--device", default="auto", help="'auto' (GPU when present), 'cpu' or 'cuda'")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1,

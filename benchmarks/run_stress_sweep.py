@@ -4,11 +4,11 @@
         --out book/data/stress_sweep.csv.gz       # the committed file: 100,000 instances on a GPU (2 to 3 minutes)
     .venv/bin/python benchmarks/run_stress_sweep.py    # 8,000 instances into build/ (about 10 minutes on 2 CPU cores)
 
-Draws ``--instances`` random bandits with :func:`labsupport.sweeps.random_instances` (single or multiple errors, half
-each, initial entropies uniform in [0.1, 1]), runs :func:`labsupport.sweeps.stress_test` with the five algorithms of
-:func:`labsupport.sweeps.default_algorithms` (one batched sweep per algorithm, chunked to a memory budget), writes one
-row per (instance, error, algorithm) to ``--out`` (CSV, gzip-compressed when the name ends in .gz) and prints the
-machine, the run times and the agreement tables. The lab of chapter 5 reads the committed file
+Draws ``--instances`` random bandits with :func:`labsupport.studies.sweeps.random_instances` (single or multiple errors,
+half each, initial entropies uniform in [0.1, 1]), runs :func:`labsupport.studies.sweeps.stress_test` with the five
+algorithms of :func:`labsupport.studies.sweeps.default_algorithms` (one batched sweep per algorithm, chunked to a memory
+budget), writes one row per (instance, error, algorithm) to ``--out`` (CSV, gzip-compressed when the name ends in .gz)
+and prints the machine, the run times and the agreement tables. The lab of chapter 5 reads the committed file
 ``book/data/stress_sweep.csv.gz``; ``book/data/README.md`` says which command, machine and sizes produced it.
 """
 
@@ -24,8 +24,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from labsupport import sweeps
 from labsupport.simulate import resolve_device
+from labsupport.studies import sweeps
 
 ROOT = Path(__file__).resolve().parents[1]
 #: floats are written with this many significant digits (enough for every table of the lab, and a small file)

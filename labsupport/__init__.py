@@ -12,13 +12,16 @@ steps)`` on an ``ls.SequenceTask``, returning an ``ls.SequenceRun`` with the acc
 
 Every name is imported on first use (PEP 562), so ``import labsupport`` is instant and imports no PyTorch: the
 command line (``python -m labsupport rm-report``) and the reward-model report start without it. Charts
-(``ls.charts``), widgets (``ls.widgets``) and the larger studies (``ls.verifiable``, ``ls.rlhf``, ``ls.sweeps``)
-are modules reached the same way.
+(``ls.charts``), widgets (``ls.widgets``) and the chapters' studies (``ls.studies``: ``sweeps``, ``rlhf``,
+``verifiable``) are modules reached the same way. The studies' former paths (``ls.rlhf``, ``import labsupport.rlhf``)
+still work for one release, with a DeprecationWarning.
 """
 
 from __future__ import annotations
 
+import warnings
 from importlib import import_module
+from types import ModuleType
 
 __version__ = "0.1.0"
 
@@ -34,10 +37,11 @@ NAMES = {
     "rm_report": "rmreport",
 }
 #: submodules reached as attributes (``ls.metrics``, ``ls.charts``, ...), imported on first use
-MODULES = ("metrics", "theory", "problems", "sequence", "charts", "widgets", "verifiable", "rlhf", "sweeps", "cli",
-           "exercises")
+MODULES = ("metrics", "theory", "problems", "sequence", "charts", "widgets", "studies", "cli", "exercises")
 #: the modules that pull in Altair, ipywidgets or more (kept for code that lists them)
-LAZY = ("charts", "widgets", "verifiable", "rlhf", "sweeps", "cli")
+LAZY = ("charts", "widgets", "studies", "cli")
+#: former module paths, kept for one release (they warn): old name -> the module's place now
+MOVED = {"sweeps": "studies.sweeps", "rlhf": "studies.rlhf", "verifiable": "studies.verifiable"}
 
 __all__ = sorted([*NAMES, "metrics", "theory"], key=lambda n: (n[0].islower(), n))
 
@@ -48,10 +52,22 @@ def __getattr__(name: str):
         value = getattr(import_module(f".{NAMES[name]}", __name__), name)
     elif name in MODULES:
         value = import_module(f".{name}", __name__)
+    elif name in MOVED:
+        value = moved(name, stacklevel=3)
     else:
         raise AttributeError(f"module 'labsupport' has no attribute {name!r}")
     globals()[name] = value
     return value
+
+
+def moved(name: str, stacklevel: int = 2) -> ModuleType:
+    """The module formerly at ``labsupport.<name>`` (a key of :data:`MOVED`), with a DeprecationWarning naming its
+    place now."""
+    if name not in MOVED:
+        raise ValueError(f"name must be one of {sorted(MOVED)}, got {name!r}")
+    warnings.warn(f"labsupport.{name} is now labsupport.{MOVED[name]}; the old path goes in the next release",
+                  DeprecationWarning, stacklevel=stacklevel)
+    return import_module(f".{MOVED[name]}", __name__)
 
 
 def __dir__() -> list[str]:

@@ -171,7 +171,7 @@ def _rule_cases():
     """Bandits whose errors cover every rule of the paper (the toy's canonical errors, a never-sampled one, a silent
     one) plus random instances of chapter 5's sweep, several with more than one error."""
     import labsupport as ls
-    from labsupport import sweeps
+    from labsupport.studies import sweeps
     proxy = ls.problems.paper_proxy
     toy = ls.paper_bandit(0.05).with_rewards(r_proxy=np.stack([
         proxy({"y_med": -1.0}),            # demoted mediocre output: beneficial
@@ -231,7 +231,8 @@ def check_rate_change(fn: Callable, exercise: str = "5.2") -> Verdict:
     Expected: the difference of :func:`labsupport.theory.value_rate` with and without the error, on the toy and on
     random instances."""
     import labsupport as ls
-    from labsupport import sweeps, theory
+    from labsupport import theory
+    from labsupport.studies import sweeps
     toy = ls.paper_bandit(0.05)
     rand = sweeps.random_instances(4, seed=7)
     cases = [(toy, 0, 2, 0.3), (toy, 0, 2, 1.5), (toy, 0, 1, -1.8), (toy, 0, 0, 0.4)]
@@ -283,8 +284,8 @@ def check_stalling_prediction(prediction: Any, exercise: str = "5.3") -> Verdict
 def check_common_bad_prediction(prediction: Any, exercise: str = "6.1") -> Verdict:
     """Predict, then run: how the RLOO gain changes when a good learned reward model is perturbed to reward one
     *common* bad response per prompt: "about the same", "lower but positive" or "negative". The outcome is read from
-    the committed study (:func:`labsupport.rlhf.load_study`), for every initial policy."""
-    from labsupport import rlhf
+    the committed study (:func:`labsupport.studies.rlhf.load_study`), for every initial policy."""
+    from labsupport.studies import rlhf
     study = rlhf.load_study()
     proxies = study[~study.reference]
     pert = proxies[proxies.rm_perturbation == "reward-common-bad"]
@@ -401,8 +402,8 @@ _CREDIT_CASES = [[0, 2, 3, 4, 5, 1], [2, 3, 4, 5, 6, 0], [2, 3, 4, 5, 6, 1], [2,
 def check_credits(fn: Callable, exercise: str = "7.1") -> Verdict:
     """Exercise: ``fn(sequence) -> (binary, partial)`` for one token sequence (a list of ints): binary credit (1 if
     the keyword 0 appears anywhere *and* the last token is the terminator 1, else 0) and partial credit (0.5 per
-    constraint met). Expected: :func:`labsupport.verifiable.check`, ``binary_credit`` and ``partial_credit``."""
-    from labsupport import verifiable as vf
+    constraint met). Expected: :func:`labsupport.studies.verifiable.check`, ``binary_credit`` and ``partial_credit``."""
+    from labsupport.studies import verifiable as vf
     c1, c2 = vf.check(np.array(_CREDIT_CASES))
     binary, partial = vf.binary_credit(c1, c2), vf.partial_credit(c1, c2)
     for i, seq in enumerate(_CREDIT_CASES):
@@ -423,11 +424,12 @@ def check_credits(fn: Callable, exercise: str = "7.1") -> Verdict:
 
 def check_grpo_advantages(fn: Callable, exercise: str = "7.2") -> Verdict:
     """Exercise: ``fn(rewards) -> array``, GRPO's advantages of one group (G,): (r - mean) / (population std + 1e-8),
-    so a silent group (all rewards equal) gets 0 everywhere. Expected: :func:`labsupport.verifiable.grpo_advantages`."""
+    so a silent group (all rewards equal) gets 0 everywhere.
+    Expected: :func:`labsupport.studies.verifiable.grpo_advantages`."""
     import torch
 
     import labsupport as ls
-    from labsupport import verifiable as vf
+    from labsupport.studies import verifiable as vf
     cases = [[1, 0, 0, 0, 0, 0, 0, 0], [0.5, 0.5, 1, 0, 0.5, 0.5], [0, 0, 0, 0], [1, 1, 1], [0.5, 0.5, 0.5, 0.5],
              [1, 1, 0, 1]]
     for rewards in cases:
@@ -461,8 +463,9 @@ def check_grpo_advantages(fn: Callable, exercise: str = "7.2") -> Verdict:
 def check_silent_prediction(prediction: Any, exercise: str = "7.3") -> Verdict:
     """Predict, then run: the share of silent GRPO groups (G = 96) under binary credit at regime (c)'s initial policy
     (P(C1) = P(C2) = 0.02, P(both) = 0.0002): "under 10%", "10% to 90%" or "over 90%". The outcome is
-    :func:`labsupport.verifiable.silent_probability` at the task of :func:`labsupport.verifiable.make_task`."""
-    from labsupport import verifiable as vf
+    :func:`labsupport.studies.verifiable.silent_probability` at the task of
+    :func:`labsupport.studies.verifiable.make_task`."""
+    from labsupport.studies import verifiable as vf
     probs = vf.make_task(0.02, 0.02, 0.0002).outcome_probs().numpy()
     binary = float(vf.silent_probability(probs, 0.0, 96)[0])
     partial = float(vf.silent_probability(probs, 1.0, 96)[0])
@@ -810,7 +813,8 @@ def _demotion_cases() -> list[tuple[np.ndarray, np.ndarray, int]]:
     """(r_true, pi0, y): errors that can be beneficial (y is not the best output and A_G0(y) > 0): y_med of the toy
     at pi_0(y*) = 0.05 and 0.15 and at a quick policy, and the likeliest such output of two random instances."""
     import labsupport as ls
-    from labsupport import sweeps, theory
+    from labsupport import theory
+    from labsupport.studies import sweeps
     toy = ls.paper_bandit([0.05, 0.15])
     cases = [(toy.r_true[b].numpy(), toy.init_probs[b].numpy(), 1) for b in range(2)]
     cases.append((toy.r_true[0].numpy(), np.array([0.3, 0.1, 0.2, 0.2, 0.2]), 1))

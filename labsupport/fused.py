@@ -15,8 +15,8 @@ What it runs (everything else stays on the plain path, which is also the referen
 * float32, on a CUDA device, or on the CPU when Triton runs in its interpreter (``TRITON_INTERPRET=1``, slow,
   for tests).
 
-A second kernel runs chapter 7's GRPO on sequence tasks (:func:`labsupport.verifiable.train_grpo`): one program per
-run holds the (L, V, V) logit tables, samples its group of G sequences position by position, scores them with the
+A second kernel runs chapter 7's GRPO on sequence tasks (:func:`labsupport.studies.verifiable.train_grpo`): one program
+per run holds the (L, V, V) logit tables, samples its group of G sequences position by position, scores them with the
 run's reward (binary, partial, annealed or switched credit), and applies the group's update, for all T steps; it
 records the exact success probabilities every ``record_every`` steps with the same forward pass over the chain.
 
@@ -456,7 +456,7 @@ def _train_kernel(
 
 # ------------------------------------------------------------------------------------------------ sequences
 
-#: reward schedules of :func:`labsupport.verifiable.train_grpo`, by their code in the kernel
+#: reward schedules of :func:`labsupport.studies.verifiable.train_grpo`, by their code in the kernel
 SEQUENCE_REWARDS = ("binary", "partial", "anneal", "switch")
 
 
@@ -477,10 +477,10 @@ def sequence_unsupported(task, group: int, device: torch.device, dtype: torch.dt
 def train_sequences(task, kinds: np.ndarray, steps: int, group: int, lr: float, seed: int, record_at: list[int],
                     anneal_steps: int, switch_at: float, switch_window: int, device: torch.device, bar=None,
                     start_token: int = 0, eps: float = GRPO_EPS):
-    """GRPO on every run of a :class:`~labsupport.verifiable.SequenceTask` with the fused kernel.
+    """GRPO on every run of a :class:`~labsupport.studies.verifiable.SequenceTask` with the fused kernel.
 
-    Args: as :func:`labsupport.verifiable.train_grpo` (already checked); ``kinds`` holds each run's reward name and
-    ``record_at`` the steps to record; ``device`` where the tensors live; ``start_token`` the context row of the
+    Args: as :func:`labsupport.studies.verifiable.train_grpo` (already checked); ``kinds`` holds each run's reward name
+    and ``record_at`` the steps to record; ``device`` where the tensors live; ``start_token`` the context row of the
     first position (``labsupport.sequence.START``); ``eps`` GRPO's epsilon.
 
     Returns:

@@ -48,19 +48,19 @@ def rm(**kw):
 
 
 def sweeps():
-    from labsupport import sweeps as s
+    from labsupport.studies import sweeps as s
 
     return s
 
 
 def verifiable():
-    from labsupport import verifiable as v
+    from labsupport.studies import verifiable as v
 
     return v
 
 
 def rlhf():
-    from labsupport import rlhf as r
+    from labsupport.studies import rlhf as r
 
     return r
 

@@ -290,7 +290,7 @@ def test_sampled_steps_equal_the_torch_steps_fed_the_same_random_numbers(algorit
 # ------------------------------------------------------------------------------------------------ sequences
 
 def small_tasks():
-    from labsupport import verifiable as vf
+    from labsupport.studies import verifiable as vf
 
     return vf, vf.make_task([0.3, 0.2, 0.5], [0.4, 0.05, 0.6], end_bias=1.0).rows([0, 1, 2, 0])
 

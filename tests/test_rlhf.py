@@ -1,6 +1,6 @@
-"""RLHF in miniature (labsupport.rlhf) and the committed study of chapter 6: exact expectations against sampling, the
-SFT policies' mediocre mass, reward-model accuracy against label noise, RLOO on the ground truth, the pipeline's
-metrics against labsupport.metrics on a case checked by hand, and the committed data file."""
+"""RLHF in miniature (labsupport.studies.rlhf) and the committed study of chapter 6: exact expectations against
+sampling, the SFT policies' mediocre mass, reward-model accuracy against label noise, RLOO on the ground truth, the
+pipeline's metrics against labsupport.metrics on a case checked by hand, and the committed data file."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 import torch
 
-from labsupport import metrics, rlhf
+from labsupport import metrics
+from labsupport.studies import rlhf
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "book" / "data" / "rlhf_study.csv"

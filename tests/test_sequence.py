@@ -20,9 +20,9 @@ import pytest
 import torch
 
 import labsupport as ls
-from labsupport import rlhf
 from labsupport import sequence as sq
-from labsupport import verifiable as vf
+from labsupport.studies import rlhf
+from labsupport.studies import verifiable as vf
 
 
 @pytest.fixture(scope="module", autouse=True)

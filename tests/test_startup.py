@@ -70,7 +70,8 @@ def test_every_public_name_resolves_to_its_definition_and_dir_lists_it():
         assert getattr(ls, name) is getattr(module, name), name
     assert ls.theory is theory and ls.metrics.__name__ == "labsupport.metrics"
     assert ls.charts.__name__ == "labsupport.charts" and ls.cli.__name__ == "labsupport.cli"
-    assert set(ls.__all__) | {"charts", "widgets", "verifiable", "rlhf", "sweeps", "cli"} <= set(dir(ls))
+    assert set(ls.__all__) | {"charts", "widgets", "studies", "cli"} <= set(dir(ls))
+    assert ls.studies.rlhf.__name__ == "labsupport.studies.rlhf"
     from labsupport import Bandit, train  # the from-import form goes through the same hook
 
     assert (Bandit, train) == (problems.Bandit, simulate.train)
@@ -123,3 +124,16 @@ def test_a_run_built_from_numpy_keeps_its_arrays_and_hit_steps_defaults_to_none(
     run = ls.Run(steps=np.array([0]), probs=probs, r_true=np.zeros((1, 2)), r_proxy=np.zeros((1, 2)),
                  names=("a", "b"), reward="true", algorithm=ls.ExactPG())
     assert run.probs is probs and run.hit_steps is None
+
+
+
+@pytest.mark.parametrize("name", ["sweeps", "rlhf", "verifiable"])
+@pytest.mark.parametrize("form", ["import labsupport.{name}", "from labsupport import {name}", "labsupport.{name}"])
+def test_a_former_study_path_warns_and_gives_the_module_now_in_studies(name, form):
+    code = ("import warnings\nimport labsupport\nwarnings.simplefilter('error')\n"
+            f"try:\n    {form.format(name=name)}\nexcept DeprecationWarning as w:\n    print(w)\n"
+            f"warnings.simplefilter('ignore')\nimport labsupport.{name} as old\nfrom labsupport import {name} as attr\n"
+            f"print(old is attr is labsupport.{name} is labsupport.studies.{name})")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[:2] == [f"labsupport.{name} is now labsupport.studies.{name}; the old path goes in the next release",
+                       "True"]

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 import labsupport as ls
-from labsupport import rlhf
-from labsupport import verifiable as vf
+from labsupport.studies import rlhf
+from labsupport.studies import verifiable as vf
 
 #: run_study("tiny", device="cpu").frame["gain"], in the frame's row order (3 initial policies x 30 reward models)
 TINY_GAINS = [

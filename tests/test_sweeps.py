@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import labsupport as ls
-from labsupport import sweeps
+from labsupport.studies import sweeps
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "book" / "data" / "stress_sweep.csv.gz"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from labsupport import verifiable as vf
+from labsupport.studies import verifiable as vf
 
 # the lab's three regimes: initial (P(C1), P(C2), P(both))
 REGIME_A, REGIME_B, REGIME_C = (0.7, 0.05, 0.003), (0.4, 0.4, 0.1), (0.02, 0.02, 0.0002)

@@ -18,15 +18,15 @@ from sphinx.config import Config
 
 PAGE = Path(__file__).resolve().parent.parent / "api" / "labsupport.md"
 MODULES = ("problems", "policies", "algorithms", "simulate", "fused", "sequence", "theory", "metrics", "labmode", "charts",
-           "widgets", "sweeps", "rlhf", "verifiable", "rmreport", "cli",
-           "exercises")
+           "widgets", "rmreport", "cli", "exercises",
+           "studies", "studies.sweeps", "studies.rlhf", "studies.verifiable")
 INTRO = """# API reference: `labsupport`
 
 Everything the labs call, generated from the package's docstrings when the book is built (the same text as
 `help()` in a notebook). `import labsupport as ls` exposes the main names directly: `ls.Bandit`, `ls.train`,
 `ls.ExactPG`, `ls.Reinforce`, `ls.RLOO`, `ls.GRPO`, `ls.PPO`, `ls.categorize`, `ls.metrics`, `ls.theory`,
-`ls.pick`, `ls.rm_report`; `ls.charts`, `ls.widgets`, `ls.sweeps`, `ls.rlhf` and `ls.verifiable` are imported on
-first use.
+`ls.pick`, `ls.rm_report`; `ls.charts`, `ls.widgets` and the chapters' studies `ls.studies.sweeps`, `ls.studies.rlhf`
+and `ls.studies.verifiable` are imported on first use.
 """
 
 
