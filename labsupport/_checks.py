@@ -19,9 +19,9 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
-#: what the entry points take for rewards, probabilities and logits: a list (of numbers, or of rows), a numpy array
-#: or a tensor, of shape (N,) or (B, N)
-TensorLike = Union["torch.Tensor", np.ndarray, Sequence[float], Sequence[Sequence[float]]]
+#: what the entry points take for rewards, probabilities and logits: a list (of numbers, or of rows as lists or
+#: arrays), a numpy array or a tensor, of shape (N,) or (B, N)
+TensorLike = Union["torch.Tensor", np.ndarray, Sequence[float], Sequence[Sequence[float]], Sequence[np.ndarray]]
 
 #: one allocation larger than this (recordings of :func:`labsupport.train`, batches of :func:`labsupport.categorize`)
 #: is refused with a message naming the estimate and the argument that sets it

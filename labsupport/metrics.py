@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, Callable, NamedTuple, Union
 
 import numpy as np
@@ -178,7 +178,7 @@ class LogMass:
     def __init__(self, scale: float, n_masks: int):
         self.scale, self.top, self.total, self.parts = float(scale), -math.inf, 0.0, np.zeros(n_masks)
 
-    def add(self, t: np.ndarray, masks) -> "LogMass":
+    def add(self, t: np.ndarray, masks: Iterable[np.ndarray]) -> LogMass:
         if t.size == 0:
             return self
         m = float(t.max())

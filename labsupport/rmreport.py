@@ -475,7 +475,7 @@ class _Reader:
                     self.error(f"field 'prompt': prompt {_show(p.key)} has no response records", p.v_hat_line, "prompt")
                 )
         if problems:
-            raise min(problems, key=lambda e: e.line)
+            raise min(problems, key=lambda e: e.line or 0)  # each made by self.error, with its line
 
 
 def _read_lines(source: Any, reader: _Reader) -> None:
@@ -609,12 +609,12 @@ def _report(rd: _Reader, source: str, length_norm: bool, ties: str) -> RMReport:
     ties_per_prompt = np.bincount(key_p[new_run], weights=run_sizes * (run_sizes - 1) // 2, minlength=n_prompts)
     ties_per_prompt = ties_per_prompt.astype(np.int64)
     pairs_per_prompt = scored_per_prompt * (scored_per_prompt - 1) // 2 - (ties_per_prompt if ties == "drop" else 0)
-    for i in np.flatnonzero(pairs_per_prompt > MAX_PAIRS_PER_PROMPT):
+    for big in np.flatnonzero(pairs_per_prompt > MAX_PAIRS_PER_PROMPT):
         raise RMReportError(
-            f"prompt {_show(prompts[i].key)} gives {int(pairs_per_prompt[i]):,} preference pairs from "
-            f"{int(scored_per_prompt[i]):,} scored responses, more than the {MAX_PAIRS_PER_PROMPT:,} one prompt may "
+            f"prompt {_show(prompts[big].key)} gives {int(pairs_per_prompt[big]):,} preference pairs from "
+            f"{int(scored_per_prompt[big]):,} scored responses, more than the {MAX_PAIRS_PER_PROMPT:,} one prompt may "
             "give (the time grows with the pairs); split its responses over several prompts or give pair records",
-            prompts[i].line, "prompt", rd.where,
+            prompts[big].line, "prompt", rd.where,
         )  # fmt: skip
     n_from_scores = int(pairs_per_prompt.sum())
     for i, p in enumerate(prompts):
