@@ -14,6 +14,7 @@ import contextlib
 import functools
 import http.server
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -25,6 +26,15 @@ import torch
 
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test marked ``book`` (the book build, the browser, the grading of assignments: minutes) is in the slow tier
+    too, so ``-m "not slow"`` leaves it out without each test repeating both marks."""
+    for item in items:
+        if item.get_closest_marker("book") is not None and item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.slow)
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
@@ -75,6 +85,9 @@ def built_book() -> Path:
     vendor = run([sys.executable, str(ROOT / "tools" / "vendor_assets.py")])
     print(vendor.stdout)
     assert vendor.returncode == 0, f"tools/vendor_assets.py failed:\n{tail(vendor)}"
+    # a clean, full execution every session: the book caches executed notebooks (jupyter-cache), which would
+    # otherwise let a later test session show an earlier session's results
+    shutil.rmtree(OUT / "_build" / ".jupyter_cache", ignore_errors=True)
     build = run([*JUPYTER_BOOK, "build", "--all", "-W", "-n", "--keep-going", "--path-output", str(OUT), str(BOOK)])
     if build.returncode != 0:
         pytest.fail(f"jupyter-book build exited with {build.returncode}:\n{tail(build)}", pytrace=False)
