@@ -189,3 +189,29 @@ def test_one_group_without_filtering_is_todays_rule(task):
     assert 0 < base.silent.mean() < 1
     r = torch.tensor([[1.0, 0.0, 1.0, 1.0], [0.5, 0.5, 0.5, 0.5]])
     assert torch.equal(ls.GRPO(group=G, filter_silent=True).batch_weights(r), ls.GRPO(group=G).advantages(r))
+
+
+# ------------------------------------------------------------------------------------------------ chapter 7's study
+
+
+def test_the_paper_recipe_runs_through_the_study_functions():
+    """``recipe("paper")`` is the engine's options together; train_grpo passes them on unchanged (the same records as
+    the engine given them directly), and the miniature's recipe is train_grpo's default bit for bit."""
+    paper = vf.recipe("paper", group=G)
+    rule = paper["algorithm"]
+    assert (rule.groups, rule.filter_silent, rule.lr, paper["optimizer"], paper["schedule"]) == (
+        vf.PAPER_PROMPTS, True, vf.PAPER_LR, "adamw", "linear")
+    tasks = vf.make_task([0.7, 0.4], [0.05, 0.4], [0.003, 0.1], vocab=4, length=3)
+    run = vf.train_grpo(tasks, "partial", 12, seed=2, record_every=4, device="cpu", **paper)
+    mix = vf.CreditMix(tasks, np.array(["partial"] * 2, dtype=object), 12, anneal_steps=6)
+    engine = sq.train_sequences(tasks.engine_task(), rule, 12, reward=mix, seed=2, record_every=4, device="cpu",
+                                optimizer="adamw", schedule="linear")
+    np.testing.assert_array_equal(run.joint, engine.values["joint"])
+    assert (run.joint[-1] != run.joint[0]).all()                               # it trained
+    mini = vf.train_grpo(tasks, "binary", 12, group=G, seed=2, device="cpu", **vf.recipe("miniature", group=G))
+    np.testing.assert_array_equal(mini.joint, vf.train_grpo(tasks, "binary", 12, group=G, seed=2, device="cpu").joint)
+    frame = vf.compare_credit(tasks, steps=12, seeds=1, group=G, record_every=4, device="cpu", training=paper)
+    assert frame["P(both)"].round(6).tolist() == [0.003, 0.1] and set(frame.winner) <= {"binary", "partial", "tie",
+                                                                                          "neither"}
+    with pytest.raises(ValueError, match="recipe"):
+        vf.recipe("open-instruct")

@@ -65,7 +65,7 @@ import torch
 from .. import sequence
 from .._checks import choice, count, non_negative, positive
 from ..algorithms import GRPO, GRPO_EPS, Algorithm
-from ..sequence import START, SequenceRun, softmax, train_sequences
+from ..sequence import OPTIMIZERS, START, WARMUP, SequenceRun, softmax, train_sequences
 from ..simulate import BACKENDS, resolve_device, threads
 
 #: the rewards a run can train on
@@ -74,6 +74,12 @@ REWARDS = ("binary", "partial", "anneal", "switch")
 EPS = GRPO_EPS
 #: Newton iterations allowed when solving for the initial biases (a feasible target takes far fewer)
 MAX_NEWTON = 60
+#: the two trainings of :func:`recipe`: the miniature's and the paper's (open-instruct's GRPO)
+RECIPES = ("miniature", "paper")
+#: prompts per step in the paper's runs: in the miniature's one-prompt tasks, groups per step
+PAPER_PROMPTS = 16
+#: AdamW's learning rate on the miniature's logits under the paper's recipe (chosen by lab 7's sweep, chapter 7)
+PAPER_LR = 0.03
 
 
 # ------------------------------------------------------------------------------------------------ rewards
@@ -535,8 +541,9 @@ class CreditMix:
         """The whole training in chapter 7's fused kernel (:func:`labsupport.fused.train_sequences`): the values
         and silent shares as :class:`labsupport.sequence.SequenceRun` holds them, or why the kernel cannot run it
         (plain GRPO with normalised std and no KL, CUDA, float32, V a power of two up to 16)."""
-        if type(algorithm) is not GRPO or algorithm.kl or not algorithm.normalize_std:
-            return f"the kernel runs plain GRPO (no KL, normalize_std=True); got {algorithm!r}"
+        if (type(algorithm) is not GRPO or algorithm.kl or not algorithm.normalize_std or algorithm.groups != 1
+                or algorithm.filter_silent):
+            return f"the kernel runs plain GRPO (no KL, normalize_std=True, one group per step); got {algorithm!r}"
         try:
             from .. import fused
         except ImportError as err:
@@ -550,6 +557,24 @@ class CreditMix:
         return _measures(rec[:, 0], rec[:, 1], rec[:, 2]), silent.to(dtype)
 
 
+def recipe(name: str, group: int = 96, lr: float | None = None) -> dict:
+    """The keyword arguments of :func:`train_grpo` (and :func:`phase_diagram`) for one of :data:`RECIPES`.
+
+    ``"miniature"``: plain SGD on the logits at ``lr`` (default 1), one group of ``group`` per step, a silent group
+    counted as a zero update: ``GRPO(group, lr)``, ``optimizer="sgd"``, ``schedule="constant"``.
+    ``"paper"``: open-instruct's GRPO as the paper runs it: AdamW (betas 0.9, 0.999, eps 1e-8, no weight decay) at
+    ``lr`` (default :data:`PAPER_LR`) with a linear warm-up over 3% of the steps and a linear decay to 0,
+    :data:`PAPER_PROMPTS` groups per step, silent groups filtered out of the batch:
+    ``GRPO(group, lr, groups=16, filter_silent=True)``, ``optimizer="adamw"``, ``schedule="linear"``.
+    """
+    choice("recipe", name, RECIPES)
+    if name == "miniature":
+        return {"algorithm": GRPO(group=group, lr=1.0 if lr is None else lr), "optimizer": "sgd",
+                "schedule": "constant"}
+    return {"algorithm": GRPO(group=group, lr=PAPER_LR if lr is None else lr, groups=PAPER_PROMPTS,
+                              filter_silent=True), "optimizer": "adamw", "schedule": "linear"}
+
+
 def _measures(p1: torch.Tensor, p2: torch.Tensor, joint: torch.Tensor) -> dict[str, torch.Tensor]:
     """The recorded statistics of chapter 7: P(C1), P(C2), P(both); V_G = P(both) (binary credit) and
     V_P = (P(C1) + P(C2)) / 2 (partial credit)."""
@@ -559,7 +584,9 @@ def _measures(p1: torch.Tensor, p2: torch.Tensor, joint: torch.Tensor) -> dict[s
 def train_grpo(task: SequenceTask, reward, steps: int, *, group: int = 32, lr: float = 1.0, seed: int = 0,
                device: str = "auto", record_every: int = 1, anneal_steps: int | None = None,
                switch_at: float = 0.2, switch_window: int = 10, dtype: torch.dtype = torch.float32,
-               progress: bool | None = None, backend: str = "auto", algorithm: Algorithm | None = None) -> GRPORun:
+               progress: bool | None = None, backend: str = "auto", algorithm: Algorithm | None = None,
+               optimizer: str = "sgd", schedule: str = "constant", warmup: float = WARMUP,
+               weight_decay: float = 0.0) -> GRPORun:
     """GRPO (or another update rule) on every row of ``task`` at once, each row with its own reward and random numbers:
     :func:`labsupport.sequence.train_sequences` on :meth:`SequenceTask.engine_task` with a :class:`CreditMix`.
 
@@ -581,8 +608,11 @@ def train_grpo(task: SequenceTask, reward, steps: int, *, group: int = 32, lr: f
             steps, :func:`labsupport.fused.train_sequences`: plain GRPO, CUDA, float32, V a power of two up to 16;
             its samples come from another random stream, with the same distribution) or ``"auto"`` (fused on CUDA
             when it can).
-        algorithm: the update rule, e.g. ``labsupport.PPO(clip=0.2, epochs=4, k=32, lr=1.0)``; default
-            ``GRPO(group=group, lr=lr)``.
+        algorithm: the update rule, e.g. ``labsupport.PPO(clip=0.2, epochs=4, k=32, lr=1.0)`` or the paper's
+            ``GRPO(group=96, lr=0.03, groups=16, filter_silent=True)``; default ``GRPO(group=group, lr=lr)``.
+        optimizer, schedule, warmup, weight_decay: the engine's (:func:`labsupport.sequence.train_sequences`):
+            ``"sgd"`` or ``"adamw"`` (or ``"adam"``), ``"constant"`` or ``"linear"`` (warm-up share ``warmup``, then
+            linear decay to 0). :func:`recipe` gives the miniature's and the paper's choices together.
 
     Returns:
         A :class:`GRPORun`.
@@ -598,10 +628,12 @@ def train_grpo(task: SequenceTask, reward, steps: int, *, group: int = 32, lr: f
     kinds = _kinds(reward, task.batch_size)
     anneal_steps = max(1, steps // 2) if anneal_steps is None else count("anneal_steps", anneal_steps, minimum=1)
     choice("backend", backend, BACKENDS)
+    choice("optimizer", optimizer, OPTIMIZERS)
     rule = GRPO(group=group, lr=lr) if algorithm is None else algorithm
     mix = CreditMix(task, kinds, steps, anneal_steps, switch_at, switch_window, dtype, device)
     run = train_sequences(task.engine_task(), rule, steps, reward=mix, seed=seed, device=device,
-                          record_every=record_every, dtype=dtype, progress=progress, backend=backend)
+                          record_every=record_every, dtype=dtype, progress=progress, backend=backend,
+                          optimizer=optimizer, schedule=schedule, warmup=warmup, weight_decay=weight_decay)
     v = run.values
     return GRPORun(steps=run.steps, p1=v["p1"], p2=v["p2"], joint=v["joint"], silent=run.silent == 1,
                    sampled_joint=mix.sampled.cpu().double().numpy(), weight=mix.weight.cpu().double().numpy(),
@@ -778,10 +810,12 @@ def silent_probability(outcome_probs, weight, group: int) -> np.ndarray:
 
 def phase_diagram(p1_values, p2_values, *, steps: int, target: float = 0.5, end_bias: float = 0.0, seeds: int = 4,
                   group: int = 64, lr: float = 1.0, record_every: int = 5, tolerance: float = 0.1, seed: int = 0,
-                  device: str = "auto", progress: bool | None = None, **task_options):
+                  device: str = "auto", progress: bool | None = None, training: dict | None = None, **task_options):
     """Which reward reaches joint success ``target`` first, over a grid of initial success probabilities.
 
-    All cells x {binary, partial} x seeds train in one batch (:func:`train_grpo`). Initial policies come from
+    All cells x {binary, partial} x seeds train in one batch (:func:`train_grpo`, with GRPO(group, lr) and SGD, or
+    with ``training``, its further keyword arguments, e.g. ``recipe("paper")`` for the paper's AdamW recipe, whose
+    ``algorithm`` replaces ``group`` and ``lr``). Initial policies come from
     :func:`make_task` with ``joint=None`` and the given ``end_bias`` (so the joint success follows from p1, p2 and
     how strongly the policy puts the keyword at the end; it is reported per cell).
 
@@ -794,28 +828,42 @@ def phase_diagram(p1_values, p2_values, *, steps: int, target: float = 0.5, end_
         1 +- ``tolerance`` and the medians differ by more than ``record_every`` (or only one reward reaches the
         target), "tie" otherwise, "neither" when both medians are ``inf``; ``label``: a short text for the cell.
     """
+    g1, g2 = np.meshgrid(np.asarray(p1_values, dtype=float), np.asarray(p2_values, dtype=float), indexing="ij")
+    cells = np.stack([g1.ravel(), g2.ravel()], -1)                                     # (C, 2)
+    task = make_task(cells[:, 0], cells[:, 1], end_bias=end_bias, **task_options)
+    frame = compare_credit(task, steps=steps, target=target, seeds=seeds, group=group, lr=lr,
+                           record_every=record_every, tolerance=tolerance, seed=seed, device=device, progress=progress,
+                           training=training)
+    frame["P(C1)"], frame["P(C2)"] = cells[:, 0], cells[:, 1]
+    return frame
+
+
+def compare_credit(task: SequenceTask, *, steps: int, target: float = 0.5, seeds: int = 4, group: int = 64,
+                   lr: float = 1.0, record_every: int = 5, tolerance: float = 0.1, seed: int = 0, device: str = "auto",
+                   progress: bool | None = None, training: dict | None = None):
+    """Binary against partial credit from each initial policy of ``task``: the rows of :func:`phase_diagram` (which
+    calls it on a grid), here for any tasks, e.g. the three regimes. ``P(C1)``, ``P(C2)``, ``P(both)`` are the rows'
+    exact initial probabilities; the other arguments and columns are :func:`phase_diagram`'s."""
     import pandas as pd
 
     count("seeds", seeds, minimum=1)
     if not 0 < target < 1:
         raise ValueError(f"target must lie strictly between 0 and 1; got {target!r}")
-    g1, g2 = np.meshgrid(np.asarray(p1_values, dtype=float), np.asarray(p2_values, dtype=float), indexing="ij")
-    cells = np.stack([g1.ravel(), g2.ravel()], -1)                                     # (C, 2)
-    n_cells = len(cells)
-    task = make_task(cells[:, 0], cells[:, 1], end_bias=end_bias, **task_options)
+    n_cells = task.batch_size
     start = task.describe()
     rewards = ("binary", "partial")
     order = np.arange(n_cells).repeat(len(rewards) * seeds)                         # cell of each run
     kinds = np.tile(np.repeat(rewards, seeds), n_cells)
     run = train_grpo(task.rows(order), kinds, steps, group=group, lr=lr, seed=seed, device=device,
-                     record_every=record_every, progress=progress)
+                     record_every=record_every, progress=progress, **(training or {}))
     hit = run.steps_to(target).astype(float)
     hit[hit < 0] = np.inf
     hit = hit.reshape(n_cells, len(rewards), seeds)
     med = np.median(hit, -1)
     reached = np.isfinite(hit).mean(-1)
     verdict = [_verdict(tb, tp, steps, record_every, tolerance) for tb, tp in med]
-    return pd.DataFrame({"P(C1)": cells[:, 0], "P(C2)": cells[:, 1], "P(both)": start["P(both)"].to_numpy(),
+    return pd.DataFrame({"P(C1)": start["P(C1)"].to_numpy(), "P(C2)": start["P(C2)"].to_numpy(),
+                         "P(both)": start["P(both)"].to_numpy(),
                          "steps binary": med[:, 0], "steps partial": med[:, 1], "reached binary": reached[:, 0],
                          "reached partial": reached[:, 1], "ratio": [v[0] for v in verdict],
                          "log2 ratio": [v[1] for v in verdict], "winner": [v[2] for v in verdict],
