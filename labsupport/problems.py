@@ -16,13 +16,14 @@ against batched ones. Everything is stored in float64 on the CPU; :func:`labsupp
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
-from ._checks import as_tensor
+from ._checks import TensorLike, as_tensor
 
 
 def renamed(old: str, old_value: Any, new: str, value: Any, default: Any = None) -> tuple[str, Any]:
@@ -40,7 +41,7 @@ PROB_SUM_TOL = 1e-6
 REPRESENT_TOL = 1e-6
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Bandit:
     """A batch of B bandit problems with N outputs each.
 
@@ -62,56 +63,60 @@ class Bandit:
         (1, 5)
     """
 
+    # the fields as stored: float64 tensors of shape (B, N) (features (B or 1, N, d) or None), N names
     r_true: torch.Tensor
-    r_proxy: torch.Tensor | None = None
-    init_probs: torch.Tensor | None = None
-    init_logits: torch.Tensor | None = None
-    features: torch.Tensor | None = None
-    names: tuple[str, ...] | None = None
+    r_proxy: torch.Tensor
+    init_probs: torch.Tensor
+    init_logits: torch.Tensor
+    features: torch.Tensor | None
+    names: tuple[str, ...]
     theta0: torch.Tensor = field(init=False, repr=False)
     batched: bool = field(init=False, repr=False)
 
-    def __post_init__(self):
-        r_true = as_tensor("r_true", self.r_true)
-        r_proxy = r_true.clone() if self.r_proxy is None else as_tensor("r_proxy", self.r_proxy)
-        n = r_true.shape[-1]
+    def __init__(self, r_true: TensorLike, r_proxy: TensorLike | None = None, init_probs: TensorLike | None = None,
+                 init_logits: TensorLike | None = None, features: TensorLike | None = None,
+                 names: Iterable[object] | None = None) -> None:
+        true = as_tensor("r_true", r_true)
+        proxy = true.clone() if r_proxy is None else as_tensor("r_proxy", r_proxy)
+        n = true.shape[-1]
         if n < 2:
-            raise ValueError(f"r_true must have at least 2 outputs; got shape {tuple(r_true.shape)}")
-        if self.init_probs is not None and self.init_logits is not None:
+            raise ValueError(f"r_true must have at least 2 outputs; got shape {tuple(true.shape)}")
+        if init_probs is not None and init_logits is not None:
             raise ValueError("give init_probs or init_logits, not both")
-        if self.init_probs is not None:
-            logits = _logits_from_probs(as_tensor("init_probs", self.init_probs))
+        if init_probs is not None:
+            logits = _logits_from_probs(as_tensor("init_probs", init_probs))
             init_name = "init_probs"
-        elif self.init_logits is not None:
-            logits = as_tensor("init_logits", self.init_logits)
+        elif init_logits is not None:
+            logits = as_tensor("init_logits", init_logits)
             init_name = "init_logits"
         else:
             logits, init_name = torch.zeros(n, dtype=torch.float64), "init_probs"
-        shapes = {"r_true": r_true, "r_proxy": r_proxy, init_name: logits}
-        feature_rows = np.shape(self.features)[0] if np.ndim(self.features) == 3 else 1
+        shapes = {"r_true": true, "r_proxy": proxy, init_name: logits}
+        feature_shape = () if features is None else tuple(np.shape(features))
+        feature_rows = feature_shape[0] if len(feature_shape) == 3 else 1
         batched = feature_rows > 1 or any(t.ndim == 2 for t in shapes.values())
         for name, t in shapes.items():
             if t.shape[-1] != n:
                 raise ValueError(f"{name} has shape {tuple(t.shape)} but r_true has {n} outputs")
         try:
             rows = torch.zeros(feature_rows, 1, dtype=torch.float64)
-            r_true, r_proxy, logits, _ = torch.broadcast_tensors(*(t.reshape(-1, n) for t in shapes.values()), rows)
+            true, proxy, logits, _ = torch.broadcast_tensors(*(t.reshape(-1, n) for t in shapes.values()), rows)
         except RuntimeError:
             sizes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in shapes.items())
-            sizes += f", features {tuple(np.shape(self.features))}" if feature_rows > 1 else ""
+            sizes += f", features {feature_shape}" if feature_rows > 1 else ""
             raise ValueError(f"batch sizes do not match: {sizes}") from None
         logits = logits - torch.logsumexp(logits, dim=-1, keepdim=True)
-        names = tuple(f"y{i}" for i in range(n)) if self.names is None else tuple(str(x) for x in self.names)
-        if len(names) != n or len(set(names)) != n:
-            raise ValueError(f"names must be {n} distinct strings; got {list(names)!r}")
-        features, theta0 = _features_and_theta0(self.features, logits)
+        labels = tuple(f"y{i}" for i in range(n)) if names is None else tuple(str(x) for x in names)
+        if len(labels) != n or len(set(labels)) != n:
+            raise ValueError(f"names must be {n} distinct strings; got {list(labels)!r}")
+        phi, theta0 = _features_and_theta0(features, logits)
         set_ = object.__setattr__
-        set_(self, "r_true", r_true.contiguous())
-        set_(self, "r_proxy", r_proxy.contiguous())
+        set_(self, "r_true", true.contiguous())
+        set_(self, "r_proxy", proxy.contiguous())
         set_(self, "init_logits", logits.contiguous())
         set_(self, "init_probs", logits.exp())
-        set_(self, "features", features)
-        set_(self, "names", names)
+        set_(self, "features", phi)
+        set_(self, "names", labels)
         set_(self, "theta0", theta0)
         set_(self, "batched", batched)
 
@@ -149,7 +154,7 @@ class Bandit:
         """Boolean (B, N) mask of the outputs where the proxy differs from the ground truth."""
         return (self.r_proxy - self.r_true).abs() > atol
 
-    def with_rewards(self, r_true=None, r_proxy=None) -> Bandit:
+    def with_rewards(self, r_true: TensorLike | None = None, r_proxy: TensorLike | None = None) -> Bandit:
         """A copy with new rewards and the same initial policy, features and names."""
         return Bandit(
             r_true=self.r_true if r_true is None else r_true,
@@ -159,13 +164,13 @@ class Bandit:
             names=self.names,
         )
 
-    def rows(self, index) -> Bandit:
+    def rows(self, index: Sequence[int] | np.ndarray | torch.Tensor) -> Bandit:
         """The sub-batch ``index`` (a list or tensor of row numbers), as a batched Bandit."""
-        index = torch.as_tensor(index, dtype=torch.long).reshape(-1)
+        rows = torch.as_tensor(index, dtype=torch.long).reshape(-1)
         feats = self.features
         if feats is not None:
-            feats = feats[0] if feats.shape[0] == 1 else feats[index]
-        return Bandit(r_true=self.r_true[index], r_proxy=self.r_proxy[index], init_logits=self.init_logits[index],
+            feats = feats[0] if feats.shape[0] == 1 else feats[rows]
+        return Bandit(r_true=self.r_true[rows], r_proxy=self.r_proxy[rows], init_logits=self.init_logits[rows],
                       features=feats, names=self.names)
 
 
@@ -186,7 +191,7 @@ def _logits_from_probs(probs: torch.Tensor) -> torch.Tensor:
     return probs.log()
 
 
-def _features_and_theta0(features, logits: torch.Tensor):
+def _features_and_theta0(features: TensorLike | None, logits: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
     """Validate Phi and solve Phi theta = log pi_0 (least squares) for each problem."""
     if features is None:
         return None, logits.clone()
@@ -255,7 +260,7 @@ def paper_proxy(errors: dict[str, float]) -> np.ndarray:
     return r_p
 
 
-def paper_features(y_med_row=None) -> np.ndarray:
+def paper_features(y_med_row: str | Sequence[float] | np.ndarray | None = None) -> np.ndarray:
     """Phi (5 x 5) of the feature-geometry variant: phi(y*) = 1.5 e1, phi(y_med) = ``y_med_row`` (a row of
     :data:`PAPER_GEOMETRIES`, or any 5 numbers), bad outputs e3, e4, e5. ``None`` gives the one-hot (tabular)
     features, the identity."""
@@ -270,7 +275,8 @@ def paper_features(y_med_row=None) -> np.ndarray:
     return phi
 
 
-def paper_bandit(p_star=0.05, p_med: float = 0.5, geometry=None) -> Bandit:
+def paper_bandit(p_star: float | Sequence[float] | np.ndarray = 0.05, p_med: float = 0.5,
+                 geometry: str | Sequence[str] | None = None) -> Bandit:
     """The paper's toy: r_G = (1, .8, -1, -1, -1), r_P = (1, -1, -1, -1, -1), pi_0 from :func:`paper_init_probs`.
 
     ``p_star`` may be a list (one problem per value); ``geometry`` a name of :data:`PAPER_GEOMETRIES` or a list of
