@@ -11,8 +11,9 @@
 # summary.txt means it was stopped). Run timing parts (fast, bench) alone: parts sharing the GPU slow each other.
 # tests: CPU/GPU agreement and the fused kernels compiled for the GPU; fast: benchmarks/bench_gpu.py (fused kernel vs
 # eager torch vs torch.compile, goals of 60 ms and 70 ms, launch configurations); bench: bench_engine.py on the GPU.
-# sweep: chapter 5's stress test at 100,000 instances (replaces book/data/stress_sweep.csv.gz once checked, see
-# book/data/README.md); rlhf: chapter 6's study at its full size (book/data/rlhf_study.csv likewise); labs: the lab
+# sweep: chapter 5's stress test at 100,000 instances (tools/run_stress_sweep.py; replaces
+# labsupport/data/stress_sweep.csv.gz once checked, see labsupport/data/README.md); rlhf: chapter 6's study at its
+# full size (tools/run_rlhf_study.py; labsupport/data/rlhf_study.csv likewise); labs: the lab
 # notebooks at full size on the GPU (tools/run_labs.py; lab 6 only reads the committed study, and needs myst_nb).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -42,9 +43,9 @@ part() {  # one part, its log in $out; prints "part NAME: exit RC after S s" to 
              tests/test_core.py tests/test_categorize.py > "$out/tests.txt" 2>&1 ;;
     fast)  timeout "$limit" "$py" benchmarks/bench_gpu.py --configs --reference > "$out/bench_gpu.txt" 2>&1 ;;
     bench) timeout "$limit" "$py" benchmarks/bench_engine.py --device cuda > "$out/bench_engine.txt" 2>&1 ;;
-    sweep) timeout "$limit" "$py" benchmarks/run_stress_sweep.py --instances 100000 --device cuda \
+    sweep) timeout "$limit" "$py" tools/run_stress_sweep.py --instances 100000 --device cuda \
              --out "$out/stress_sweep_100k.csv.gz" > "$out/sweep.txt" 2>&1 ;;
-    rlhf)  timeout "$limit" "$py" benchmarks/run_rlhf_study.py --size full --device cuda --out "$out/rlhf_study_full.csv" \
+    rlhf)  timeout "$limit" "$py" tools/run_rlhf_study.py --size full --device cuda --out "$out/rlhf_study_full.csv" \
              > "$out/rlhf.txt" 2>&1 ;;
     labs)  timeout "$limit" "$py" tools/run_labs.py "${labs[@]}" > "$out/labs.txt" 2>&1 ;;
   esac

@@ -7,7 +7,7 @@ need recomputing: this script rebuilds the study's task, SFT policies and reward
 metrics under both conventions, and prints, per initial policy and metric, the Pearson and Spearman correlation with
 the gain under each and the change. Offline pairs keep the "drop" convention in both (as in the paper).
 
-    .venv/bin/python benchmarks/rlhf_tie_conventions.py --study book/data/rlhf_study.csv --device cuda
+    .venv/bin/python benchmarks/rlhf_tie_conventions.py --study labsupport/data/rlhf_study.csv --device cuda
         # the committed study: no RL; its gains are read from the file, after checking that the rebuilt reward
         # models give its "drop" metrics (the same device type and code as the study are needed for that)
     .venv/bin/python benchmarks/rlhf_tie_conventions.py --size tiny     # the whole study at a size, RL included
@@ -60,7 +60,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", default="tiny", choices=list(rlhf.SIZES),
                         help="a preset of labsupport.studies.rlhf.SIZES (with --study: the study's own size is used)")
-    parser.add_argument("--study", help="a study table (e.g. book/data/rlhf_study.csv): take its gains, no RL")
+    parser.add_argument("--study", help="a study table (e.g. labsupport/data/rlhf_study.csv): take its gains, no RL")
     parser.add_argument("--device", default="auto", help="'auto' (GPU when present), 'cpu' or 'cuda'")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch")

@@ -14,7 +14,8 @@ Every name is imported on first use (PEP 562), so ``import labsupport`` is insta
 command line (``python -m labsupport rm-report``) and the reward-model report start without it. Charts
 (``ls.charts``), widgets (``ls.widgets``) and the chapters' studies (``ls.studies``: ``sweeps``, ``rlhf``,
 ``verifiable``) are modules reached the same way. The studies' former paths (``ls.rlhf``, ``import labsupport.rlhf``)
-still work for one release, with a DeprecationWarning.
+still work for one release, with a DeprecationWarning. The committed data load by name, from an installed package as
+from a checkout: ``ls.data.load("stress_sweep")``.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ NAMES = {
     "rm_report": "rmreport",
 }
 #: submodules reached as attributes (``ls.metrics``, ``ls.charts``, ...), imported on first use
-MODULES = ("metrics", "theory", "problems", "sequence", "charts", "widgets", "studies", "cli", "exercises")
+MODULES = ("metrics", "theory", "problems", "sequence", "charts", "widgets", "studies", "data", "cli", "exercises")
 #: the modules that pull in Altair, ipywidgets or more (kept for code that lists them)
 LAZY = ("charts", "widgets", "studies", "cli")
 #: former module paths, kept for one release (they warn): old name -> the module's place now

@@ -5,7 +5,6 @@ pipeline's metrics against labsupport.metrics on a case checked by hand, and the
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,9 +13,6 @@ import torch
 
 from labsupport import metrics
 from labsupport.studies import rlhf
-
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "book" / "data" / "rlhf_study.csv"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -234,7 +230,7 @@ def test_a_study_size_must_be_a_preset_or_a_study_size():
 
 
 def test_committed_study_has_the_expected_rows_and_columns():
-    frame = rlhf.load_study(DATA)
+    frame = rlhf.load_study()             # the committed table, through labsupport.data
     setting = frame.iloc[0]
     size = rlhf.SIZES[setting["size"]]
     assert (setting.prompts, setting.vocab, setting.length, setting.rl_steps, setting.rl_seeds) == (

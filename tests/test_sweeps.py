@@ -11,11 +11,12 @@ import pandas as pd
 import pytest
 
 import labsupport as ls
+from labsupport import data
 from labsupport.studies import sweeps
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "book" / "data" / "stress_sweep.csv.gz"
-README = ROOT / "book" / "data" / "README.md"
+DATA = data.path("stress_sweep")
+README = ROOT / "labsupport" / "data" / "README.md"
 
 
 # --------------------------------------------------------------------------------------------- random instances
@@ -218,12 +219,12 @@ def test_failures_are_the_disagreeing_classified_rows_largest_effect_first():
 
 def documented_size() -> tuple[int, int]:
     found = re.search(r"Committed file: ([\d,]+) instances, [\d,]+ errors, ([\d,]+) rows", README.read_text())
-    assert found, "book/data/README.md must state 'Committed file: N instances, E errors, R rows'"
+    assert found, "labsupport/data/README.md must state 'Committed file: N instances, E errors, R rows'"
     return tuple(int(g.replace(",", "")) for g in found.groups())
 
 
 def test_the_committed_sweep_has_the_documented_size_and_consistent_rows():
-    frame = pd.read_csv(DATA)
+    frame = data.load("stress_sweep")
     instances, rows = documented_size()
     assert list(frame.columns) == sweeps.COLUMNS
     assert len(frame) == rows and frame.instance.nunique() == instances >= 5000

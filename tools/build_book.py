@@ -7,7 +7,7 @@
 Notebook execution is cached by jupyter-cache (book/_config.yml, ``execute_notebooks: cache``), keyed on each
 notebook's code: a second build with nothing changed executes no notebook, and a change to one lab re-executes that
 lab only. The cache cannot see what a notebook's code calls, so it is emptied (and every page re-read) when anything
-else the outputs depend on changes: the labsupport package, the committed data in book/data, or the problem sizes
+else the outputs depend on changes: the labsupport package, its committed data (labsupport/data), or the problem sizes
 (``LABSUPPORT_SMALL``). After the build, the notebooks executed in it are listed from jupyter-cache's records.
 """
 
@@ -33,7 +33,7 @@ def fingerprint() -> str:
     from labsupport.labmode import small_mode
 
     digest = hashlib.sha256(f"small={small_mode()}".encode())
-    for path in sorted([*(ROOT / "labsupport").rglob("*.py"), *(BOOK / "data").rglob("*")]):
+    for path in sorted({*(ROOT / "labsupport").rglob("*.py"), *(ROOT / "labsupport" / "data").glob("*")}):
         if path.is_file():
             digest.update(str(path.relative_to(ROOT)).encode() + path.read_bytes())
     return digest.hexdigest()
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     key = fingerprint()
     full = args.all
     if cache_dir.exists() and (not stamp.exists() or stamp.read_text() != key):
-        print("labsupport, book/data or LABSUPPORT_SMALL changed since the last build: every notebook runs again.")
+        print("labsupport (code or data) or LABSUPPORT_SMALL changed since the last build: every notebook runs again.")
         shutil.rmtree(cache_dir)
         full = True
     before = records(cache_dir)

@@ -69,6 +69,8 @@ from .. import metrics
 from .. import sequence as sq
 from .._checks import choice, count, positive
 from ..algorithms import RLOO, Algorithm
+from ..data import path as data_path
+from ..data import read as read_data
 from ..sequence import EXACT_LIMIT, SequenceRun, TaskReward, draw_uniforms
 from ..simulate import resolve_device
 
@@ -847,17 +849,18 @@ def run_study(size: Union[str, StudySize] = "small", sft_specs: Sequence[SFTSpec
     return StudyResult(frame, curves, task, init, rms, sz, clock)
 
 
-#: the committed study table (written by benchmarks/run_rlhf_study.py; described in book/data/README.md)
-STUDY_CSV = Path(__file__).resolve().parents[2] / "book" / "data" / "rlhf_study.csv"
+#: the committed study table, ``data.path("rlhf_study")`` (written by tools/run_rlhf_study.py; described in
+#: labsupport/data/README.md)
+STUDY_CSV = data_path("rlhf_study")
 
 
 def load_study(path: Union[str, Path, None] = None) -> pd.DataFrame:
-    """The committed study table (default :data:`STUDY_CSV`) with its types restored: ``reference`` bool, text
-    columns with "" for "none" (perturbation, base), NaN for the metrics of the reference rows."""
-    path = Path(STUDY_CSV if path is None else path)
-    if not path.is_file():
-        raise ValueError(f"path: no study table at {str(path)!r} (write one with benchmarks/run_rlhf_study.py)")
-    frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    """The committed study table (default :data:`STUDY_CSV`, read by :func:`labsupport.data.read`) with its types
+    restored: ``reference`` bool, text columns with "" for "none" (perturbation, base), NaN for the metrics of the
+    reference rows."""
+    if path is not None and not Path(path).is_file():
+        raise ValueError(f"path: no study table at {str(path)!r} (write one with tools/run_rlhf_study.py)")
+    frame = read_data(STUDY_CSV if path is None else path)
     frame["reference"] = frame["reference"].astype(bool)
     for col in ("rm_source", "rm_perturbation", "rm_base"):
         frame[col] = frame[col].fillna("")

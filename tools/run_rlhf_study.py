@@ -1,14 +1,15 @@
 """Run the reward-model evaluation study of chapter 6 and write its table.
 
-    .venv/bin/python benchmarks/run_rlhf_study.py --size full --device cuda --out book/data/rlhf_study.csv
+    .venv/bin/python tools/run_rlhf_study.py --size full --device cuda --out labsupport/data/rlhf_study.csv
                                                     # the committed file: one GPU, about a minute
-    .venv/bin/python benchmarks/run_rlhf_study.py   # size "cpu" into build/: about 8 minutes on 2 CPU cores
-    .venv/bin/python benchmarks/run_rlhf_study.py --size small --out /tmp/study.csv
+    .venv/bin/python tools/run_rlhf_study.py   # size "cpu" into build/: about 8 minutes on 2 CPU cores
+    .venv/bin/python tools/run_rlhf_study.py --size small --out /tmp/study.csv
 
 One row per (initial policy, reward model), plus two reference rows per initial policy (``reference`` True): trained
 on the ground truth itself, and on the ground truth with the mediocre answer demoted; the columns are described in
-book/data/README.md. The script prints the time of each phase, the machine, and the correlation of every metric with
-the ground-truth gain per initial policy.
+labsupport/data/README.md (the committed table loads with ``labsupport.studies.rlhf.load_study()``). The script prints
+the time of each phase, the machine, and the correlation of every metric with the ground-truth gain per initial
+policy.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def main() -> None:
                         help="CPU threads for torch (the tensors are small: 1 is fastest on a shared machine)")
     parser.add_argument("--out", default=str(ROOT / "build" / "rlhf_study.csv"),
                         help="output file (default build/rlhf_study.csv; the committed one is "
-                             "book/data/rlhf_study.csv)")
+                             "labsupport/data/rlhf_study.csv)")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)

@@ -1,15 +1,16 @@
 """The stress test of chapter 5: random instances, predicted against measured error categories, five algorithms.
 
-    .venv/bin/python benchmarks/run_stress_sweep.py --instances 100000 --device cuda \\
-        --out book/data/stress_sweep.csv.gz       # the committed file: 100,000 instances on a GPU (2 to 3 minutes)
-    .venv/bin/python benchmarks/run_stress_sweep.py    # 8,000 instances into build/ (about 10 minutes on 2 CPU cores)
+    .venv/bin/python tools/run_stress_sweep.py --instances 100000 --device cuda \\
+        --out labsupport/data/stress_sweep.csv.gz      # the committed file: 100,000 instances on a GPU (2 to 3 min)
+    .venv/bin/python tools/run_stress_sweep.py    # 8,000 instances into build/ (about 10 minutes on 2 CPU cores)
 
 Draws ``--instances`` random bandits with :func:`labsupport.studies.sweeps.random_instances` (single or multiple errors,
 half each, initial entropies uniform in [0.1, 1]), runs :func:`labsupport.studies.sweeps.stress_test` with the five
 algorithms of :func:`labsupport.studies.sweeps.default_algorithms` (one batched sweep per algorithm, chunked to a memory
 budget), writes one row per (instance, error, algorithm) to ``--out`` (CSV, gzip-compressed when the name ends in .gz)
 and prints the machine, the run times and the agreement tables. The lab of chapter 5 reads the committed file
-``book/data/stress_sweep.csv.gz``; ``book/data/README.md`` says which command, machine and sizes produced it.
+``labsupport/data/stress_sweep.csv.gz`` (``labsupport.data.load("stress_sweep")``); ``labsupport/data/README.md`` says
+which command, machine and sizes produced it.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch (default 1)")
     parser.add_argument("--out", default=str(ROOT / "build" / "stress_sweep.csv.gz"),
                         help="output file (default build/stress_sweep.csv.gz; the committed one is "
-                             "book/data/stress_sweep.csv.gz)")
+                             "labsupport/data/stress_sweep.csv.gz)")
     args = parser.parse_args(argv)
 
     device = resolve_device(args.device)
