@@ -17,7 +17,7 @@ def render() -> str:
 
 def test_every_module_and_the_main_names_are_documented_with_their_docstrings():
     page = render()
-    for short in ("problems", "algorithms", "simulate", "theory", "metrics", "charts", "widgets",
+    for short in ("problems", "algorithms", "simulate", "theory", "metrics", "charts", "widgets", "data",
                   "studies.verifiable"):
         assert f"## `labsupport.{short}`" in page
     for name in ("Bandit", "ExactPG", "RLOO", "GRPO", "PPO", "train", "categorize", "hacc_w", "value_curves"):

@@ -17,16 +17,21 @@ from sphinx.application import Sphinx
 from sphinx.config import Config
 
 PAGE = Path(__file__).resolve().parent.parent / "api" / "labsupport.md"
-MODULES = ("problems", "policies", "algorithms", "simulate", "fused", "sequence", "theory", "metrics", "labmode", "charts",
-           "widgets", "rmreport", "cli", "exercises",
-           "studies", "studies.sweeps", "studies.rlhf", "studies.verifiable")
+#: by layer, as README.md's architecture section draws them: core, the chapters' studies, presentation, front
+MODULES = ("problems", "policies", "algorithms", "simulate", "fused", "sequence", "theory", "metrics", "labmode",
+           "rmreport", "data", "studies", "studies.sweeps", "studies.rlhf", "studies.verifiable", "charts", "widgets",
+           "cli", "exercises")
 INTRO = """# API reference: `labsupport`
 
 Everything the labs call, generated from the package's docstrings when the book is built (the same text as
 `help()` in a notebook). `import labsupport as ls` exposes the main names directly: `ls.Bandit`, `ls.train`,
 `ls.ExactPG`, `ls.Reinforce`, `ls.RLOO`, `ls.GRPO`, `ls.PPO`, `ls.categorize`, `ls.metrics`, `ls.theory`,
-`ls.pick`, `ls.rm_report`; `ls.charts`, `ls.widgets` and the chapters' studies `ls.studies.sweeps`, `ls.studies.rlhf`
-and `ls.studies.verifiable` are imported on first use.
+`ls.pick`, `ls.rm_report`; `ls.charts`, `ls.widgets`, the committed data `ls.data` and the chapters' studies
+`ls.studies.sweeps`, `ls.studies.rlhf` and `ls.studies.verifiable` are imported on first use.
+
+The modules below come in layers, bottom up: the core every chapter uses (`problems` to `rmreport`, and `data`), the
+chapters' studies on top of it (`studies`), the presentation (`charts`, `widgets`), and the front (`cli`,
+`exercises`). A module imports its own layer and those below, never one above.
 """
 
 
