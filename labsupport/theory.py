@@ -228,6 +228,8 @@ def categorize(
     device: str = "auto",
     progress: bool | None = None,
     dtype: torch.dtype = torch.float32,
+    record_every: int | None = None,
+    return_run: bool = False,
 ):
     """One row per reward error: the predicted category (rules) and the measured one (counterfactual).
 
@@ -252,10 +254,17 @@ def categorize(
         progress: progress bar of the measuring run (``None``: only for long runs; ``False`` inside larger sweeps).
         dtype: floating type of the measuring run (``torch.float64`` is the reference the browser explorer is
             tested against).
+        record_every: record the measuring run's policy every this many steps (``None``: first and last only).
+        return_run: also return the measuring run, as ``(frame, run)``, for a caller that draws it: its rows are
+            ``seeds`` runs (adjacent) of each variant, first every problem as given, then (when measuring) each
+            error corrected in the order of the frame's rows. The problems as given are trained even with
+            ``measure=False`` or without errors, so a batch row with r_P = r_G (no error) is a run on the ground
+            truth in the same call.
 
     Returns:
         pandas DataFrame with columns run, output, r_true, r_proxy, pi0, predicted, kind, rule, measured,
-        effect, evidence (one row per error; empty with these columns when the proxy has no error).
+        effect, evidence (one row per error; empty with these columns when the proxy has no error); with
+        ``return_run``, the pair (frame, run).
     """
     import pandas as pd
 
@@ -270,28 +279,33 @@ def categorize(
     non_negative("tol", tol)
     if target is not None:
         target = finite("target", target)
-    if measure:
+    if record_every is not None:
+        record_every = count("record_every", record_every, minimum=1)
+    return_run = flag("return_run", return_run)
+    if measure or return_run:
         seeds = ((1 if algorithm.samples_per_step == 0 else SAMPLED_SEEDS) if seeds is None
                  else count("seeds", seeds, minimum=1))
-        variants = problem.batch_size + int(problem.errors().sum())
+        variants = problem.batch_size + (int(problem.errors().sum()) if measure else 0)
         memory(f"measuring {variants} variants x {seeds} seeds x {problem.n_outputs} outputs",
                variants * seeds * problem.n_outputs * CATEGORIZE_BYTES_PER_ENTRY,
                "pass fewer seeds, categorize fewer errors or problems at a time, or measure=False")
     rows = predict(problem, negligible)
     columns = ["run", "output", "r_true", "r_proxy", "pi0", "predicted", "kind", "rule", "measured", "effect",
                "evidence"]
-    if not rows:
-        return pd.DataFrame(columns=columns)
-    if measure:
-        _measure(problem, rows, algorithm, steps, target, tol, seeds, device, progress, dtype)
-    else:
+    run = None
+    if return_run or (measure and rows):
+        run = _measure(problem, rows if measure else [], algorithm, steps, target, tol, seeds, device, progress,
+                       dtype, record_every)
+    if not measure:
         for row in rows:
             row.update(measured=None, effect=None, evidence=None)
-    return pd.DataFrame(rows)[columns]
+    frame = pd.DataFrame(rows)[columns] if rows else pd.DataFrame(columns=columns)
+    return (frame, run) if return_run else frame
 
 
-def _measure(problem, rows, algorithm, steps, target, tol, seeds, device, progress, dtype=torch.float32):
-    """Fill measured / effect / evidence in ``rows`` from one batched counterfactual run."""
+def _measure(problem, rows, algorithm, steps, target, tol, seeds, device, progress, dtype=torch.float32,
+             record_every=None):
+    """Fill measured / effect / evidence in ``rows`` from one batched counterfactual run; return the run."""
     b = problem.batch_size
     # variant 0..B-1: the proxy as given; B + i: the proxy with error i corrected. Each repeated `seeds` times.
     r_proxy = [problem.r_proxy] + [_corrected(problem.r_proxy[row["run"]], row["index"], row["r_true"]) for row in rows]
@@ -303,7 +317,7 @@ def _measure(problem, rows, algorithm, steps, target, tol, seeds, device, progre
     lo, hi = r_t.min(-1).values.numpy(), r_t.max(-1).values.numpy()
     levels = lo + 0.95 * (hi - lo) if target is None else np.full(b, float(target))
     level_per_run = np.repeat(levels[np.asarray(base)], seeds)
-    run = train(batch, algorithm, steps, reward="proxy", seed=0, device=device, record_every=None,
+    run = train(batch, algorithm, steps, reward="proxy", seed=0, device=device, record_every=record_every,
                 common_noise=noise, track_level=level_per_run, progress=progress, dtype=dtype)
     reached = (run.hit_steps >= 0).reshape(len(base), seeds)
     times = np.where(reached.reshape(-1), run.hit_steps, steps).reshape(len(base), seeds).astype(float)
@@ -313,6 +327,7 @@ def _measure(problem, rows, algorithm, steps, target, tol, seeds, device, progre
         e, f = row["run"], b + i
         row.update(_verdict(times[e], times[f], reached[e], reached[f], final[e], final[f], span[e], levels[e],
                             steps, tol))
+    return run
 
 
 def _corrected(r_proxy_row: torch.Tensor, index: int, value: float) -> torch.Tensor:

@@ -5,13 +5,13 @@ The **Reward Error Explorer** (:class:`RewardErrorExplorer`, or :func:`explorer`
 proxy reward r_P(y), ground-truth reward r_G(y) and initial probability pi_0(y), plus the update rule and its
 learning rate. On every change it
 
-1. trains on the proxy and on the ground truth in **one** batched :func:`labsupport.train` call (a Bandit whose
-   r_proxy rows are [r_P, r_G], trained with ``reward="proxy"``; sampled rules add ``seeds`` runs of each, sharing
-   random numbers between the two rewards), and draws the expected ground-truth and proxy reward over the steps
-   and each output's probability;
-2. categorises every reward error with :func:`labsupport.categorize`: the predicted category (the paper's rules,
-   read off pi_0) and, with ``measure=True``, the measured one (a second batched run: the proxy as given against
-   the proxy with each error corrected; about as long as step 1, and ``seeds`` times wider for sampled rules).
+1. categorises every reward error with :func:`labsupport.categorize`: the predicted category (the paper's rules,
+   read off pi_0) and, with ``measure=True``, the measured one (the proxy as given against the proxy with each
+   error corrected);
+2. trains on the proxy and on the ground truth in the **same** batched training: categorize is given two problems,
+   the proxy [r_P] and the corrected proxy [r_G] (no error), and returns its run (``return_run=True``), whose
+   first rows are these two trainings (sampled rules: ``seeds`` runs of each); draws the expected ground-truth and
+   proxy reward over the steps and each output's probability.
 
 Charts are handed to :class:`ipywidgets.Output` areas as display data (the active Altair renderer's mimebundle),
 so the explorer also works, and can be tested, without a kernel: setting ``slider.value`` fires the update.
@@ -42,7 +42,7 @@ import torch
 from . import charts
 from .algorithms import GRPO, PPO, RLOO, Algorithm, ExactPG, Reinforce
 from .problems import PAPER_NAMES, PAPER_R_PROXY, PAPER_R_TRUE, Bandit, paper_init_probs
-from .simulate import train
+from .simulate import threads
 from .theory import categorize, values
 
 # ------------------------------------------------------------------------------------------------ defaults
@@ -108,9 +108,11 @@ def normalize(weights: Sequence[float]) -> list[float]:
 
 @contextlib.contextmanager
 def _quick() -> Iterator[None]:
-    """No Altair schema validation while the charts are built, restored afterwards (the builders' output is
-    validated in the tests; validating every record of the inline data costs more than the training)."""
-    with alt.utils.schemapi.debug_mode(False):
+    """No Altair schema validation while the charts are built (the builders' output is validated in the tests;
+    validating every record of the inline data costs more than the training), and one torch thread (every tensor
+    here is tiny, and each of torch's parallel regions would wake, then spin, a second thread: about 12 ms of CPU
+    per update on two cores); both restored afterwards."""
+    with alt.utils.schemapi.debug_mode(False), threads(1):
         yield
 
 
@@ -341,19 +343,19 @@ class RewardErrorExplorer:
         algo = ALGORITHMS[self.algorithm.value](float(self.lr.value))
         sampled = algo.samples_per_step > 0
         seeds = self.seeds if sampled else 1
-        # One batched call: rows 0..seeds-1 train on r_P, the next `seeds` rows on r_G (same random numbers).
-        both = Bandit(r_true=r_true, r_proxy=[r_proxy] * seeds + [r_true] * seeds, init_probs=probs,
-                      names=self.names)
-        run = train(both, algo, self.steps, reward="proxy", seed=0, device=self.device, dtype=DTYPE,
-                    record_every=self.record_every, common_noise=np.tile(np.arange(seeds), 2), progress=False)
+        # One batched call: categorize trains problem 0 (r_P) and problem 1 (r_P := r_G, no error) as given, each
+        # `seeds` times, then problem 0 with each error corrected; its first 2 * seeds runs are the two trainings.
+        both = Bandit(r_true=[r_true] * 2, r_proxy=[r_proxy, r_true], init_probs=[probs] * 2, names=self.names)
+        categories, run = categorize(both, algo, steps=self.steps, seeds=seeds if sampled else None,
+                                     measure=self.measure, device=self.device, dtype=DTYPE, progress=False,
+                                     record_every=self.record_every, return_run=True)
         # Both trainings are judged on the same proxy: V_P of the r_G-trained runs uses r_P, not their training rows.
-        run = dataclasses.replace(run, r_proxy=np.repeat(problem.r_proxy.numpy(), 2 * seeds, axis=0))
+        run = dataclasses.replace(run, probs=run.probs[:, :2 * seeds], r_true=run.r_true[:2 * seeds],
+                                  r_proxy=np.repeat(problem.r_proxy.numpy(), 2 * seeds, axis=0), hit_steps=None)
         frame = run.to_frame()
         labels = np.array([TRAINED_ON_PROXY] * seeds + [TRAINED_ON_TRUE] * seeds, dtype=object)
         frame["label"] = labels[frame["run"].to_numpy()]
         frame["seed"] = frame["run"].to_numpy() % seeds
-        categories = categorize(problem, algo, steps=self.steps, seeds=seeds if sampled else None,
-                                measure=self.measure, device=self.device, dtype=DTYPE)
 
         what = f"{self.algorithm.value}, lr = {self.lr.value:.3g}, {self.steps} steps"
         what += f", {seeds} seeds" if sampled else ""

@@ -257,3 +257,36 @@ def test_the_explorers_float64_exact_runs_equal_the_torch_path():
         if "track_level" in kwargs:
             np.testing.assert_array_equal(fast.hit_steps, ref.hit_steps)
             assert (fast.hit_steps >= 0).any()
+
+
+def test_the_first_passage_is_found_across_chunk_boundaries():
+    """The numpy loop keeps V_G for a chunk of steps at a time: every chunk size finds the torch path's hits."""
+    import torch
+
+    from labsupport.simulate import _train_exact_numpy
+
+    prob = ls.Bandit(r_true=R_TRUE, r_proxy=[R_PROXY, R_TRUE, [1, 0.8, 2, -1, -1]], init_probs=PI0)
+    levels = torch.tensor([0.9, 0.5, 0.95], dtype=torch.float64)
+    ref = ls.train(prob, ls.ExactPG(lr=0.3), 500, dtype=torch.float64, device="cpu", backend="torch",
+                   track_level=levels.tolist())
+    assert ref.hit_steps.tolist() == [56, 11, -1]  # chunks of 11, 12, 56 or 57 steps end at or next to a hit
+    for chunk in (1, 11, 12, 56, 57, 501, 1000):
+        _, hit = _train_exact_numpy(0.3, 500, torch.log(prob.init_probs), prob.r_proxy, [0, 500], levels,
+                                    prob.r_true, chunk=chunk)
+        np.testing.assert_array_equal(hit.numpy(), ref.hit_steps)
+
+
+def test_one_training_per_change_and_the_verdicts_of_categorize_alone(monkeypatch):
+    """The trainings on r_P and r_G join categorize's counterfactual run (one train call per change), and the
+    categories are those categorize gives for the problem alone."""
+    from labsupport import theory
+
+    app = widgets.explorer()
+    calls = []
+    monkeypatch.setattr(theory, "train", lambda *a, **k: calls.append(1) or ls.train(*a, **k))
+    app.sliders["r_proxy"][BAD1].value = 0.5
+    assert len(calls) == 1
+    alone = ls.categorize(app.problem, ls.ExactPG(lr=0.1), steps=app.steps, dtype=widgets.DTYPE, device="cpu")
+    assert alone["measured"].tolist() == app.categories["measured"].tolist()
+    np.testing.assert_allclose(alone["effect"].to_numpy(float), app.categories["effect"].to_numpy(float))
+    assert list(app.categories["output"]) == ["y_med", "bad1"]
