@@ -204,6 +204,28 @@ def test_evaluate_reward_models_matches_labsupport_metrics(tiny):
             assert row[f"{src}_hacc"] >= row[f"{src}_acc"] and row[f"{src}_hacc_w"] >= row[f"{src}_acc_w"] - 1e-12
 
 
+def test_evaluate_reward_models_keeps_on_policy_ties_when_asked(tiny):
+    """onpolicy_ties="keep" (the official evaluation's convention): every on-policy pair of the same samples, ties
+    oriented by sample order; the offline pairs still drop ties; a bad convention is named."""
+    task, init = tiny
+    rms = rlhf.train_reward_models(task, [rlhf.RMSpec("a", "policy", 16, 0.0)], init, steps=50, progress=False)
+    drop = rlhf.evaluate_reward_models(task, init[:1], rms, ["pi0"], seed=11).iloc[0]
+    keep = rlhf.evaluate_reward_models(task, init[:1], rms, ["pi0"], seed=11, onpolicy_ties="keep").iloc[0]
+    g = torch.Generator().manual_seed(11)
+    rlhf.offline_responses(task, 10, g)
+    seqs = task.sample(init[:1], 10, g)[0]
+    ids = np.repeat(np.arange(task.prompts), 10)
+    pairs = metrics.preference_pairs(ids, task.ground_truth(seqs).reshape(-1).numpy(), tie="keep")
+    proxy = rms(seqs)[0].numpy().reshape(-1)
+    assert keep.onpolicy_pairs == len(pairs.chosen) == task.prompts * 45 and drop.onpolicy_ties > 0
+    assert keep.onpolicy_acc == pytest.approx(metrics.acc(proxy[pairs.chosen], proxy[pairs.rejected]))
+    assert keep.onpolicy_acc != drop.onpolicy_acc
+    offline = [c for c in drop.index if c.startswith("offline_")]
+    assert (keep[offline] == drop[offline]).all()
+    with pytest.raises(ValueError, match="onpolicy_ties.*'both'"):
+        rlhf.evaluate_reward_models(task, init[:1], rms, ["pi0"], onpolicy_ties="both")
+
+
 def test_correlation_table_uses_the_metrics_helpers():
     frame = pd.DataFrame({"init": ["x"] * 6 + ["y"] * 6, "reference": False,
                           "onpolicy_acc": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6] * 2,

@@ -672,18 +672,22 @@ def pair_metrics(prompt_ids, r_true, r_proxy, logp, length, v_hat, pairs: Option
 @torch.no_grad()
 def evaluate_reward_models(task: SequenceTask, init_logits: torch.Tensor, rms: RewardModels,
                            init_names: Optional[Sequence[str]] = None, samples_per_prompt: int = 10,
-                           offline_per_prompt: int = 10, seed: int = 7) -> pd.DataFrame:
+                           offline_per_prompt: int = 10, seed: int = 7, onpolicy_ties: str = "drop"
+                           ) -> pd.DataFrame:
     """Acc, Acc-W, HAcc, HAcc-W (weights plain and length-normalised) of every model at every initial policy.
 
     On-policy pairs: ``samples_per_prompt`` samples of the initial policy per prompt, every pair of them that r_G
-    does not tie (10 samples: up to 45 pairs per prompt). Offline pairs: every untied pair among
-    ``offline_per_prompt`` fixed draws of the offline distribution per prompt (the same for every initial policy).
+    does not tie (10 samples: up to 45 pairs per prompt); ``onpolicy_ties="keep"`` keeps the tied pairs too, oriented
+    by sample order, as the paper's official evaluation does (:func:`labsupport.metrics.preference_pairs`). Offline
+    pairs: every untied pair among ``offline_per_prompt`` fixed draws of the offline distribution per prompt (the same
+    for every initial policy; ties dropped, as the paper does for offline data).
     V_hat_P(x) is the mean proxy reward of the on-policy samples of the prompt in both cases; log pi_0 and lengths
     come from the initial policy.
 
     Returns one row per (init, rm): ``init``, ``rm``, the columns of METRIC_COLUMNS, and
     ``{onpolicy,offline}_{pairs,ties,forgiven}`` (see :func:`pair_metrics`).
     """
+    choice("onpolicy_ties", onpolicy_ties, metrics.TIE_CONVENTIONS)
     g = torch.Generator(device=task.device).manual_seed(seed)
     names = init_names or [f"init{i}" for i in range(init_logits.shape[0])]
     offline = offline_responses(task, offline_per_prompt, g)  # (P, M, L)
@@ -698,7 +702,7 @@ def evaluate_reward_models(task: SequenceTask, init_logits: torch.Tensor, rms: R
             m = seqs.shape[1]
             ids = np.repeat(np.arange(task.prompts), m)
             r_true = task.ground_truth(seqs).reshape(-1).cpu().numpy()
-            pp = metrics.preference_pairs(ids, r_true)
+            pp = metrics.preference_pairs(ids, r_true, tie=onpolicy_ties if src == "onpolicy" else "drop")
             logp = task.policy.log_prob(pol, seqs)[0].reshape(-1).cpu().numpy()
             length = task.lengths(seqs).reshape(-1).cpu().numpy()
             sets[src] = (ids, r_true, pp, logp, length, proxy.reshape(len(rms), -1).cpu().numpy(),
