@@ -80,6 +80,8 @@ RECIPES = ("miniature", "paper")
 PAPER_PROMPTS = 16
 #: AdamW's learning rate on the miniature's logits under the paper's recipe (chosen by lab 7's sweep, chapter 7)
 PAPER_LR = 0.03
+#: the committed comparison of the two trainings, in labsupport/data (:func:`load_optimisers`)
+OPTIMISERS_FILE = "grpo_optimisers.csv"
 
 
 # ------------------------------------------------------------------------------------------------ rewards
@@ -573,6 +575,18 @@ def recipe(name: str, group: int = 96, lr: float | None = None) -> dict:
                 "schedule": "constant"}
     return {"algorithm": GRPO(group=group, lr=PAPER_LR if lr is None else lr, groups=PAPER_PROMPTS,
                               filter_silent=True), "optimizer": "adamw", "schedule": "linear"}
+
+
+def load_optimisers():
+    """The committed comparison of the two trainings of :func:`recipe` (``labsupport/data/grpo_optimisers.csv``,
+    written by ``tools/run_grpo_optimisers.py``): one row per (part, training, initial policy), the columns of
+    :func:`compare_credit` and ``size``, ``part`` (``sweep``, ``regimes``, ``phase``), ``training``, ``lr``,
+    ``family``, ``regime``. A pandas DataFrame."""
+    from importlib.resources import files
+
+    from .. import data
+
+    return data.read(files(data.__name__) / OPTIMISERS_FILE)
 
 
 def _measures(p1: torch.Tensor, p2: torch.Tensor, joint: torch.Tensor) -> dict[str, torch.Tensor]:
