@@ -123,16 +123,15 @@ def _call(exercise: str, fn: Callable, *args) -> tuple[Any, Verdict | None]:
     return value, None
 
 
-def _numbers(exercise: str, value: Any, shape: tuple[int, ...], what: str) -> tuple[np.ndarray | None,
-                                                                                     Verdict | None]:
+def _numbers(exercise: str, value: Any, shape: tuple[int, ...], what: str) -> np.ndarray | Verdict:
     """``value`` as a float array of the given shape, or a verdict that says what it is instead."""
     try:
         a = np.asarray(value.detach().cpu() if hasattr(value, "detach") else value, dtype=float)
     except (TypeError, ValueError):
-        return None, Verdict(exercise, False, f"{what} should be numbers; got {value!r}")
+        return Verdict(exercise, False, f"{what} should be numbers; got {value!r}")
     if a.shape != shape:
-        return None, Verdict(exercise, False, f"{what} should have shape {shape}; got shape {a.shape} ({value!r})")
-    return a, None
+        return Verdict(exercise, False, f"{what} should have shape {shape}; got shape {a.shape} ({value!r})")
+    return a
 
 
 def _close(a: np.ndarray, b: np.ndarray, tol: float = 1e-6) -> bool:
@@ -187,7 +186,8 @@ def _rule_cases():
 
 _RULE_HINTS = {
     "never sampled": "an output with pi_0 below 1e-6 is never sampled: its error is benign whatever the rewards",
-    "below the mean": "when neither reward puts the output above its mean (A_G0 <= 0 and A_P0 <= 0), the error is benign",
+    "below the mean": "when neither reward puts the output above its mean (A_G0 <= 0 and A_P0 <= 0), the error is "
+                      "benign",
     "stalling": "A_P0 > 0 >= A_G0 is harmful (the proxy pulls probability to an output the truth does not want)",
     "reward hacking": "A_P0 > 0 >= A_G0 is harmful (here the output is even proxy-optimal: reward hacking)",
     "hides the best output": "A_G0 > 0 >= A_P0 is beneficial only for a mediocre output; for the best output it is "
@@ -247,9 +247,9 @@ def check_rate_change(fn: Callable, exercise: str = "5.2") -> Verdict:
         value, failed = _call(exercise, fn, r_true.copy(), pi0.copy(), e, delta)
         if failed is not None:
             return failed
-        got, failed = _numbers(exercise, value, (), "the rate change")
-        if failed is not None:
-            return failed
+        got = _numbers(exercise, value, (), "the rate change")
+        if isinstance(got, Verdict):
+            return got
         if _close(got, np.array(expected)):
             continue
         a_g = theory.advantages(one, "true")[0]
@@ -297,8 +297,8 @@ def check_common_bad_prediction(prediction: Any, exercise: str = "6.1") -> Verdi
         lines.append(f"{p.init}: Acc {base.onpolicy_acc:.3f} -> {p.onpolicy_acc:.3f}, gain {base.gain:+.2f} -> "
                      f"{p.gain:+.2f}")
     outcome = Counter(kinds).most_common(1)[0][0]
-    why = ("In the committed study (" + "; ".join(lines) + "): one mis-scored response per prompt moves the accuracy by "
-           "a point or two, yet the policy learns to produce that response, because the initial policy samples it "
+    why = ("In the committed study (" + "; ".join(lines) + "): one mis-scored response per prompt moves the accuracy "
+           "by a point or two, yet the policy learns to produce that response, because the initial policy samples it "
            "often: under a reward that ranks it first, it attracts probability from the start.")
     return compare_prediction(exercise, prediction, outcome, ("about the same", "lower but positive", "negative"), why)
 
@@ -332,9 +332,9 @@ def check_hacc_one_prompt(fn: Callable, exercise: str = "6.2") -> Verdict:
         value, failed = _call(exercise, fn, r_true.copy(), r_proxy.copy())
         if failed is not None:
             return failed
-        got, failed = _numbers(exercise, value, (), "HAcc")
-        if failed is not None:
-            return failed
+        got = _numbers(exercise, value, (), "HAcc")
+        if isinstance(got, Verdict):
+            return got
         if _close(got, np.array(expected)):
             continue
         # the likely slips, each computed with the metrics themselves
@@ -372,9 +372,9 @@ def check_rloo_advantages(fn: Callable, exercise: str = "6.3") -> Verdict:
         value, failed = _call(exercise, fn, np.array(rewards))
         if failed is not None:
             return failed
-        got, failed = _numbers(exercise, value, (k,), "the advantages")
-        if failed is not None:
-            return failed
+        got = _numbers(exercise, value, (k,), "the advantages")
+        if isinstance(got, Verdict):
+            return got
         if _close(got, expected):
             continue
         mean_base = ls.Reinforce(samples=k, baseline="mean").advantages(r)[0].numpy()
@@ -410,9 +410,9 @@ def check_credits(fn: Callable, exercise: str = "7.1") -> Verdict:
         value, failed = _call(exercise, fn, list(seq))
         if failed is not None:
             return failed
-        got, failed = _numbers(exercise, value, (2,), "(binary, partial)")
-        if failed is not None:
-            return failed
+        got = _numbers(exercise, value, (2,), "(binary, partial)")
+        if isinstance(got, Verdict):
+            return got
         if _close(got, np.array([binary[i], partial[i]])):
             continue
         facts = (f"C1 (keyword 0 anywhere) {'holds' if c1[i] else 'fails'}, C2 (last token is the terminator 1) "
@@ -438,9 +438,9 @@ def check_grpo_advantages(fn: Callable, exercise: str = "7.2") -> Verdict:
         value, failed = _call(exercise, fn, r.copy())
         if failed is not None:
             return failed
-        got, failed = _numbers(exercise, value, r.shape, "the advantages")
-        if failed is not None:
-            return failed
+        got = _numbers(exercise, value, r.shape, "the advantages")
+        if isinstance(got, Verdict):
+            return got
         if _close(got, expected):
             continue
         silent = bool(np.all(r == r[0]))
@@ -490,10 +490,11 @@ def _check_cases(exercise: str, fn: Callable, cases: Sequence[tuple], what: str,
     for args, shown, expected, slips in cases:
         expected = np.asarray(expected, dtype=float)
         value, failed = _call(exercise, fn, *[a.copy() if isinstance(a, np.ndarray) else a for a in args])
-        if failed is None:
-            got, failed = _numbers(exercise, value, expected.shape, what)
         if failed is not None:
             return failed
+        got = _numbers(exercise, value, expected.shape, what)
+        if isinstance(got, Verdict):
+            return got
         if _close(got, expected, tol):
             continue
         hint = next((h for v, h in slips if _close(got, np.asarray(v, dtype=float), tol)), fallback)
@@ -838,10 +839,11 @@ def check_beneficial_proxy(fn: Callable, exercise: str = "4.3") -> Verdict:
     cases = _demotion_cases()
     for r_true, pi0, y in cases:
         value, failed = _call(exercise, fn, r_true.copy(), pi0.copy(), y)
-        if failed is None:
-            got, failed = _numbers(exercise, value, (), "the proxy reward")
         if failed is not None:
             return failed
+        got = _numbers(exercise, value, (), "the proxy reward")
+        if isinstance(got, Verdict):
+            return got
         shown = f"r_true = {_fmt(r_true)}, pi0 = {_fmt(pi0)} and y = {y}"
         if not np.isfinite(got) or got == r_true[y]:
             return Verdict(exercise, False, f"for {shown} you return r_P(y) = {_fmt(got)}: a finite reward that "

@@ -29,6 +29,7 @@ the same ``common_noise`` id see the same uniform numbers, as on the plain path.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
@@ -36,6 +37,9 @@ import triton
 import triton.language as tl
 
 from .algorithms import GRPO, GRPO_EPS, PPO, RLOO, Algorithm, ExactPG, Reinforce
+
+if TYPE_CHECKING:
+    from .problems import Bandit
 
 #: update rules the kernel runs, and the code of their advantage rule in the kernel (PPO: leave-one-out advantages,
 #: then its epochs of clipped updates)
@@ -56,7 +60,7 @@ def _unsupported_place(device: torch.device, dtype: torch.dtype) -> str | None:
     return None
 
 
-def unsupported(problem, algorithm: Algorithm, device: torch.device, dtype: torch.dtype) -> str | None:
+def unsupported(problem: Bandit, algorithm: Algorithm, device: torch.device, dtype: torch.dtype) -> str | None:
     """Why the fused kernel cannot run this training (a sentence), or ``None`` when it can."""
     if (why := _unsupported_place(device, dtype)) is not None:
         return why
@@ -79,7 +83,9 @@ def _advantage_rule(algorithm: Algorithm) -> tuple[int, int, bool]:
         return algorithm.k, _ADVANTAGE_CODE["loo"], False
     if isinstance(algorithm, PPO):
         return algorithm.k, _ADVANTAGE_CODE["ppo"], False
-    return algorithm.group, _ADVANTAGE_CODE["grpo"], algorithm.normalize_std
+    if isinstance(algorithm, GRPO):
+        return algorithm.group, _ADVANTAGE_CODE["grpo"], algorithm.normalize_std
+    raise ValueError(f"the fused kernel has no advantage rule for {algorithm!r}")
 
 
 def _rule_floats(algorithm: Algorithm) -> dict:
@@ -108,7 +114,7 @@ def launch_config(b: int, n: int, d: int = 0, samples: int = 0) -> tuple[int, in
 
 
 def run(
-    problem,
+    problem: Bandit,
     algorithm: Algorithm,
     steps: int,
     reward: torch.Tensor,
@@ -119,7 +125,7 @@ def run(
     seed: int,
     noise_ids: torch.Tensor | None,
     levels: torch.Tensor | None,
-    bar=None,
+    bar: Any = None,
     config: tuple[int, int] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Train with the fused kernel; the arguments are :func:`labsupport.train`'s, already on the device.
@@ -150,7 +156,7 @@ def run(
     probs = torch.empty((len(record_at), b, n), device=dev, dtype=torch.float32)
     hit = torch.full((b,), -1, dtype=torch.int32, device=dev)
     ids = (torch.arange(b, device=dev) if noise_ids is None else noise_ids).to(torch.int32).contiguous()
-    level = levels.to(torch.float32).contiguous() if track else reward  # unused pointer when not tracking
+    level = reward if levels is None else levels.to(torch.float32).contiguous()  # unused pointer when not tracking
     grid = (triton.cdiv(b, constants["BLOCK"]),)
     every = _record_interval(record_at)
 
@@ -258,11 +264,12 @@ def _compiled_usage(kernel, constants: dict, warps: int, arch: int, ints=(), flo
         cubin.flush()
         usage = subprocess.run([str(tool), "--dump-resource-usage", cubin.name], capture_output=True, text=True,
                                check=True).stdout
-    found = {key: int(re.search(rf"{key}:(\d+)", usage).group(1)) for key in ("REG", "STACK", "SHARED")}
+    found = {key: int(re.findall(rf"{key}:(\d+)", usage)[0]) for key in ("REG", "STACK", "SHARED")}
     return dict(registers=found["REG"], stack=found["STACK"], shared=found["SHARED"])
 
 
-def uniforms(seed: int, c0, c1, c2, c3) -> torch.Tensor:
+def uniforms(seed: int, c0: torch.Tensor | int, c1: torch.Tensor | int, c2: torch.Tensor | int,
+             c3: torch.Tensor | int) -> torch.Tensor:
     """The uniform numbers in [0, 1) that the kernels draw for the Philox counters (c0, c1, c2, c3) and ``seed``.
 
     The bandit kernel draws sample j of step t of the run with noise id c0 at (c0, t, j, 0); the sequence kernel
@@ -460,7 +467,24 @@ def _train_kernel(
 SEQUENCE_REWARDS = ("binary", "partial", "anneal", "switch")
 
 
-def sequence_unsupported(task, group: int, device: torch.device, dtype: torch.dtype) -> str | None:
+class KernelTask(Protocol):
+    """What the sequence kernel reads of a task (:class:`labsupport.studies.verifiable.SequenceTask`)."""
+
+    @property
+    def vocab(self) -> int: ...
+    @property
+    def length(self) -> int: ...
+    @property
+    def batch_size(self) -> int: ...
+    @property
+    def theta0(self) -> torch.Tensor: ...
+    @property
+    def keyword(self) -> tuple[int, ...]: ...
+    @property
+    def terminator(self) -> tuple[int, ...]: ...
+
+
+def sequence_unsupported(task: KernelTask, group: int, device: torch.device, dtype: torch.dtype) -> str | None:
     """Why the sequence kernel cannot run this GRPO training (a sentence), or ``None`` when it can."""
     if (why := _unsupported_place(device, dtype)) is not None:
         return why
@@ -474,9 +498,10 @@ def sequence_unsupported(task, group: int, device: torch.device, dtype: torch.dt
     return None
 
 
-def train_sequences(task, kinds: np.ndarray, steps: int, group: int, lr: float, seed: int, record_at: list[int],
-                    anneal_steps: int, switch_at: float, switch_window: int, device: torch.device, bar=None,
-                    start_token: int = 0, eps: float = GRPO_EPS):
+def train_sequences(task: KernelTask, kinds: np.ndarray, steps: int, group: int, lr: float, seed: int,
+                    record_at: list[int], anneal_steps: int, switch_at: float, switch_window: int,
+                    device: torch.device, bar: Any = None, start_token: int = 0, eps: float = GRPO_EPS
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """GRPO on every run of a :class:`~labsupport.studies.verifiable.SequenceTask` with the fused kernel.
 
     Args: as :func:`labsupport.studies.verifiable.train_grpo` (already checked); ``kinds`` holds each run's reward name
