@@ -15,7 +15,7 @@ LAYERS = {
              "labsupport.metrics", "labsupport.labmode", "labsupport.data", "labsupport.rmreport"},
     "studies": {"labsupport.studies", "labsupport.studies.sweeps", "labsupport.studies.rlhf",
                 "labsupport.studies.verifiable"},
-    "presentation": {"labsupport.charts", "labsupport.widgets"},
+    "presentation": {"labsupport.render", "labsupport.charts", "labsupport.widgets"},
     # the package's front (the lazy namespace, the command line, the labs' exercises) and the studies' former paths
     "front": {"labsupport", "labsupport.__main__", "labsupport.cli", "labsupport.exercises", "labsupport.sweeps",
               "labsupport.rlhf", "labsupport.verifiable"},

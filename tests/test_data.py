@@ -1,4 +1,5 @@
-"""The committed data load by name through labsupport.data, from the checkout and from an installed copy."""
+"""The committed data load by name through labsupport.data, from the checkout and from an installed copy (with the
+renderer's script, the other file the package reads)."""
 
 from __future__ import annotations
 
@@ -50,11 +51,11 @@ def test_an_installed_copy_loads_its_own_data(tmp_path: Path):
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index",
                     "--target", str(site), str(source)], check=True, capture_output=True, cwd=tmp_path)
     shutil.rmtree(source)                     # nothing left to fall back on but the installed copy
-    code = ("import labsupport as ls\nfrom labsupport.studies import rlhf\n"
+    code = ("import labsupport as ls\nfrom labsupport import render\nfrom labsupport.studies import rlhf\n"
             "print(ls.__file__)\n"
-            "print([ls.data.load(n).shape for n in ls.data.FILES], rlhf.load_study().shape)")
+            "print([ls.data.load(n).shape for n in ls.data.FILES], rlhf.load_study().shape, render.LOADER[:9])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path,
                          env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"}).stdout.splitlines()
     assert out[0] == str(site / "labsupport" / "__init__.py")
-    assert out[1] == "[(877190, 18), (90, 40), (22, 10)] (90, 40)"
+    assert out[1] == "[(877190, 18), (90, 40), (22, 10)] (90, 40) (function"     # the renderer's script too
     assert (site / "labsupport" / "data" / "README.md").is_file()
