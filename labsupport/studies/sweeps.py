@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -43,6 +44,8 @@ from ..problems import Bandit
 from ..simulate import resolve_device
 from ..theory import CATEGORIES, MEASURED_CATEGORIES, SAMPLED_SEEDS, advantages, categorize
 
+#: what :func:`stress_test` takes as its update rules: one, a sequence (named by class) or a mapping name -> rule
+Algorithms = Algorithm | Sequence[Algorithm] | Mapping[str, Algorithm]
 ERRORS = ("single", "multiple", "mixed")
 MEASURED = MEASURED_CATEGORIES
 ROLES = ("best", "mediocre", "bad")
@@ -65,7 +68,8 @@ _BYTES_PER_RUN_OUTPUT = 128
 # --------------------------------------------------------------------------------------------- instances
 
 
-def random_instances(n: int, n_outputs: int = 6, entropy=(0.1, 1.0), errors: str = "single", seed: int = 0, *,
+def random_instances(n: int, n_outputs: int = 6, entropy: float | tuple[float, float] = (0.1, 1.0),
+                     errors: str = "single", seed: int = 0, *,
                      max_errors: int = 3, error_range: tuple[float, float] = (-1.0, 1.5),
                      min_gap: float = 0.2) -> Bandit:
     """A batch of ``n`` random bandit problems (a best output, mediocre and bad ones) with erroneous proxies.
@@ -125,7 +129,7 @@ def random_instances(n: int, n_outputs: int = 6, entropy=(0.1, 1.0), errors: str
     return Bandit(r_true=r_true, r_proxy=r_proxy, init_logits=logits)
 
 
-def _entropy_range(entropy) -> tuple[float, float]:
+def _entropy_range(entropy: Any) -> tuple[float, float]:  # any value: checked here
     pair = (entropy, entropy) if isinstance(entropy, (int, float)) and not isinstance(entropy, bool) else entropy
     try:
         low, high = (float(x) for x in pair)
@@ -222,7 +226,7 @@ def default_algorithms(lr: float = 0.1) -> dict[str, Algorithm]:
             "RLOO": RLOO(lr=lr, k=4), "GRPO": GRPO(lr=lr, group=8), "PPO": PPO(lr=lr, k=4, epochs=4, clip=0.2)}
 
 
-def stress_test(problems: Bandit, algorithms, steps: int = 2000, *, seeds: int | None = None,
+def stress_test(problems: Bandit, algorithms: Algorithms, steps: int = 2000, *, seeds: int | None = None,
                 target: float | None = None, tol: float = 0.05, negligible: float = 1e-6, device: str = "auto",
                 memory_mb: float | None = None, progress: bool = True, text: bool = False) -> pd.DataFrame:
     """Predicted and measured category of every error of every instance, for each algorithm.
@@ -284,7 +288,7 @@ def stress_test(problems: Bandit, algorithms, steps: int = 2000, *, seeds: int |
     return _tidy(problems, frames, text, n_err)
 
 
-def _named(algorithms) -> dict[str, Algorithm]:
+def _named(algorithms: Algorithms) -> dict[str, Algorithm]:
     if isinstance(algorithms, Algorithm):
         algorithms = [algorithms]
     if isinstance(algorithms, Mapping):
@@ -364,11 +368,11 @@ def add_entropy_bins(frame: pd.DataFrame, edges: Sequence[float] = ENTROPY_EDGES
     return out
 
 
-def _groups(by) -> list[str]:
+def _groups(by: str | Sequence[str] | None) -> list[str]:
     return [] if by is None else [by] if isinstance(by, str) else list(by)
 
 
-def agreement(frame: pd.DataFrame, by=None) -> pd.DataFrame:
+def agreement(frame: pd.DataFrame, by: str | Sequence[str] | None = None) -> pd.DataFrame:
     """Agreement of the rules with the measurement, per group of ``by`` (a column name or a list; None: overall).
 
     Columns: errors (rows), classified (rows where the rules make a prediction, i.e. predicted != "unclassified"),
@@ -405,7 +409,7 @@ def agreement(frame: pd.DataFrame, by=None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def confusion(frame: pd.DataFrame, by=None, wide: bool = False) -> pd.DataFrame:
+def confusion(frame: pd.DataFrame, by: str | Sequence[str] | None = None, wide: bool = False) -> pd.DataFrame:
     """Confusion matrix of predicted (rows) against measured (columns) categories, per group of ``by``.
 
     Tidy by default: one row per (group, predicted, measured) with every category pair present (zeros included),
