@@ -281,15 +281,16 @@ def _train_exact_numpy(lr, steps, theta, reward, record_at, levels, r_true, chun
     """The plain path for tiny float64 ExactPG problems, as numpy: the operations of ``_train_steps`` with
     ``ExactPG.step`` (softmax; theta += lr * pi * (r - <pi, r>)) without torch's per-operation overhead.
 
-    With ``levels``, r_G sits beside the trained reward, so that one product and one sum give V and V_G; V_G is
+    With ``levels``, r_G sits beside the trained reward, so that one matrix product gives lr V and V_G; V_G is
     kept for ``chunk`` steps at a time and its first passage found once per chunk."""
     th = theta.numpy().copy()
-    r = reward.numpy()[..., None] if levels is None else np.stack([reward.numpy(), r_true.numpy()], -1)
-    trained = r[..., 0]
+    trained = lr * reward.numpy()  # lr r: the product below then gives lr V, saving a multiplication per step
+    r = trained[..., None] if levels is None else np.stack([trained, r_true.numpy()], -1)
     probs = np.empty((len(record_at), *th.shape))
-    value = np.empty((chunk, th.shape[0], r.shape[-1]))  # V (and V_G) of the latest `chunk` steps
+    value = np.empty((chunk, th.shape[0], 1, r.shape[-1]))  # lr V (and V_G) of the latest `chunk` steps
     hit = np.full(th.shape[0], -1, dtype=np.int64)
     pi = np.empty_like(th)
+    row = pi[:, None, :]  # (B, 1, N): row @ r is (B, 1, 2), one call instead of a product and a sum
     total, largest = np.add.reduce, np.maximum.reduce  # the ufuncs behind .sum / .max, without their wrappers
     slot = 0
     for t in range(steps + 1):
@@ -300,14 +301,14 @@ def _train_exact_numpy(lr, steps, theta, reward, record_at, levels, r_true, chun
             probs[slot] = pi
             slot += 1
         v = value[t % chunk]
-        total(pi[..., None] * r, axis=1, out=v)
+        np.matmul(row, r, out=v)
         if levels is not None and (t % chunk == chunk - 1 or t == steps):
-            reached = value[: t % chunk + 1, :, 1] >= levels.numpy()
+            reached = value[: t % chunk + 1, :, 0, 1] >= levels.numpy()
             first = np.where(reached.any(0), reached.argmax(0) + t - t % chunk, -1)
             hit = np.where(hit < 0, first, hit)
         if t == steps:
             break
-        th += lr * (pi * (trained - v[:, :1]))
+        th += pi * (trained - v[:, :, 0])
     return torch.from_numpy(probs), None if levels is None else torch.from_numpy(hit)
 
 
