@@ -85,7 +85,7 @@ class ExactPG(Algorithm):
     This is the gradient of V(theta) = sum_y pi_theta(y) r(y); as lr -> 0 it follows gradient flow.
     """
 
-    def step(self, theta, pi, inp):
+    def step(self, theta: torch.Tensor, pi: torch.Tensor, inp: StepInput) -> None:
         r = inp.reward
         g = pi * (r - (pi * r).sum(-1, keepdim=True))
         self._ascend(theta, pi, g, inp)
@@ -140,7 +140,7 @@ class _Sampled(Algorithm):
         changes the batch (GRPO's ``filter_silent``)."""
         return self.advantages(r)
 
-    def step(self, theta, pi, inp):
+    def step(self, theta: torch.Tensor, pi: torch.Tensor, inp: StepInput) -> None:
         y = sample(pi, inp.uniforms(self.samples_per_step))
         a = self.batch_weights(inp.reward.gather(1, y))
         self._ascend(theta, pi, _score_direction(pi, y, a), inp)
@@ -166,10 +166,10 @@ class Reinforce(_Sampled):
             raise ValueError(f"samples must be >= 2 for the leave-one-out baseline; got {self.samples}")
 
     @property
-    def samples_per_step(self):
+    def samples_per_step(self) -> int:
         return self.samples
 
-    def advantages(self, r):
+    def advantages(self, r: torch.Tensor) -> torch.Tensor:
         return _baseline_advantage(r, self.baseline)
 
 
@@ -187,10 +187,10 @@ class RLOO(_Sampled):
         _set(self, "k", count("k", self.k, minimum=2))
 
     @property
-    def samples_per_step(self):
+    def samples_per_step(self) -> int:
         return self.k
 
-    def advantages(self, r):
+    def advantages(self, r: torch.Tensor) -> torch.Tensor:
         return _baseline_advantage(r, "loo")
 
 
@@ -227,10 +227,10 @@ class GRPO(_Sampled):
         _set(self, "filter_silent", flag("filter_silent", self.filter_silent))
 
     @property
-    def samples_per_step(self):
+    def samples_per_step(self) -> int:
         return self.group * self.groups
 
-    def advantages(self, r):
+    def advantages(self, r: torch.Tensor) -> torch.Tensor:
         """Advantages (B, K) of rewards r (B, K), K a multiple of G, each run of G samples standardised as a group."""
         shape = r.shape
         r = r.reshape(-1, self.group)
@@ -241,7 +241,7 @@ class GRPO(_Sampled):
         # by std + eps (both ~1e-8 then) would blow up into advantages of order 1
         return a.masked_fill(silent_groups(r).unsqueeze(1), 0.0).reshape(shape)
 
-    def batch_weights(self, r):
+    def batch_weights(self, r: torch.Tensor) -> torch.Tensor:
         return drop_silent(self.advantages(r), r, self.group) if self.filter_silent else self.advantages(r)
 
 
@@ -267,13 +267,13 @@ class PPO(_Sampled):
         _set(self, "k", count("k", self.k, minimum=2))
 
     @property
-    def samples_per_step(self):
+    def samples_per_step(self) -> int:
         return self.k
 
-    def advantages(self, r):
+    def advantages(self, r: torch.Tensor) -> torch.Tensor:
         return _baseline_advantage(r, "loo")
 
-    def step(self, theta, pi_old, inp):
+    def step(self, theta: torch.Tensor, pi_old: torch.Tensor, inp: StepInput) -> None:
         y = sample(pi_old, inp.uniforms(self.k))
         a = self.advantages(inp.reward.gather(1, y))
         p_old = pi_old.gather(1, y)

@@ -58,6 +58,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -67,6 +68,9 @@ from .._checks import choice, count, non_negative, positive
 from ..algorithms import GRPO, GRPO_EPS, Algorithm
 from ..sequence import OPTIMIZERS, START, WARMUP, SequenceRun, softmax, train_sequences
 from ..simulate import BACKENDS, resolve_device, threads
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: the rewards a run can train on
 REWARDS = ("binary", "partial", "anneal", "switch")
@@ -577,7 +581,7 @@ def recipe(name: str, group: int = 96, lr: float | None = None) -> dict:
                               filter_silent=True), "optimizer": "adamw", "schedule": "linear"}
 
 
-def load_optimisers():
+def load_optimisers() -> pd.DataFrame:
     """The committed comparison of the two trainings of :func:`recipe` (``labsupport/data/grpo_optimisers.csv``,
     written by ``tools/run_grpo_optimisers.py``): one row per (part, training, initial policy), the columns of
     :func:`compare_credit` and ``size``, ``part`` (``sweep``, ``regimes``, ``phase``), ``training``, ``lr``,
@@ -854,7 +858,7 @@ def phase_diagram(p1_values, p2_values, *, steps: int, target: float = 0.5, end_
 
 def compare_credit(task: SequenceTask, *, steps: int, target: float = 0.5, seeds: int = 4, group: int = 64,
                    lr: float = 1.0, record_every: int = 5, tolerance: float = 0.1, seed: int = 0, device: str = "auto",
-                   progress: bool | None = None, training: dict | None = None):
+                   progress: bool | None = None, training: dict | None = None) -> pd.DataFrame:
     """Binary against partial credit from each initial policy of ``task``: the rows of :func:`phase_diagram` (which
     calls it on a grid), here for any tasks, e.g. the three regimes. ``P(C1)``, ``P(C2)``, ``P(both)`` are the rows'
     exact initial probabilities; the other arguments and columns are :func:`phase_diagram`'s."""
