@@ -18,6 +18,7 @@ record of :class:`labsupport.Run`. They return numpy arrays.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Literal, overload
 
 import numpy as np
 import torch
@@ -26,7 +27,10 @@ from numpy.typing import ArrayLike
 from ._checks import as_tensor, choice, count, finite, flag, float_dtype, memory, non_negative
 from .algorithms import Algorithm, ExactPG
 from .problems import Bandit, renamed
-from .simulate import train
+from .simulate import Run, train
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: the categories of an error, in the book's order: predicted by the rules (which may be silent: unclassified) ...
 CATEGORIES = ("harmful", "benign", "beneficial", "unclassified")
@@ -38,7 +42,7 @@ SAMPLED_SEEDS = 16
 CATEGORIZE_BYTES_PER_ENTRY = 160
 
 
-def _probs(problem: Bandit, probs) -> torch.Tensor:
+def _probs(problem: Bandit, probs: ArrayLike | None) -> torch.Tensor:
     _bandit(problem)
     if probs is None:
         return problem.init_probs
@@ -72,30 +76,30 @@ def _logit_velocity(problem: Bandit, reward: str, p: torch.Tensor) -> torch.Tens
     return g if k is None else (k @ g.unsqueeze(-1)).squeeze(-1)
 
 
-def values(problem: Bandit, probs=None) -> tuple[np.ndarray, np.ndarray]:
+def values(problem: Bandit, probs: ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(V_G, V_P): expected ground-truth and proxy reward, each of shape (B,)."""
     p = _probs(problem, probs)
     return (p * problem.r_true).sum(-1).numpy(), (p * problem.r_proxy).sum(-1).numpy()
 
 
-def advantages(problem: Bandit, reward: str = "proxy", probs=None) -> np.ndarray:
+def advantages(problem: Bandit, reward: str = "proxy", probs: ArrayLike | None = None) -> np.ndarray:
     """A(y) = r(y) - E_pi[r] for ``reward`` in {"proxy", "true"}, shape (B, N)."""
     return _advantage(problem, reward, _probs(problem, probs)).numpy()
 
 
-def logit_velocity(problem: Bandit, reward: str = "proxy", probs=None) -> np.ndarray:
+def logit_velocity(problem: Bandit, reward: str = "proxy", probs: ArrayLike | None = None) -> np.ndarray:
     """dz/dt = K (pi * A) under gradient flow on the expected ``reward``, eq. (1); shape (B, N)."""
     return _logit_velocity(problem, reward, _probs(problem, probs)).numpy()
 
 
-def prob_velocity(problem: Bandit, reward: str = "proxy", probs=None) -> np.ndarray:
+def prob_velocity(problem: Bandit, reward: str = "proxy", probs: ArrayLike | None = None) -> np.ndarray:
     """d pi(y)/dt = pi(y) (dz_y/dt - <pi, dz/dt>) under gradient flow on the expected ``reward``; shape (B, N)."""
     p = _probs(problem, probs)
     v = _logit_velocity(problem, reward, p)
     return (p * (v - (p * v).sum(-1, keepdim=True))).numpy()
 
 
-def attracts(problem: Bandit, reward: str = "proxy", probs=None) -> np.ndarray:
+def attracts(problem: Bandit, reward: str = "proxy", probs: ArrayLike | None = None) -> np.ndarray:
     """Boolean (B, N): the outputs whose logit rises now (dz_y/dt > 0). Tabular policy: exactly A(y) > 0."""
     return logit_velocity(problem, reward, probs) > 0
 
@@ -126,20 +130,22 @@ def value_rate(problem: Bandit, probs: ArrayLike | None = None, *, reward: str =
     return value_rate_terms(problem, probs, reward=reward, measure=measure).sum(-1)
 
 
-def value_at(problem: Bandit, theta, reward: str = "proxy") -> np.ndarray:
+def value_at(problem: Bandit, theta: ArrayLike, reward: str = "proxy") -> np.ndarray:
     """V(theta) = sum_y softmax(Phi theta)(y) r(y), shape (B,); theta of shape like ``problem.theta0``."""
-    theta = _shaped("theta", theta, tuple(_bandit(problem).theta0.shape))
-    logits = theta if problem.tabular else (problem.features @ theta.unsqueeze(-1)).squeeze(-1)
+    t = _shaped("theta", theta, tuple(_bandit(problem).theta0.shape))
+    phi = problem.features
+    logits = t if phi is None else (phi @ t.unsqueeze(-1)).squeeze(-1)
     return (torch.softmax(logits, -1) * problem.reward(reward)).sum(-1).numpy()
 
 
-def gradient_at(problem: Bandit, theta, reward: str = "proxy") -> np.ndarray:
+def gradient_at(problem: Bandit, theta: ArrayLike, reward: str = "proxy") -> np.ndarray:
     """The exact gradient dV/dtheta = Phi^T (pi * A), shape like ``problem.theta0``."""
-    theta = _shaped("theta", theta, tuple(_bandit(problem).theta0.shape))
-    logits = theta if problem.tabular else (problem.features @ theta.unsqueeze(-1)).squeeze(-1)
+    t = _shaped("theta", theta, tuple(_bandit(problem).theta0.shape))
+    phi = problem.features
+    logits = t if phi is None else (phi @ t.unsqueeze(-1)).squeeze(-1)
     p = torch.softmax(logits, -1)
     g = p * _advantage(problem, reward, p)
-    return (g if problem.tabular else (g.unsqueeze(-2) @ problem.features).squeeze(-2)).numpy()
+    return (g if phi is None else (g.unsqueeze(-2) @ phi).squeeze(-2)).numpy()
 
 
 # --------------------------------------------------------------------------------------------- categories
@@ -216,6 +222,16 @@ def _rule(f: dict, ag: float, ap: float, negligible: float, proxy_best: bool, tr
             "of the error")
 
 
+@overload
+def categorize(problem: Bandit, algorithm: Algorithm | None = ..., steps: int = ..., target: float | None = ...,
+               tol: float = ..., seeds: int | None = ..., negligible: float = ..., measure: bool = ...,
+               device: str = ..., progress: bool | None = ..., dtype: torch.dtype = ...,
+               record_every: int | None = ..., return_run: Literal[False] = ...) -> pd.DataFrame: ...
+@overload
+def categorize(problem: Bandit, algorithm: Algorithm | None = ..., steps: int = ..., target: float | None = ...,
+               tol: float = ..., seeds: int | None = ..., negligible: float = ..., measure: bool = ...,
+               device: str = ..., progress: bool | None = ..., dtype: torch.dtype = ...,
+               record_every: int | None = ..., *, return_run: Literal[True]) -> tuple[pd.DataFrame, Run]: ...
 def categorize(
     problem: Bandit,
     algorithm: Algorithm | None = None,
@@ -230,7 +246,7 @@ def categorize(
     dtype: torch.dtype = torch.float32,
     record_every: int | None = None,
     return_run: bool = False,
-):
+) -> pd.DataFrame | tuple[pd.DataFrame, Run]:
     """One row per reward error: the predicted category (rules) and the measured one (counterfactual).
 
     Measured: train on the proxy as given and, for each error, on the proxy with that one error corrected
