@@ -32,6 +32,7 @@ import html
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import altair as alt
 import ipywidgets as w
@@ -47,6 +48,8 @@ from .theory import categorize, values
 
 # ------------------------------------------------------------------------------------------------ defaults
 
+#: what the explorer takes for rewards and initial probabilities: N numbers, as a list or a 1-d array
+Numbers = Sequence[float] | np.ndarray
 #: The paper's controlled experiment (labsupport.problems): y*, a mediocre output y_med and three bad outputs.
 TOY_R_TRUE, TOY_R_PROXY, TOY_NAMES = PAPER_R_TRUE, PAPER_R_PROXY, PAPER_NAMES
 TOY_INIT_PROBS = tuple(paper_init_probs())
@@ -116,11 +119,14 @@ def _quick() -> Iterator[None]:
         yield
 
 
-def _bundle(chart) -> dict:
+def _bundle(chart: alt.TopLevelMixin) -> dict:
     """The active Altair renderer's mimebundle for ``chart`` (unvalidated spec), as an Output-widget item."""
     spec = charts.vegalite_spec(chart, validate=False)
-    data = alt.renderers.get()(spec)
-    metadata = {}
+    renderer = alt.renderers.get()
+    if renderer is None:
+        raise ValueError(f"the active Altair renderer {alt.renderers.active!r} is not registered")
+    data = renderer(spec)
+    metadata: dict = {}
     if isinstance(data, tuple):
         data, metadata = data
     if not data:
@@ -173,7 +179,8 @@ class RewardErrorExplorer:
         names, steps, seeds, measure, device, record_every: the settings given to the constructor (read-only).
     """
 
-    def __init__(self, r_true=None, r_proxy=None, init_probs=None, names=None, *, steps: int = 2000,
+    def __init__(self, r_true: Numbers | None = None, r_proxy: Numbers | None = None,
+                 init_probs: Numbers | None = None, names: Sequence[object] | None = None, *, steps: int = 2000,
                  algorithm: str = "exact", lr: float = 0.1, seeds: int = 4, measure: bool = True,
                  points: int = 200, device: str = "cpu"):
         toy = r_true is None
@@ -391,7 +398,8 @@ class RewardErrorExplorer:
         self.message_area.value = ""
 
 
-def explorer(r_true=None, r_proxy=None, init_probs=None, names=None, **options) -> RewardErrorExplorer:
+def explorer(r_true: Numbers | None = None, r_proxy: Numbers | None = None, init_probs: Numbers | None = None,
+             names: Sequence[object] | None = None, **options: Any) -> RewardErrorExplorer:
     """A :class:`RewardErrorExplorer` (defaults: the paper's toy); a notebook cell ending in it shows it."""
     return RewardErrorExplorer(r_true, r_proxy, init_probs, names, **options)
 
