@@ -63,6 +63,7 @@ from typing import Callable, Optional, Sequence, Union
 import numpy as np
 import pandas as pd
 import torch
+from numpy.typing import ArrayLike
 from tqdm.auto import tqdm
 
 from .. import metrics
@@ -365,6 +366,11 @@ class RMSpec:
             raise ValueError(f"RMSpec {self.name!r}: perturb must be one of {PERTURBATIONS} with a base model; got "
                              f"perturb={self.perturb!r}, base={self.base!r}")
 
+    @property
+    def learned(self) -> str:
+        """The name of the learned model behind this one: its own, or its base's for a perturbed copy."""
+        return self.name if self.perturb is None or self.base is None else self.base
+
 
 def default_reward_models(pairs: tuple[int, int, int] = (4, 16, 64),
                           noise: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3)) -> tuple[RMSpec, ...]:
@@ -433,12 +439,15 @@ class RewardModels:
         """A reward of the runs it is given, (tokens (B', P, N, L), runs (B',)) -> (B', P, N), for :func:`rloo`:
         run b is scored by model rows[b], unless ``reference`` (B,) says otherwise: 1 = the task's ground truth
         r_G, 2 = r_G with the mediocre answer demoted (:meth:`SequenceTask.ground_truth_demoted`), 0 = the model."""
+        if reference is not None and task is None:
+            raise ValueError("scorer: reference needs the task whose ground truth it names; pass task=")
+        truths = () if task is None else ((1, task.ground_truth), (2, task.ground_truth_demoted))
 
         def reward(seqs: torch.Tensor, runs: torch.Tensor) -> torch.Tensor:
             r = self(seqs, rows[runs])
             if reference is not None:
                 ref = reference[runs]
-                for kind, fn in ((1, task.ground_truth), (2, task.ground_truth_demoted)):
+                for kind, fn in truths:
                     if bool((ref == kind).any()):
                         r = torch.where((ref == kind)[:, None, None], fn(seqs), r)
             return r
@@ -524,7 +533,7 @@ def train_reward_models(task: SequenceTask, specs: Sequence[RMSpec], init_logits
 
     # the full bank: learned models, then perturbed copies
     index = {s.name: i for i, s in enumerate(learned)}
-    all_w = torch.stack([weights[index[s.name if s.perturb is None else s.base]] for s in specs])
+    all_w = torch.stack([weights[index[s.learned]] for s in specs])
     o_seqs, o_vals, o_mask = _no_overrides(len(specs), P, L, dev)
     lo = all_w.min(-1).values.sum(-1)  # (R, P)
     hi = all_w.max(-1).values.sum(-1)
@@ -543,7 +552,7 @@ def train_reward_models(task: SequenceTask, specs: Sequence[RMSpec], init_logits
         o_seqs[r, :, 0] = special[s.perturb]
         o_vals[r, :, 0] = lo[r] - 0.05 * spread if s.perturb == "demote-mediocre" else hi[r] + 0.05 * spread
         o_mask[r, :, 0] = True
-    train_pairs = np.array([learned_pairs[s.name if s.perturb is None else s.base] for s in specs])
+    train_pairs = np.array([learned_pairs[s.learned] for s in specs])
     return RewardModels(tuple(specs), all_w, o_seqs, o_vals, o_mask, train_pairs)
 
 
@@ -635,7 +644,8 @@ METRIC_COLUMNS = [f"{src}_{m}" for src in ("onpolicy", "offline") for m in METRI
 COLUMN_LABELS = {**{c: tuple(c.split("_", 1)) for c in METRIC_COLUMNS}, "rm_heldout_acc": ("held-out", "acc")}
 
 
-def pair_metrics(prompt_ids, r_true, r_proxy, logp, length, v_hat, pairs: Optional[metrics.PreferencePairs] = None
+def pair_metrics(prompt_ids: np.ndarray | Sequence[int], r_true: ArrayLike, r_proxy: ArrayLike, logp: ArrayLike,
+                 length: ArrayLike, v_hat: ArrayLike, pairs: Optional[metrics.PreferencePairs] = None
                  ) -> dict[str, float]:
     """The four metrics of one reward model on all ground-truth pairs of some responses.
 
@@ -701,16 +711,16 @@ def evaluate_reward_models(task: SequenceTask, init_logits: torch.Tensor, rms: R
         for src, seqs, proxy in (("onpolicy", onpol, proxy_on), ("offline", offline, rms(offline))):
             m = seqs.shape[1]
             ids = np.repeat(np.arange(task.prompts), m)
-            r_true = task.ground_truth(seqs).reshape(-1).cpu().numpy()
-            pp = metrics.preference_pairs(ids, r_true, tie=onpolicy_ties if src == "onpolicy" else "drop")
+            truth = task.ground_truth(seqs).reshape(-1).cpu().numpy()
+            pp = metrics.preference_pairs(ids, truth, tie=onpolicy_ties if src == "onpolicy" else "drop")
             logp = task.policy.log_prob(pol, seqs)[0].reshape(-1).cpu().numpy()
             length = task.lengths(seqs).reshape(-1).cpu().numpy()
-            sets[src] = (ids, r_true, pp, logp, length, proxy.reshape(len(rms), -1).cpu().numpy(),
+            sets[src] = (ids, truth, pp, logp, length, proxy.reshape(len(rms), -1).cpu().numpy(),
                          v_hat.repeat_interleave(m, 1).cpu().numpy())
         for r, rm in enumerate(rms.names):
-            row = {"init": name, "rm": rm}
-            for src, (ids, r_true, pp, logp, length, proxy, vh) in sets.items():
-                res = pair_metrics(ids, r_true, proxy[r], logp, length, vh[r], pairs=pp)
+            row: dict[str, object] = {"init": name, "rm": rm}
+            for src, (ids, truth, pp, logp, length, scores, vh) in sets.items():
+                res = pair_metrics(ids, truth, scores[r], logp, length, vh[r], pairs=pp)
                 row.update({f"{src}_{key}": val for key, val in res.items()})
             rows.append(row)
     return pd.DataFrame(rows)
