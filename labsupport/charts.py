@@ -22,40 +22,42 @@ column (e.g. "trained on r_P") before charting several runs together::
     charts.value_curves(frame)
 
 Large frames: the curve builders keep at most ``max_steps`` evenly spaced recorded steps (first and last included)
-and hand the data to Altair as inline records (``alt.Data(values=...)``), so Altair's 5000-row limit does not apply
-and no global Altair setting is changed. Keep pages light: every point ends up in the page.
+and hand the data to Altair as inline records (:class:`labsupport.render.Records`), so Altair's 5000-row limit does
+not apply and no global Altair setting is changed. Keep pages light: every point ends up in the page.
 
 Lines that would mix several series (e.g. two labels charted without ``color="label"``) raise a ValueError
 naming the columns, instead of drawing zigzags.
 
-Rendering: importing this module (``from labsupport import charts``, or the first use of ``ls.charts``) registers
-the Altair renderer ``"labsupport"`` and enables it; ``charts.enable()`` does it again after another renderer was
-chosen. Its output carries the Vega-Lite JSON (mimetype ``application/vnd.vegalite.v<major>+json``, for frontends
-that render that version natively) and a ``text/html`` that draws the chart with vega-embed, with tooltips.
-In the built book that HTML loads vega, vega-lite and vega-embed once per page from ``<content root>/_static/vega/``
-(vendored by ``tools/vendor_assets.py``), falling back to a CDN when those files are missing. JupyterLab 4 prefers
-``text/html`` to Vega-Lite (and renders Vega-Lite only up to v5), so there too the HTML draws the chart: in a
-notebook kernel started by a Jupyter server (``JPY_SESSION_NAME`` set) it loads the vendored ``book/_vendor/vega``
-of the source checkout through the server's ``/files/`` handler when that folder lies under the server's root, as
-with ``make lab`` (offline), and the CDN otherwise. The book's ``_config.yml`` makes myst-nb pick ``text/html``.
-
-Specs: :func:`vegalite_spec` is where a chart becomes its Vega-Lite JSON, the same dict as ``chart.to_dict()``
-without Altair walking the inline records one by one (the slow part of showing a chart of many points); the Reward
-Error Explorer redraws its charts from it.
+Rendering: importing this module (``from labsupport import charts``, or the first use of ``ls.charts``) makes the
+renderer of :mod:`labsupport.render` Altair's active renderer, with the book's colours (:data:`EMBED_OPTIONS`);
+``charts.enable()`` does it again after another renderer was chosen. :func:`vegalite_spec` (of that module, also
+here) turns a chart into its Vega-Lite JSON fast; the builders' inline data are :class:`labsupport.render.Records`,
+which it copies as they are.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
-import os
-import uuid
 from collections.abc import Sequence
-from pathlib import Path
 
 import altair as alt
 import numpy as np
 import pandas as pd
+
+from .render import EMBED_OPTIONS as RENDER_OPTIONS
+from .render import VEGALITE_MIMETYPE, Records, vegalite_spec
+from .render import enable as enable_renderer
+from .render import render as render_chart
+
+__all__ = [
+    "CATEGORY_COLORS", "CREDIT_COLORS", "EMBED_OPTIONS", "PALETTE", "REWARD_COLORS", "RM_SOURCE_COLORS",
+    "SERIES_COLORS", "SIGN_COLORS", "SIGN_REGIONS", "STAT_COLORS", "VEGALITE_MIMETYPE", "band_curves",
+    "category_explorer", "category_table", "confusion_heatmap", "correlation_intervals", "decomposition_bars", "enable",
+    "heat_map", "line_chart", "metric_scatter", "prob_curves", "rate_bars", "render", "sign_map", "simplex_flow",
+    "value_curves", "vegalite_spec",
+]
 
 # ------------------------------------------------------------------------------------------------ colour scheme
 
@@ -90,171 +92,17 @@ MAX_STEPS = 200
 
 # ------------------------------------------------------------------------------------------------ renderer
 
-RENDERER = "labsupport"
-VEGALITE_MIMETYPE = f"application/vnd.vegalite.v{alt.VEGALITE_VERSION.split('.')[0]}+json"
-CDN = {  # the same versions Altair's own HTML output asks for
-    "vega": f"https://cdn.jsdelivr.net/npm/vega@{alt.VEGA_VERSION}",
-    "vega-lite": f"https://cdn.jsdelivr.net/npm/vega-lite@{alt.VEGALITE_VERSION}",
-    "vega-embed": f"https://cdn.jsdelivr.net/npm/vega-embed@{alt.VEGAEMBED_VERSION}",
-}
-# SVG (not canvas): the book's stylesheet (book/_static/layout.css) scales a chart wider than its column down to fit.
-EMBED_OPTIONS = {"actions": {"export": True, "source": False, "compiled": False, "editor": False},
-                 "tooltip": {"theme": "light"}, "renderer": "svg",
-                 "config": {"background": "white", "range": {"category": SERIES_COLORS},
-                            "legend": {"labelLimit": 0}, "axis": {"labelLimit": 0, "labelOverlap": True}}}
-
-#: the vendored browser libraries in a source checkout (``tools/vendor_assets.py`` fills them)
-VENDOR_VEGA = Path(__file__).resolve().parent.parent / "book" / "_vendor" / "vega"
-
-# Loads vega, vega-lite and vega-embed once per page (a promise shared by all charts on it), in order, with
-# AMD `define` hidden meanwhile so the UMD bundles set globals instead of registering with require.js (which the
-# book loads for ipywidgets). Each library comes from a local folder when there is one, else (or when the local
-# file fails) from the CDN: <content root>/_static/vega/ on a built Sphinx page; in JupyterLab or Notebook 7, the
-# vendored folder `vendor` (an absolute path) through the server's /files/ handler when it lies under the server's
-# root (the page's jupyter-config-data gives baseUrl and serverRoot).
-_LOADER = """(function (spec, id, opts, cdn, vendor) {
-  var el = document.getElementById(id);
-  function fail(err) {
-    el.textContent = "The chart could not be drawn: " + err.message;
-    console.error("labsupport chart " + id + ": " + err.message);
-  }
-  function load(src) {
-    return new Promise(function (resolve, reject) {
-      var s = document.createElement("script");
-      s.src = src; s.async = false; s.onload = resolve;
-      s.onerror = function () { s.remove(); reject(new Error("could not load " + src)); };
-      document.head.appendChild(s);
-    });
-  }
-  function served(path) {
-    var cfg = document.getElementById("jupyter-config-data"), page;
-    if (!path || !cfg) return null;
-    try { page = JSON.parse(cfg.textContent); } catch (err) { return null; }
-    var top = String(page.serverRoot || "");
-    while (top.slice(-1) === "/") top = top.slice(0, -1);
-    if (!top || path.indexOf(top + "/") !== 0) return null;
-    var rel = path.slice(top.length + 1).split("/").map(encodeURIComponent).join("/");
-    return (page.baseUrl || "/") + "files/" + rel + "/";
-  }
-  if (!window.labsupportVega) {
-    var root = document.documentElement.dataset.content_root, amd = window.define;
-    var local = root !== undefined ? root + "_static/vega/" : served(vendor);
-    var chain = Promise.resolve();
-    window.define = undefined;
-    ["vega", "vega-lite", "vega-embed"].forEach(function (name) {
-      chain = chain.then(function () {
-        if (local === null) return load(cdn[name]);
-        return load(local + name + ".min.js").catch(function () { return load(cdn[name]); });
-      });
-    });
-    window.labsupportVega = chain.then(
-      function () { window.define = amd; return window.vegaEmbed; },
-      function (err) { window.define = amd; throw err; });
-  }
-  window.labsupportVega.then(function (embed) { return embed(el, spec, opts); }).catch(fail);
-})(%s, "%s", %s, %s, %s);"""
-
-
-def _js(value) -> str:
-    """JSON for inlining in a <script>: '<' escaped so the text can never close the script element."""
-    return json.dumps(value).replace("<", "\\u003c")
-
-
-def _served_vega() -> str | None:
-    """The vendored vega folder (absolute, with /) when this kernel was started by a Jupyter server for a notebook
-    (``JPY_SESSION_NAME`` is set) and the folder is complete; the chart's script then asks that server for it, so
-    charts in a local JupyterLab draw offline. ``None`` elsewhere (e.g. while the book executes the labs)."""
-    if not os.environ.get("JPY_SESSION_NAME"):
-        return None
-    if not all((VENDOR_VEGA / f"{name}.min.js").is_file() for name in CDN):
-        return None
-    return VENDOR_VEGA.as_posix()
-
-
-def render(spec: dict, **metadata) -> dict:
-    """Altair renderer: a mimebundle with the Vega-Lite JSON, an HTML page fragment and a plain-text stand-in."""
-    chart_id = f"labsupport-chart-{uuid.uuid4().hex}"
-    options = {**EMBED_OPTIONS, **metadata.get("embed_options", {})}
-    script = _LOADER % (_js(spec), chart_id, _js(options), _js(CDN), _js(_served_vega()))
-    html = (f'<div class="labsupport-chart" id="{chart_id}"></div>\n'
-            f'<script type="text/javascript">{script}</script>')
-    title = spec.get("title", "")
-    title = title.get("text", "") if isinstance(title, dict) else title
-    return {VEGALITE_MIMETYPE: spec, "text/html": html, "text/plain": f"<Altair chart: {title}>" if title else
-            "<Altair chart>"}
-
-
-_PLAIN = frozenset({str, int, float, bool, type(None)})
-
-
-def _plain(data) -> bool:
-    """Whether ``data`` is an ``alt.Data(values=records)`` with nothing else set whose records are dicts of plain
-    JSON values (str keys; str, int, float, bool or None values), as :func:`_data` makes them: Altair would copy such
-    records unchanged, and the Vega-Lite schema accepts any list of objects as inline values."""
-    if type(data) is not alt.Data or any(k != "values" and v is not alt.Undefined for k, v in data._kwds.items()):
-        return False
-    values = data._kwds.get("values", alt.Undefined)
-    return type(values) is list and all(
-        type(record) is dict and all(type(k) is str and type(v) in _PLAIN for k, v in record.items())
-        for record in values)
-
-
-def vegalite_spec(chart, *, validate: bool = True) -> dict:
-    """The Vega-Lite spec of ``chart``: the dict ``chart.to_dict(validate=validate)`` returns when Altair displays
-    the chart (``pre_transform`` off), built without walking inline data records one by one.
-
-    Altair converts every record of an inline ``alt.Data(values=...)`` field by field and validates each, which for
-    a chart of a few thousand points costs more than the training behind it. Records that are plain already (dicts
-    of str, int, float, bool or None, as the builders' inline data is) are set aside while the spec is built, under
-    a placeholder name, and copied back into the finished spec; any other data goes through Altair as usual.
-    ``validate`` checks the rest of the spec against the Vega-Lite schema (the set-aside records are valid inline
-    data whatever they hold), so an invalid chart raises as ``chart.to_dict()`` does. This is the one place where a
-    chart becomes a spec without Altair's display path: the explorer's charts (``validate=False``) use it.
-    """
-    prefix = f"labsupport-inline-{uuid.uuid4().hex}-"
-    stash: list[tuple[object, alt.Data]] = []
-
-    def set_aside(obj):
-        data = getattr(obj, "data", alt.Undefined)
-        if _plain(data):
-            stash.append((obj, data))
-            obj.data = alt.Data(name=f"{prefix}{len(stash) - 1}")
-        for key in ("layer", "concat", "hconcat", "vconcat"):
-            subs = getattr(obj, key, alt.Undefined)
-            for sub in () if subs is alt.Undefined else subs:
-                set_aside(sub)
-        spec = getattr(obj, "spec", alt.Undefined)
-        if spec is not alt.Undefined:
-            set_aside(spec)
-
-    try:
-        set_aside(chart)
-        spec = chart.to_dict(validate=validate, context={"pre_transform": False})
-    finally:
-        for obj, data in stash:
-            obj.data = data
-    if not stash:
-        return spec
-    records = {f"{prefix}{i}": data.values for i, (_, data) in enumerate(stash)}
-
-    def put_back(node):
-        if isinstance(node, dict):
-            name = node.get("name")
-            if isinstance(name, str) and name in records and set(node) == {"name"}:
-                return {"values": [dict(record) for record in records[name]]}
-            return {key: put_back(value) for key, value in node.items()}
-        if isinstance(node, list):
-            return [put_back(value) for value in node]
-        return node
-
-    return put_back(spec)
+#: vega-embed's options for the book's charts: the renderer's (:data:`labsupport.render.EMBED_OPTIONS`), with
+#: SERIES_COLORS as Vega's category range
+EMBED_OPTIONS = {**RENDER_OPTIONS, "config": {**RENDER_OPTIONS["config"], "range": {"category": SERIES_COLORS}}}
+#: the renderer as it draws the book's charts: :func:`labsupport.render.render` with :data:`EMBED_OPTIONS`
+render = functools.partial(render_chart, embed_options=EMBED_OPTIONS)
 
 
 def enable() -> None:
-    """Make the ``labsupport`` renderer Altair's active renderer (done once when this module is imported)."""
-    if RENDERER not in alt.renderers.names():
-        alt.renderers.register(RENDERER, render)
-    alt.renderers.enable(RENDERER)
+    """Make the ``labsupport`` renderer (:mod:`labsupport.render`) Altair's active renderer, drawing with
+    :data:`EMBED_OPTIONS` (done once when this module is imported)."""
+    enable_renderer(**EMBED_OPTIONS)
 
 
 enable()
@@ -286,15 +134,15 @@ def _thin(frame: pd.DataFrame, x: str, max_steps: int | None, log: bool = False)
     return frame[frame[x].isin(steps[np.unique(picks)])]
 
 
-def _data(frame: pd.DataFrame, columns: Sequence[str]) -> alt.Data:
+def _data(frame: pd.DataFrame, columns: Sequence[str]) -> Records:
     """Inline records of ``columns`` (NaN -> null), bypassing Altair's row limit for DataFrames; plain Python values,
     which :func:`vegalite_spec` copies into the spec without Altair's conversion."""
     sub = frame[list(dict.fromkeys(c for c in columns if c))]
     names = list(sub.columns)
     if all(sub[c].dtype.kind in "biuf" or isinstance(sub[c].dtype, pd.StringDtype) for c in names) \
             and not sub.isna().to_numpy().any():  # the common case, 4x faster: columns' tolist() is plain already
-        return alt.Data(values=[dict(zip(names, row)) for row in zip(*(sub[c].tolist() for c in names))])
-    return alt.Data(values=sub.astype(object).where(sub.notna(), None).to_dict("records"))
+        return Records(values=[dict(zip(names, row)) for row in zip(*(sub[c].tolist() for c in names))])
+    return Records(values=sub.astype(object).where(sub.notna(), None).to_dict("records"))
 
 
 def _scale(colors: dict[str, str] | None, present) -> alt.Scale | alt.UndefinedType:
@@ -456,7 +304,7 @@ def category_table(data, columns: Sequence[str] | None = None, *, title: str = "
         text=alt.Text("text:N"), color=alt.ColorValue(**alt.condition(f"indexof({light}, datum.category) >= 0",
                                                                        alt.value("black"), alt.value("white"))))
     return (rect + text).properties(title=title, width=cell_width * len(columns),
-                                    height=row_height * max(len(rows), 2), data=alt.Data(values=cells))
+                                    height=row_height * max(len(rows), 2), data=Records(values=cells))
 
 
 def decomposition_bars(data, value: str = "term", color: str | None = None, facet: str | None = None, *,
@@ -485,12 +333,6 @@ def decomposition_bars(data, value: str = "term", color: str | None = None, face
     )
     zero = base.mark_rule(color="black").encode(x=alt.datum(0))
     return _finish(bars + zero, title, width, height or 22 * len(order), facet)
-
-
-__all__ = [
-    "CATEGORY_COLORS", "PALETTE", "REWARD_COLORS", "SERIES_COLORS", "SIGN_COLORS", "category_table",
-    "decomposition_bars", "enable", "line_chart", "prob_curves", "render", "value_curves", "vegalite_spec",
-]
 
 
 # ------------------------------------------------------------------------------------------------ bands, explorer
@@ -696,7 +538,7 @@ def category_explorer(curves, cells, first: str, second: str, *, first_title: st
     ).transform_filter(pick_curve).add_params(*params)
     panel = lines
     if y_rule is not None:
-        rule = alt.Chart(alt.Data(values=[{"y": float(y_rule)}])).mark_rule(strokeDash=[4, 4], color="black")
+        rule = alt.Chart(Records(values=[{"y": float(y_rule)}])).mark_rule(strokeDash=[4, 4], color="black")
         panel = alt.layer(lines, rule.encode(y=alt.Y(field="y", type="quantitative")))
     panel = panel.properties(width=panel_width, height=height, title="The selected cell during training")
 
@@ -728,7 +570,7 @@ def category_explorer(curves, cells, first: str, second: str, *, first_title: st
         said_rows += [{first: float(row[first]), second: float(row[second]), "line": k, "text": t, "category": cat}
                       for k, (t, cat) in enumerate(said)]
     n_lines = max(r["line"] for r in said_rows) + 1
-    words = alt.Chart(alt.Data(values=said_rows)).mark_text(
+    words = alt.Chart(Records(values=said_rows)).mark_text(
         align="left", baseline="middle", fontSize=12, limit=panel_width + 60).encode(
         x=alt.value(0), y=alt.Y(field="line", type="ordinal", axis=None), text=alt.Text(field="text", type="nominal"),
         color=alt.Color(field="category", type="nominal", scale=text_colors, legend=None),
@@ -736,9 +578,6 @@ def category_explorer(curves, cells, first: str, second: str, *, first_title: st
                                              view=alt.ViewBackground(stroke=None), title="The selected cell in words")
     return (alt.vconcat(panel, alt.hconcat(*maps), words).properties(title=title)
             .resolve_scale(color="independent"))
-
-
-__all__ += ["band_curves", "category_explorer"]
 
 
 # ------------------------------------------------------------------------------------------------ simplex and sign map
@@ -899,9 +738,6 @@ def sign_map(data, x: str = "A_G", y: str = "A_P", color: str = "error", *, step
             .properties(width=width, height=height, title=title))
 
 
-__all__ += ["SIGN_REGIONS", "sign_map", "simplex_flow"]
-
-
 # ------------------------------------------------------------------------------------------------ heat map
 # Builder added for chapter 7: a grid of cells coloured by a signed quantity (e.g. which of two rewards reaches a
 # target first, and by what factor) with a label written in each cell. Fields are passed as fields, not shorthands.
@@ -958,9 +794,6 @@ def heat_map(data, x: str, y: str, color: str, *, text: str | None = None, facet
     chart = alt.layer(*layers, data=_data(frame, [x, y, color, text, facet, *tooltip]))
     width = cell_size * frame[x].nunique()
     return _finish(chart, title, width, cell_size * frame[y].nunique(), facet)
-
-
-__all__ += ["CREDIT_COLORS", "heat_map"]
 
 
 # ------------------------------------------------------------------------------------------------ metric vs outcome
@@ -1039,9 +872,6 @@ def correlation_intervals(data, x: str = "value", y: str = "metric", color: str 
     chart = alt.layer(bars, dots, zero, data=_data(frame, [x, y, color, low, high, facet, *tooltip]))
     height = row_height * len(order) * max(1, min(frame[color].nunique(), 3)) // 2 + 20
     return _finish(chart, title, width, height, facet)
-
-
-__all__ += ["RM_SOURCE_COLORS", "STAT_COLORS", "correlation_intervals", "metric_scatter"]
 
 
 # ------------------------------------------------------------------------------------------------ stress test
@@ -1124,4 +954,3 @@ def rate_bars(data, x: str, y: str, color: str | None = None, *, title: str, x_t
     return _finish(chart, title, width, height)
 
 
-__all__ += ["confusion_heatmap", "rate_bars"]

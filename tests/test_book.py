@@ -393,17 +393,17 @@ def test_charts_in_jupyterlab_load_the_vendored_libraries(built_book: Path, tmp_
     import altair as alt
     import pandas as pd
 
-    from labsupport import charts
+    from labsupport import charts, render
 
     if not (BOOK / "_vendor" / "manifest.json").is_file():
         pytest.skip("book/_vendor was not filled (npm missing or registry unreachable): charts use the CDN")
     monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
-    assert charts._served_vega() is None  # not under a Jupyter server (e.g. the book's own build): no local path
+    assert render.served_vega() is None  # not under a Jupyter server (e.g. the book's own build): no local path
     monkeypatch.setenv("JPY_SESSION_NAME", "notebooks/lab.ipynb")
     chart = alt.Chart(pd.DataFrame({"step": [0, 1, 2], "V": [0.1, 0.5, 0.9]}), title="t").mark_line().encode(
         x=alt.X("step:Q", title="step"), y=alt.Y("V:Q", title="V"))
     html = charts.render(charts.vegalite_spec(chart))["text/html"]
-    assert charts.VENDOR_VEGA.as_posix() in html
+    assert render.VENDOR_VEGA.as_posix() in html
     site = tmp_path / "site"
     site.mkdir()
     (site / "files").symlink_to(ROOT, target_is_directory=True)

@@ -45,7 +45,7 @@ def test_render_returns_the_spec_an_html_fragment_and_a_title():
 
 
 def test_enable_makes_the_renderer_active_with_its_options():
-    previous = alt.renderers.active
+    previous, options = alt.renderers.active, alt.renderers.options
     try:
         render.enable(config={"background": "black"})
         bundle = alt.Chart(render.Records(values=RECORDS)).mark_point().encode(x="x:Q")._repr_mimebundle_()
@@ -53,7 +53,7 @@ def test_enable_makes_the_renderer_active_with_its_options():
         assert alt.renderers.active == render.RENDERER and '"config": {"background": "black"}' in html
         assert '"renderer": "svg"' in html
     finally:
-        alt.renderers.enable(previous)
+        alt.renderers.enable(previous, **options)
 
 
 def test_the_vendored_folder_is_offered_only_to_a_kernel_of_a_jupyter_server(tmp_path: Path, monkeypatch):
