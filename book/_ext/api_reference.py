@@ -19,8 +19,8 @@ from sphinx.config import Config
 PAGE = Path(__file__).resolve().parent.parent / "api" / "labsupport.md"
 #: by layer, as README.md's architecture section draws them: core, the chapters' studies, presentation, front
 MODULES = ("problems", "policies", "algorithms", "simulate", "fused", "sequence", "theory", "metrics", "labmode",
-           "rmreport", "data", "studies", "studies.sweeps", "studies.rlhf", "studies.verifiable", "charts", "widgets",
-           "cli", "exercises")
+           "rmreport", "data", "studies", "studies.sweeps", "studies.rlhf", "studies.verifiable", "render", "charts",
+           "widgets", "cli", "exercises")
 INTRO = """# API reference: `labsupport`
 
 Everything the labs call, generated from the package's docstrings when the book is built (the same text as
@@ -30,8 +30,8 @@ Everything the labs call, generated from the package's docstrings when the book 
 `ls.studies.sweeps`, `ls.studies.rlhf` and `ls.studies.verifiable` are imported on first use.
 
 The modules below come in layers, bottom up: the core every chapter uses (`problems` to `rmreport`, and `data`), the
-chapters' studies on top of it (`studies`), the presentation (`charts`, `widgets`), and the front (`cli`,
-`exercises`). A module imports its own layer and those below, never one above.
+chapters' studies on top of it (`studies`), the presentation (`render`, `charts`, `widgets`), and the front
+(`cli`, `exercises`). A module imports its own layer and those below, never one above.
 """
 
 
