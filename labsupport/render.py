@@ -26,7 +26,7 @@ import os
 import uuid
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import altair as alt
 
@@ -101,7 +101,7 @@ class Records(alt.Data):
 _PLAIN = frozenset({str, int, float, bool, type(None)})
 
 
-def _plain(data: Any) -> bool:
+def _plain(data: Any) -> TypeGuard[Records]:
     """Whether ``data`` is a :class:`Records` whose records are plain, as its docstring requires."""
     values = data.values if type(data) is Records else None
     return type(values) is list and all(
@@ -130,7 +130,7 @@ def vegalite_spec(chart: alt.TopLevelMixin, *, validate: bool = True) -> dict:
             stash.append((obj, data))
             obj.data = alt.Data(name=f"{prefix}{len(stash) - 1}")
         for key in ("layer", "concat", "hconcat", "vconcat"):
-            subs = getattr(obj, key, alt.Undefined)
+            subs: Any = getattr(obj, key, alt.Undefined)
             for sub in () if subs is alt.Undefined else subs:
                 set_aside(sub)
         spec = getattr(obj, "spec", alt.Undefined)
