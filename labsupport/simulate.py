@@ -8,14 +8,17 @@ sampling round), so ``steps`` and ``lr`` mean what they mean in the paper's cont
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from ._checks import choice, count, fits_dtype, flag, float_dtype, memory
 from .algorithms import Algorithm, ExactPG, StepInput
@@ -60,13 +63,13 @@ class _OnFirstRead:
     to a numpy array of ``dtype`` on first read, once: :func:`train` returns without copying results to the host,
     and a user who never reads them never pays for the copy. Other values (numpy arrays, None) are kept as given."""
 
-    def __init__(self, dtype, default=dataclasses.MISSING):
+    def __init__(self, dtype: torch.dtype, default: Any = dataclasses.MISSING):
         self.dtype, self.default = dtype, default
 
-    def __set_name__(self, owner, name: str):
+    def __set_name__(self, owner: type, name: str) -> None:
         self.slot = f"_{name}"
 
-    def __get__(self, run, owner=None):
+    def __get__(self, run: Run | None, owner: type | None = None) -> Any:
         if run is None:  # the dataclass reads the default here; AttributeError means "no default"
             if self.default is dataclasses.MISSING:
                 raise AttributeError(self.slot[1:])
@@ -76,7 +79,7 @@ class _OnFirstRead:
             value = run.__dict__[self.slot] = value.to("cpu", self.dtype).numpy()
         return value
 
-    def __set__(self, run, value):
+    def __set__(self, run: Run, value: torch.Tensor | np.ndarray | None) -> None:
         run.__dict__[self.slot] = value
 
 
@@ -97,14 +100,20 @@ class Run:
     """
 
     steps: np.ndarray
-    probs: np.ndarray = _OnFirstRead(torch.float64)
+    if TYPE_CHECKING:  # the type checker sees the fields as read; at run time they convert on first read
+        probs: np.ndarray
+    else:
+        probs: np.ndarray = _OnFirstRead(torch.float64)
     r_true: np.ndarray
     r_proxy: np.ndarray
     names: tuple[str, ...]
     reward: str
     algorithm: Algorithm
     #: with ``train(..., track_level=...)``: per run, the first step with V_G >= the level (-1: never); else None
-    hit_steps: np.ndarray | None = _OnFirstRead(torch.long, default=None)
+    if TYPE_CHECKING:
+        hit_steps: np.ndarray | None = None
+    else:
+        hit_steps: np.ndarray | None = _OnFirstRead(torch.long, default=None)
 
     @property
     def true_value(self) -> np.ndarray:
@@ -135,7 +144,7 @@ class Run:
         first = hit.argmax(axis=0)
         return np.where(hit.any(axis=0), self.steps[first], -1)
 
-    def to_frame(self):
+    def to_frame(self) -> pd.DataFrame:
         """Tidy pandas DataFrame: one row per (record, run, output) with columns
         step, run, output, prob, true_value, proxy_value."""
         import pandas as pd
@@ -162,9 +171,9 @@ def train(
     device: str = "auto",
     record_every: int | None = 1,
     dtype: torch.dtype = torch.float32,
-    common_noise=None,
+    common_noise: Sequence[int] | np.ndarray | torch.Tensor | None = None,
     progress: bool | None = None,
-    track_level=None,
+    track_level: float | Sequence[float] | np.ndarray | torch.Tensor | None = None,
     backend: str = "auto",
 ) -> Run:
     """Train the B problems of ``problem`` together for ``steps`` updates of ``algorithm``.
