@@ -1,7 +1,7 @@
 """Chapter 7 under both optimisers: binary against partial credit with the miniature's SGD and the paper's AdamW recipe.
 
     .venv/bin/python tools/run_grpo_optimisers.py --out labsupport/data/grpo_optimisers.csv
-                                          # the committed file: size "cpu", about 6 minutes on 2 CPU cores
+                                          # the committed file: size "cpu", about 7 minutes on 2 CPU cores
     .venv/bin/python tools/run_grpo_optimisers.py --size small --out /tmp/grpo.csv       # a check, under a minute
 
 Three parts, one row per (part, training, initial policy), the columns of
@@ -41,7 +41,7 @@ REGIMES = {"(a)": (0.7, 0.05, 0.003), "(b)": (0.4, 0.4, 0.1), "(c)": (0.02, 0.02
 FAMILIES = {"compatible (end_bias 0)": 0.0, "competing (end_bias 4)": 4.0}
 #: size -> steps, seeds of the regimes and the sweep, seeds of the phase diagram, grid, learning rates of the sweep
 SIZES = {
-    "cpu": dict(steps=400, seeds=6, phase_seeds=3, grid=[0.02, 0.05, 0.2, 0.4, 0.7],
+    "cpu": dict(steps=400, seeds=8, phase_seeds=4, grid=[0.02, 0.05, 0.1, 0.2, 0.4, 0.7],
                 lrs=[0.003, 0.01, 0.03, 0.1, 0.3]),
     "small": dict(steps=100, seeds=2, phase_seeds=1, grid=[0.05, 0.4], lrs=[0.03, 0.3]),
 }
