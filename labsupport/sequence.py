@@ -38,11 +38,11 @@ chapters use, each written once:
   two are the same gradient (tested to 1e-14); each path keeps the operations of the chapter that uses it, so both
   chapters' results stay exactly what they were. ``"adamw"`` hands the closed-form direction, negated, as the
   gradient to ``torch.optim.AdamW`` (decoupled weight decay ``weight_decay``, default 0 as in open-instruct; betas
-  (0.9, 0.999) and eps 1e-8, PyTorch's defaults, which open-instruct keeps): the paper's optimiser (chapter 7).
+  (0.9, 0.999) and eps 1e-8, PyTorch's defaults): the paper's optimiser (chapter 7).
 * ``schedule``: ``"constant"`` (lr at every step) or ``"linear"``: the learning rate of step t (0-based) is
   lr * :func:`lr_factor` (t, steps, warm-up steps), a linear warm-up over ``int(warmup * steps)`` steps from 0, then
-  a linear decay to 0 at the last step, as ``transformers.get_linear_schedule_with_warmup`` (open-instruct's
-  ``lr_scheduler_type="linear"``, ``warmup_ratio=0.03``). It applies to every optimiser.
+  a linear decay that reaches 0 one step after the last, as ``transformers.get_linear_schedule_with_warmup``
+  (open-instruct's ``lr_scheduler_type="linear"``, ``warmup_ratio=0.03``). It applies to every optimiser.
 * a rule option that changes the batch, GRPO's ``filter_silent`` (silent groups dropped, the update averaged over
   the others), changes the weights, and with them the normaliser P G, in one place, the step of ``_train_steps``
   (:func:`labsupport.algorithms.drop_silent`, over the step's P n groups of a run; GRPO's ``groups=n`` draws n groups
@@ -108,7 +108,7 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "linear")
 #: the share of the steps that warm the learning rate up under ``schedule="linear"`` (open-instruct's warmup_ratio)
 WARMUP = 0.03
-#: AdamW's betas and eps: PyTorch's defaults (``torch.optim.AdamW``), which open-instruct keeps
+#: AdamW's betas and eps: PyTorch's defaults (``torch.optim.AdamW``)
 ADAMW_BETAS = (0.9, 0.999)
 ADAMW_EPS = 1e-8
 #: a prompt with at most this many distinct responses gets exact expectations (a sum over every response)
