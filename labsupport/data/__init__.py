@@ -10,6 +10,8 @@ The files, by name (:data:`FILES`):
   reward error of 100,000 random bandits under five update rules, one row per (instance, error, algorithm);
 * ``rlhf_study`` (``rlhf_study.csv``): chapter 6's reward-model evaluation study, one row per (initial policy,
   reward model); :func:`labsupport.studies.rlhf.load_study` restores its column types;
+* ``grpo_optimisers`` (``grpo_optimisers.csv``): chapter 7 under the miniature's SGD and the paper's AdamW recipe,
+  binary against partial credit, one row per (part, training, initial policy);
 * ``rm_example`` (``rm_example.jsonl``): a few scored responses, the example input of the reward-model report
   (``python -m labsupport rm-report``).
 
@@ -29,7 +31,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 #: name -> file in this folder
-FILES = {"stress_sweep": "stress_sweep.csv.gz", "rlhf_study": "rlhf_study.csv", "rm_example": "rm_example.jsonl"}
+FILES = {"stress_sweep": "stress_sweep.csv.gz", "rlhf_study": "rlhf_study.csv",
+         "grpo_optimisers": "grpo_optimisers.csv", "rm_example": "rm_example.jsonl"}
 
 __all__ = ["FILES", "load", "path", "read"]
 
