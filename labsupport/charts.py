@@ -877,7 +877,7 @@ def correlation_intervals(data, x: str = "value", y: str = "metric", color: str 
 # ------------------------------------------------------------------------------------------------ stress test
 # Builders added for chapter 5: confusion matrices of predicted against measured error categories, and grouped bars of
 # rates (e.g. the agreement of the rules with the measurement per algorithm and entropy bin). The numbers come
-# precomputed from labsupport.sweeps (confusion, agreement); the charts only draw them.
+# precomputed from labsupport.studies.sweeps (confusion, agreement); the charts only draw them.
 
 PREDICTED_ORDER = ["harmful", "benign", "beneficial", "unclassified"]
 MEASURED_ORDER = ["harmful", "benign", "beneficial"]
@@ -889,8 +889,8 @@ def confusion_heatmap(data, facet: str | None = "algorithm", *, value: str = "sh
     """Confusion matrices as heat maps: one panel per ``facet`` value, rows = predicted category, columns = measured.
 
     ``data``: tidy rows with columns predicted, measured, ``value`` (the cell's shade, in [0, 1]: by default the share
-    of the row's errors, as :func:`labsupport.sweeps.confusion` computes it) and ``count`` (printed in the cell).
-    Hovering a cell shows the category pair, the count and the share. Panels wrap after ``columns``.
+    of the row's errors, as :func:`labsupport.studies.sweeps.confusion` computes it) and ``count`` (printed in the
+    cell). Hovering a cell shows the category pair, the count and the share. Panels wrap after ``columns``.
     """
     frame = _frame(data, ["predicted", "measured", value, count, facet], "confusion_heatmap").copy()
     frame["_label"] = frame[count].map(lambda c: f"{int(c)}")
