@@ -57,11 +57,13 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 
 from .. import sequence
 from .._checks import choice, count, non_negative, positive
@@ -91,7 +93,8 @@ OPTIMISERS_FILE = "grpo_optimisers.csv"
 # ------------------------------------------------------------------------------------------------ rewards
 
 
-def check(tokens, keyword=(0,), terminator=(1,)) -> tuple[np.ndarray, np.ndarray]:
+def check(tokens: ArrayLike, keyword: Sequence[int] = (0,), terminator: Sequence[int] = (1,)
+          ) -> tuple[np.ndarray, np.ndarray]:
     """The two constraints on sequences ``tokens`` (..., L) of token ids.
 
     Returns:
@@ -112,23 +115,23 @@ def _check(tokens: torch.Tensor, s1: torch.Tensor, s2: torch.Tensor) -> tuple[to
     return c1, c2
 
 
-def binary_credit(c1, c2):
+def binary_credit(c1: ArrayLike, c2: ArrayLike) -> np.ndarray:
     """Ground truth: 1 if both constraints hold, else 0 (float, same shape as c1)."""
     return (np.asarray(c1) & np.asarray(c2)).astype(float)
 
 
-def partial_credit(c1, c2):
+def partial_credit(c1: ArrayLike, c2: ArrayLike) -> np.ndarray:
     """Proxy: 0.5 per satisfied constraint (0, 0.5 or 1)."""
     return 0.5 * (np.asarray(c1, dtype=float) + np.asarray(c2, dtype=float))
 
 
-def mixed_credit(c1, c2, weight):
+def mixed_credit(c1: ArrayLike, c2: ArrayLike, weight: ArrayLike) -> np.ndarray:
     """(1 - weight) * binary + weight * partial: weight 0 is binary credit, 1 partial credit."""
     w = np.asarray(weight, dtype=float)
     return (1 - w) * binary_credit(c1, c2) + w * partial_credit(c1, c2)
 
 
-def grpo_advantages(rewards, eps: float = EPS) -> np.ndarray:
+def grpo_advantages(rewards: ArrayLike, eps: float = EPS) -> np.ndarray:
     """GRPO's advantages of groups of rewards (..., G): (r - mean) / (population std + eps).
 
     A group whose rewards are all equal gets advantage 0 for every member. Same formula as
@@ -213,7 +216,7 @@ class SequenceTask:
     def length(self) -> int:
         return self.theta0.shape[1]
 
-    def rows(self, index) -> "SequenceTask":
+    def rows(self, index: ArrayLike) -> SequenceTask:
         """The tasks of rows ``index`` (an int array), e.g. to repeat each task over seeds."""
         idx = torch.as_tensor(np.asarray(index), dtype=torch.long)
         return SequenceTask(self.theta0[idx], self.keyword, self.terminator,
@@ -261,7 +264,7 @@ class SequenceTask:
         u = torch.rand((self.batch_size, n, self.length), generator=gen, dtype=torch.float64)
         return self.policy.sample(self.policy.conditionals(theta), u).numpy()
 
-    def last_token_view(self, theta: torch.Tensor | None = None):
+    def last_token_view(self, theta: torch.Tensor | None = None) -> pd.DataFrame:
         """What each reward says about the last token: one row per task and class of last token.
 
         Classes: ``keyword`` (S1), ``terminator`` (S2), ``other``. Columns: ``q`` = P(last token in the class);
@@ -298,7 +301,7 @@ class SequenceTask:
                                       "A_bin": r_bin - value_bin, "A_part": r_part - value_part}))
         return pd.concat(rows).sort_values(["task"], kind="stable").reset_index(drop=True)
 
-    def describe(self):
+    def describe(self) -> pd.DataFrame:
         """The initial success probabilities and biases, one row per task (pandas DataFrame)."""
         import pandas as pd
 
@@ -362,7 +365,8 @@ def _logit(p: torch.Tensor) -> torch.Tensor:
     return torch.log(p) - torch.log1p(-p)
 
 
-def make_task(p1, p2, joint=None, *, end_bias=0.0, vocab: int = 8, length: int = 6, keyword=(0,), terminator=(1,),
+def make_task(p1: ArrayLike, p2: ArrayLike, joint: ArrayLike | None = None, *, end_bias: float = 0.0, vocab: int = 8,
+              length: int = 6, keyword: Sequence[int] = (0,), terminator: Sequence[int] = (1,),
               base_scale: float = 0.5, seed: int = 0, tol: float = 1e-9) -> SequenceTask:
     """Tasks whose initial policy satisfies C1 with probability ``p1``, C2 with ``p2`` (and both with ``joint``).
 
@@ -387,10 +391,10 @@ def make_task(p1, p2, joint=None, *, end_bias=0.0, vocab: int = 8, length: int =
     count("length", length, minimum=1)
     targets = [np.asarray(x, dtype=float) for x in ((p1, p2) if joint is None else (p1, p2, joint))]
     names = ["p1", "p2", "joint"]
-    for name, x in zip(names, targets):
-        if not np.all((x > 0) & (x < 1)):
-            raise ValueError(f"{name} must lie strictly between 0 and 1; got {x.tolist()!r}")
-    targets = np.broadcast_arrays(*[np.atleast_1d(x) for x in targets])
+    for name, target in zip(names, targets):
+        if not np.all((target > 0) & (target < 1)):
+            raise ValueError(f"{name} must lie strictly between 0 and 1; got {target.tolist()!r}")
+    targets = list(np.broadcast_arrays(*[np.atleast_1d(target) for target in targets]))
     if targets[0].ndim != 1:
         raise ValueError(f"p1, p2 and joint must be scalars or 1-d arrays; got shape {targets[0].shape}")
     if joint is not None:
@@ -492,7 +496,7 @@ class GRPORun:
         lo = np.maximum(np.arange(1, len(s) + 1) - window, 0)
         return (c[1:] - c[lo]) / (np.arange(1, len(s) + 1) - lo)[:, None]
 
-    def to_frame(self, labels=None, every: int = 1):
+    def to_frame(self, labels: Sequence[str] | np.ndarray | None = None, every: int = 1) -> pd.DataFrame:
         """Tidy pandas DataFrame, one row per (record, run): step, run, reward, P(C1), P(C2), P(both).
 
         ``labels``: optional (B,) extra column ``label`` (e.g. the regime); ``every``: keep every k-th record.
@@ -543,7 +547,9 @@ class CreditMix:
         self.weight[t] = w
         return ((1 - w[:, None]) * both + w[:, None] * half)[:, None]
 
-    def fused(self, task, algorithm, steps, seed, record_at, device, dtype, bar):
+    def fused(self, task: sequence.SequenceTask, algorithm: Algorithm, steps: int, seed: int, record_at: list[int],
+              device: torch.device, dtype: torch.dtype, bar: Any
+              ) -> str | tuple[dict[str, torch.Tensor], torch.Tensor]:
         """The whole training in chapter 7's fused kernel (:func:`labsupport.fused.train_sequences`): the values
         and silent shares as :class:`labsupport.sequence.SequenceRun` holds them, or why the kernel cannot run it
         (plain GRPO with normalised std and no KL, CUDA, float32, V a power of two up to 16)."""
@@ -599,12 +605,12 @@ def _measures(p1: torch.Tensor, p2: torch.Tensor, joint: torch.Tensor) -> dict[s
     return {"p1": p1, "p2": p2, "joint": joint, "true_value": joint, "proxy_value": 0.5 * (p1 + p2)}
 
 
-def train_grpo(task: SequenceTask, reward, steps: int, *, group: int = 32, lr: float = 1.0, seed: int = 0,
-               device: str = "auto", record_every: int = 1, anneal_steps: int | None = None,
-               switch_at: float = 0.2, switch_window: int = 10, dtype: torch.dtype = torch.float32,
-               progress: bool | None = None, backend: str = "auto", algorithm: Algorithm | None = None,
-               optimizer: str = "sgd", schedule: str = "constant", warmup: float = WARMUP,
-               weight_decay: float = 0.0) -> GRPORun:
+def train_grpo(task: SequenceTask, reward: str | Sequence[str] | np.ndarray, steps: int, *, group: int = 32,
+               lr: float = 1.0, seed: int = 0, device: str = "auto", record_every: int = 1,
+               anneal_steps: int | None = None, switch_at: float = 0.2, switch_window: int = 10,
+               dtype: torch.dtype = torch.float32, progress: bool | None = None, backend: str = "auto",
+               algorithm: Algorithm | None = None, optimizer: str = "sgd", schedule: str = "constant",
+               warmup: float = WARMUP, weight_decay: float = 0.0) -> GRPORun:
     """GRPO (or another update rule) on every row of ``task`` at once, each row with its own reward and random numbers:
     :func:`labsupport.sequence.train_sequences` on :meth:`SequenceTask.engine_task` with a :class:`CreditMix`.
 
@@ -691,7 +697,7 @@ def _compositions(total: int, parts: int) -> np.ndarray:
     return np.array([[*c, total - sum(c)] for c in rows], dtype=np.int64)
 
 
-def value_weights(outcome_probs, values, group: int | None, eps: float = EPS) -> np.ndarray:
+def value_weights(outcome_probs: ArrayLike, values: ArrayLike, group: int | None, eps: float = EPS) -> np.ndarray:
     """Expected GRPO advantage m_k of a sample whose outcome is k, averaged over the other G - 1 draws of its group.
 
     Args:
@@ -734,8 +740,8 @@ def _outcome_values(weight) -> np.ndarray:
     return np.stack([np.zeros_like(w), 0.5 * w, np.ones_like(w)], -1)
 
 
-def expected_update(task: SequenceTask, weight=0.0, group: int | None = 64, theta: torch.Tensor | None = None,
-                    eps: float = EPS) -> torch.Tensor:
+def expected_update(task: SequenceTask, weight: ArrayLike = 0.0, group: int | None = 64,
+                    theta: torch.Tensor | None = None, eps: float = EPS) -> torch.Tensor:
     """Exact expected GRPO update direction E[(1/G) sum_i A_i grad log pi(y_i)], shape (B, L, V, V).
 
     With outcome classes none / one / both (probabilities P_k, rewards v_k = 0, w/2, 1 for the partial-credit weight
@@ -749,8 +755,8 @@ def expected_update(task: SequenceTask, weight=0.0, group: int | None = 64, thet
     return grad
 
 
-def expected_signal(task: SequenceTask, weight=0.0, group: int | None = 64, theta: torch.Tensor | None = None,
-                    eps: float = EPS):
+def expected_signal(task: SequenceTask, weight: ArrayLike = 0.0, group: int | None = 64,
+                    theta: torch.Tensor | None = None, eps: float = EPS) -> pd.DataFrame:
     """How fast P(C1), P(C2) and P(both) change under the expected GRPO update (per unit of learning rate).
 
     rate(q) = <grad q, E[update]> for q = P(C1), P(C2), P(both): the first-order change of q in one GRPO step
@@ -777,7 +783,7 @@ def expected_signal(task: SequenceTask, weight=0.0, group: int | None = 64, thet
     return frame
 
 
-def sampled_update(task: SequenceTask, weight=0.0, group: int = 64, groups: int = 1000, seed: int = 0,
+def sampled_update(task: SequenceTask, weight: ArrayLike = 0.0, group: int = 64, groups: int = 1000, seed: int = 0,
                    theta: torch.Tensor | None = None) -> torch.Tensor:
     """Monte Carlo average of the GRPO update direction over ``groups`` groups per task, shape (B, L, V, V).
 
@@ -809,7 +815,7 @@ def sampled_update(task: SequenceTask, weight=0.0, group: int = 64, groups: int 
     return total / groups
 
 
-def silent_probability(outcome_probs, weight, group: int) -> np.ndarray:
+def silent_probability(outcome_probs: ArrayLike, weight: ArrayLike, group: int) -> np.ndarray:
     """Probability that a group of G samples has zero reward variance (all rewards equal), shape (B,).
 
     outcome_probs: (B, 3) probabilities of none / one / both. With weight 0 (binary credit) "none" and "one" share
@@ -826,9 +832,10 @@ def silent_probability(outcome_probs, weight, group: int) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------ phase diagram
 
 
-def phase_diagram(p1_values, p2_values, *, steps: int, target: float = 0.5, end_bias: float = 0.0, seeds: int = 4,
-                  group: int = 64, lr: float = 1.0, record_every: int = 5, tolerance: float = 0.1, seed: int = 0,
-                  device: str = "auto", progress: bool | None = None, training: dict | None = None, **task_options):
+def phase_diagram(p1_values: Sequence[float], p2_values: Sequence[float], *, steps: int, target: float = 0.5,
+                  end_bias: float = 0.0, seeds: int = 4, group: int = 64, lr: float = 1.0, record_every: int = 5,
+                  tolerance: float = 0.1, seed: int = 0, device: str = "auto", progress: bool | None = None,
+                  training: dict | None = None, **task_options: Any) -> pd.DataFrame:
     """Which reward reaches joint success ``target`` first, over a grid of initial success probabilities.
 
     All cells x {binary, partial} x seeds train in one batch (:func:`train_grpo`, with GRPO(group, lr) and SGD, or
@@ -911,7 +918,8 @@ def _verdict(t_binary: float, t_partial: float, horizon: int, resolution: int, t
 # ------------------------------------------------------------------------------------------------ summaries
 
 
-def band_frame(run: GRPORun, labels, quantiles=(0.1, 0.5, 0.9), every: int = 1):
+def band_frame(run: GRPORun, labels: Sequence[str] | np.ndarray, quantiles: Sequence[float] = (0.1, 0.5, 0.9),
+               every: int = 1) -> pd.DataFrame:
     """Quantiles over the runs that share a (label, reward), per recorded step: a tidy DataFrame with columns
     step, label, reward, quantity (P(C1), P(C2), P(both)), low, median, high."""
     frame = run.to_frame(labels, every=every).melt(id_vars=["step", "run", "reward", "label"],
@@ -922,7 +930,7 @@ def band_frame(run: GRPORun, labels, quantiles=(0.1, 0.5, 0.9), every: int = 1):
     return out.reset_index()
 
 
-def silent_frame(run: GRPORun, labels, window: int = 10):
+def silent_frame(run: GRPORun, labels: Sequence[str] | np.ndarray, window: int = 10) -> pd.DataFrame:
     """Fraction of zero-variance groups per step, averaged over the runs of each (label, reward): measured (over
     the last ``window`` steps) and expected (exact, :meth:`GRPORun.expected_silent`, at the recorded steps).
     Tidy DataFrame: step, label, reward, source ("measured" / "exact"), silent."""
@@ -943,7 +951,8 @@ def silent_frame(run: GRPORun, labels, window: int = 10):
     return pd.concat(parts, ignore_index=True)
 
 
-def summary_table(run: GRPORun, labels, target: float = 0.5, early: int = 100):
+def summary_table(run: GRPORun, labels: Sequence[str] | np.ndarray, target: float = 0.5, early: int = 100
+                  ) -> pd.DataFrame:
     """One row per (label, reward): the median and the 10%-90% range over runs of the steps to P(both) >= target
     (``inf`` = not reached within the horizon), the fraction of runs that reach it, the median final P(C1), P(C2)
     and P(both), and the fraction of silent groups over the first ``early`` steps and over all steps."""
