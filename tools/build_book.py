@@ -8,7 +8,8 @@ Notebook execution is cached by jupyter-cache (book/_config.yml, ``execute_noteb
 notebook's code: a second build with nothing changed executes no notebook, and a change to one lab re-executes that
 lab only. The cache cannot see what a notebook's code calls, so it is emptied (and every page re-read) when anything
 else the outputs depend on changes: the labsupport package, its committed data (labsupport/data), or the problem sizes
-(``LABSUPPORT_SMALL``). After the build, the notebooks executed in it are listed from jupyter-cache's records.
+(``LABSUPPORT_SMALL``, and whether a CUDA GPU is there: ``ls.pick`` gives it larger sizes). After the build, the
+notebooks executed in it are listed from jupyter-cache's records.
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ JUPYTER_BOOK = [sys.executable, "-c", "import sys; from jupyter_book.cli.main im
 def fingerprint() -> str:
     """A digest of what the executed outputs depend on beside the notebooks' own code."""
     sys.path.insert(0, str(ROOT))
-    from labsupport.labmode import small_mode
+    from labsupport.labmode import gpu_available, small_mode
 
-    digest = hashlib.sha256(f"small={small_mode()}".encode())
+    digest = hashlib.sha256(f"small={small_mode()} gpu={gpu_available()}".encode())
     for path in sorted({*(ROOT / "labsupport").rglob("*.py"), *(ROOT / "labsupport" / "data").glob("*")}):
         if path.is_file():
             digest.update(str(path.relative_to(ROOT)).encode() + path.read_bytes())
@@ -58,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     key = fingerprint()
     full = args.all
     if cache_dir.exists() and (not stamp.exists() or stamp.read_text() != key):
-        print("labsupport (code or data) or LABSUPPORT_SMALL changed since the last build: every notebook runs again.")
+        print("labsupport (code or data) or the lab sizes (LABSUPPORT_SMALL, a GPU) changed since the last build: "
+              "every notebook runs again.")
         shutil.rmtree(cache_dir)
         full = True
     before = records(cache_dir)
