@@ -44,9 +44,12 @@ import html
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .problems import Bandit
 
 __all__ = [
     "Verdict",
@@ -107,7 +110,7 @@ def _fmt(x: Any) -> str:
     return "[" + ", ".join(f"{v:.4g}" for v in a.ravel()) + "]"
 
 
-def _call(exercise: str, fn: Callable, *args) -> tuple[Any, Verdict | None]:
+def _call(exercise: str, fn: Callable, *args: Any) -> tuple[Any, Verdict | None]:
     """``fn(*args)``, or a verdict that says why there is no usable result (not callable, raised, returned None)."""
     if not callable(fn):
         return None, Verdict(exercise, False, f"pass your function itself (no parentheses); got {fn!r}")
@@ -579,7 +582,7 @@ def check_reinforce_direction(fn: Callable, exercise: str = "1.2") -> Verdict:
                         "five samples, repeats included).")
 
 
-def _reinforce_spread(problem) -> tuple[float, np.ndarray]:
+def _reinforce_spread(problem: Bandit) -> tuple[float, np.ndarray]:
     """Exact total variance E||g - E g||^2 of one-sample REINFORCE (no baseline) on ``r_true`` at ``init_probs``,
     and its mean E g: labsupport's step direction for each output, weighted by its probability."""
     import torch

@@ -29,6 +29,7 @@ the same ``common_noise`` id see the same uniform numbers, as on the plain path.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -177,7 +178,7 @@ def _record_interval(record_at: list[int]) -> int:
     return record_at[1] - record_at[0] if len(record_at) > 2 else 0
 
 
-def _launch_in_chunks(launch, steps: int, bar, device: torch.device) -> None:
+def _launch_in_chunks(launch: Callable[[int, int, int], None], steps: int, bar: Any, device: torch.device) -> None:
     """Call ``launch(start, count, last)`` over all steps: once, or with a progress bar in at most 10 chunks, each
     waited for so that the bar shows finished work (every chunk re-reads and re-writes the state, so few)."""
     chunk = steps if bar is None else max(bar.chunk, -(-steps // 10), 1)
@@ -194,7 +195,7 @@ def _launch_in_chunks(launch, steps: int, bar, device: torch.device) -> None:
             break
 
 
-def _constants(algorithm: Algorithm, b: int, n: int, d: int, track: bool, config) -> dict:
+def _constants(algorithm: Algorithm, b: int, n: int, d: int, track: bool, config: tuple[int, int] | None) -> dict:
     """The kernel's compile-time constants (and warps) for one training; ``config`` overrides the launch."""
     k, code, normalize = _advantage_rule(algorithm)
     block, warps = config or launch_config(b, n, d, k)
@@ -227,8 +228,8 @@ def sequence_resources(vocab: int = 8, length: int = 6, group: int = 64, switch_
                            divisible=tuple(name for name, value in (("B", runs), ("G", group)) if value % 16 == 0))
 
 
-def _compiled_usage(kernel, constants: dict, warps: int, arch: int, ints=(), floats=(), bytes_=(),
-                    divisible=()) -> dict:
+def _compiled_usage(kernel: Any, constants: dict, warps: int, arch: int, ints: Sequence[str] = (),
+                    floats: Sequence[str] = (), bytes_: Sequence[str] = (), divisible: Sequence[str] = ()) -> dict:
     """Registers, stack and shared memory of ``kernel`` compiled for ``arch`` with these constants.
 
     Like Triton's launcher, it tells the compiler that every pointer (torch allocates 16-byte aligned) and the

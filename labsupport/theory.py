@@ -18,7 +18,7 @@ record of :class:`labsupport.Run`. They return numpy arrays.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 import torch
@@ -49,13 +49,13 @@ def _probs(problem: Bandit, probs: ArrayLike | None) -> torch.Tensor:
     return _shaped("probs", probs, (problem.batch_size, problem.n_outputs))
 
 
-def _bandit(problem) -> Bandit:
+def _bandit(problem: object) -> Bandit:
     if not isinstance(problem, Bandit):
         raise ValueError(f"problem must be a labsupport.Bandit; got {type(problem).__name__} {problem!r:.60}")
     return problem
 
 
-def _shaped(name: str, value, shape: tuple[int, ...]) -> torch.Tensor:
+def _shaped(name: str, value: Any, shape: tuple[int, ...]) -> torch.Tensor:
     """value as a float64 tensor of ``shape`` (a single row is taken for a batch of one), or a ValueError naming it."""
     t = as_tensor(name, value) if np.ndim(value) in (1, 2) else None
     if t is None or t.numel() != math.prod(shape) or (t.ndim == 2 and t.shape[0] != shape[0]):
@@ -352,7 +352,8 @@ def _corrected(r_proxy_row: torch.Tensor, index: int, value: float) -> torch.Ten
     return fixed
 
 
-def _verdict(t_err, t_fix, hit_err, hit_fix, v_err, v_fix, span, level, steps, tol) -> dict:
+def _verdict(t_err: np.ndarray, t_fix: np.ndarray, hit_err: np.ndarray, hit_fix: np.ndarray, v_err: np.ndarray,
+             v_fix: np.ndarray, span: float, level: float, steps: int, tol: float) -> dict:
     def when(t, hit):
         mean = t.mean()
         return f"{mean:.0f} steps" if hit.all() else f"not reached in {steps} steps" if not hit.any() else \

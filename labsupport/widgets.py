@@ -82,7 +82,7 @@ def _round(value: float) -> float:
     return round(float(value), DECIMALS)
 
 
-def _numbers(name: str, value, n: int | None = None) -> list[float]:
+def _numbers(name: str, value: object, n: int | None = None) -> list[float]:
     """A flat list of finite floats (length ``n`` when given), or a ValueError naming the argument."""
     try:
         array = np.asarray(value, dtype=float)

@@ -564,7 +564,8 @@ def _linear_scores(w: torch.Tensor, seqs: torch.Tensor, rows: torch.Tensor) -> t
     return flat.gather(2, idx.reshape(b, p, n * L)).reshape(b, p, n, L).sum(-1)
 
 
-def _no_overrides(r: int, p: int, L: int, dev):
+def _no_overrides(r: int, p: int, L: int, dev: torch.device | str
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return (torch.zeros((r, p, 1, L), dtype=torch.long, device=dev), torch.zeros((r, p, 1), device=dev),
             torch.zeros((r, p, 1), dtype=torch.bool, device=dev))
 
