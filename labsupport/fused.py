@@ -67,6 +67,9 @@ def unsupported(problem: Bandit, algorithm: Algorithm, device: torch.device, dty
         return why
     if type(algorithm) not in (ExactPG, Reinforce, RLOO, GRPO, PPO):  # a subclass may change the update
         return f"it runs ExactPG, Reinforce, RLOO, GRPO and PPO, not {type(algorithm).__name__}"
+    if isinstance(algorithm, GRPO) and (algorithm.groups != 1 or algorithm.filter_silent):
+        return "it runs GRPO with one group per step and silent groups counted as zero updates (groups=1, " \
+               "filter_silent=False)"
     if problem.features is not None and problem.features.shape[0] != 1:
         return "log-linear policies need features shared by all runs, shape (N, d)"
     if problem.batch_size * max(problem.n_outputs, problem.theta0.shape[-1]) >= 2**31:

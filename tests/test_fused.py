@@ -154,6 +154,16 @@ def test_per_run_features_are_refused_by_the_kernel():
     assert "shared" in fused.unsupported(problem, ls.ExactPG(), torch.device(DEVICE), torch.float32)
 
 
+@pytest.mark.parametrize("rule", [ls.GRPO(group=4, groups=2), ls.GRPO(group=4, filter_silent=True)])
+def test_grpo_batches_and_filtering_are_refused_by_the_kernel(rule):
+    """The kernel runs one group per step with silent groups as zero updates: "auto" must not hand it the paper's
+    batched or filtered GRPO (it would silently drop the option), and "fused" names why."""
+    problem = random_problem(2, 3, 0)
+    assert "groups=1" in fused.unsupported(problem, rule, torch.device(DEVICE), torch.float32)
+    with pytest.raises(ValueError, match="filter_silent=False"):
+        ls.train(problem, rule, 3, device=DEVICE, backend="fused")
+
+
 def test_a_bad_backend_names_the_argument():
     with pytest.raises(ValueError, match="backend"):
         ls.train(random_problem(2, 3, 0), ls.ExactPG(), 3, backend="triton")

@@ -86,8 +86,6 @@ RECIPES = ("miniature", "paper")
 PAPER_PROMPTS = 16
 #: AdamW's learning rate on the miniature's logits under the paper's recipe (chosen by lab 7's sweep, chapter 7)
 PAPER_LR = 0.03
-#: the committed comparison of the two trainings, in labsupport/data (:func:`load_optimisers`)
-OPTIMISERS_FILE = "grpo_optimisers.csv"
 
 
 # ------------------------------------------------------------------------------------------------ rewards
@@ -592,11 +590,9 @@ def load_optimisers() -> pd.DataFrame:
     written by ``tools/run_grpo_optimisers.py``): one row per (part, training, initial policy), the columns of
     :func:`compare_credit` and ``size``, ``part`` (``sweep``, ``regimes``, ``phase``), ``training``, ``lr``,
     ``family``, ``regime``. A pandas DataFrame."""
-    from importlib.resources import files
-
     from .. import data
 
-    return data.read(files(data.__name__) / OPTIMISERS_FILE)
+    return data.load("grpo_optimisers")
 
 
 def _measures(p1: torch.Tensor, p2: torch.Tensor, joint: torch.Tensor) -> dict[str, torch.Tensor]:
