@@ -89,7 +89,7 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
 import torch
@@ -97,6 +97,9 @@ import torch
 from ._checks import choice, count, flag, float_dtype
 from .algorithms import Algorithm, ExactPG, drop_silent, silent_groups
 from .simulate import BACKENDS, progress_bar, record_steps, resolve_device, threads
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: the context row of the first position
 START = 0
@@ -437,7 +440,7 @@ class SequenceRun:
         hit = values >= level
         return np.where(hit.any(0), self.steps[hit.argmax(0)], -1)
 
-    def to_frame(self):
+    def to_frame(self) -> pd.DataFrame:
         """Tidy pandas DataFrame, one row per (record, run): step, run, then one column per recorded value."""
         import pandas as pd
 
