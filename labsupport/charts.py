@@ -40,7 +40,8 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, Union
 
 import altair as alt
 import numpy as np
@@ -58,6 +59,9 @@ __all__ = [
     "heat_map", "line_chart", "metric_scatter", "prob_curves", "rate_bars", "render", "sign_map", "simplex_flow",
     "value_curves", "vegalite_spec",
 ]
+
+#: what the builders take as ``data``: a DataFrame, or what ``pandas.DataFrame`` makes one from (columns or records)
+Data = Union[pd.DataFrame, Mapping[str, Any], Sequence[Mapping[str, Any]]]
 
 # ------------------------------------------------------------------------------------------------ colour scheme
 
@@ -110,7 +114,7 @@ enable()
 # ------------------------------------------------------------------------------------------------ helpers
 
 
-def _frame(data, needed: Sequence[str], builder: str) -> pd.DataFrame:
+def _frame(data: Data, needed: Sequence[str | None], builder: str) -> pd.DataFrame:
     """``data`` as a DataFrame, checked for the columns ``builder`` needs."""
     frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame(data)
     missing = [c for c in needed if c and c not in frame.columns]
@@ -134,7 +138,7 @@ def _thin(frame: pd.DataFrame, x: str, max_steps: int | None, log: bool = False)
     return frame[frame[x].isin(steps[np.unique(picks)])]
 
 
-def _data(frame: pd.DataFrame, columns: Sequence[str]) -> Records:
+def _data(frame: pd.DataFrame, columns: Sequence[str | None]) -> Records:
     """Inline records of ``columns`` (NaN -> null), bypassing Altair's row limit for DataFrames; plain Python values,
     which :func:`vegalite_spec` copies into the spec without Altair's conversion."""
     sub = frame[list(dict.fromkeys(c for c in columns if c))]
@@ -164,7 +168,7 @@ def _finish(chart, title: str, width: int | None, height: int, facet: str | None
 # ------------------------------------------------------------------------------------------------ builders
 
 
-def line_chart(data, x: str, y: str, color: str | None = None, *, detail: str | None = None,
+def line_chart(data: Data, x: str, y: str, color: str | None = None, *, detail: str | None = None,
                dash: str | None = None, facet: str | None = None, colors: dict[str, str] | None = None,
                title: str, x_title: str, y_title: str, y_domain: tuple[float, float] | None = None,
                tooltip: Sequence[str] = (), max_steps: int | None = MAX_STEPS, width: int | None = None,
@@ -197,7 +201,8 @@ def line_chart(data, x: str, y: str, color: str | None = None, *, detail: str | 
     if dash:
         rewards = set(map(str, frame[dash].unique())) <= set(REWARD_DASHES)  # ground truth solid, proxy dashed
         enc["strokeDash"] = alt.StrokeDash(f"{dash}:N", title=dash,
-                                           scale=alt.Scale(domain=list(REWARD_DASHES), range=list(REWARD_DASHES.values()))
+                                           scale=alt.Scale(domain=list(REWARD_DASHES),
+                                                           range=list(REWARD_DASHES.values()))
                                            if rewards else alt.Undefined,
                                            legend=alt.Legend(orient="top") if facet else alt.Undefined)
     if detail:
@@ -209,7 +214,7 @@ def line_chart(data, x: str, y: str, color: str | None = None, *, detail: str | 
     return _finish(mark.encode(**enc), title, width, height, facet)
 
 
-def value_curves(data, value: str | Sequence[str] = "true_value", color: str | None = "label", *,
+def value_curves(data: Data, value: str | Sequence[str] = "true_value", color: str | None = "label", *,
                  title: str = "Expected reward during training", y_title: str | None = None,
                  max_steps: int | None = MAX_STEPS, width: int | None = None, height: int = HEIGHT) -> alt.Chart:
     """Expected reward over training steps: one line per run, coloured by ``color`` (e.g. ``label``).
@@ -238,7 +243,7 @@ def value_curves(data, value: str | Sequence[str] = "true_value", color: str | N
                       y_title=y_title, max_steps=max_steps, width=width, height=height)
 
 
-def prob_curves(data, color: str = "output", facet: str | None = "label", *, outputs: Sequence[str] | None = None,
+def prob_curves(data: Data, color: str = "output", facet: str | None = "label", *, outputs: Sequence[str] | None = None,
                 title: str = "Probability of each output during training", max_steps: int | None = MAX_STEPS,
                 width: int | None = None, height: int = HEIGHT) -> alt.Chart:
     """Probability of each output over training steps, one line per (output, run), coloured by ``color``.
@@ -268,7 +273,8 @@ def _cell(value) -> str:
     return f"{value:.3g}" if isinstance(value, (float, np.floating)) else str(value)
 
 
-def category_table(data, columns: Sequence[str] | None = None, *, title: str = "Reward errors and their categories",
+def category_table(data: Data, columns: Sequence[str] | None = None, *,
+                   title: str = "Reward errors and their categories",
                    cell_width: int = 80, row_height: int = 24) -> alt.Chart:
     """A :func:`labsupport.categorize` frame drawn as a table; the predicted and measured cells take the colour of
     their category. Hover a row for the rule that fired and the measured evidence.
@@ -307,7 +313,7 @@ def category_table(data, columns: Sequence[str] | None = None, *, title: str = "
                                     height=row_height * max(len(rows), 2), data=Records(values=cells))
 
 
-def decomposition_bars(data, value: str = "term", color: str | None = None, facet: str | None = None, *,
+def decomposition_bars(data: Data, value: str = "term", color: str | None = None, facet: str | None = None, *,
                        title: str = "Contribution of each output to dV_G/dt",
                        x_title: str = "contribution to dV_G/dt (reward per unit of training time)",
                        width: int | None = None, height: int | None = None) -> alt.Chart:
@@ -355,13 +361,13 @@ def _tip(frame: pd.DataFrame, column: str, title: str | None = None) -> alt.Tool
     return alt.Tooltip(field=column, type="nominal", title=title or column)
 
 
-def band_curves(data, x: str, y: str, color: str | None = None, *, low: str | None = None,
+def band_curves(data: Data, x: str, y: str, color: str | None = None, *, low: str | None = None,
                 high: str | None = None, dash: str | None = None, detail: str | None = None,
                 facet: str | None = None, colors: dict[str, str] | None = None, title: str, x_title: str,
                 y_title: str, log_x: bool = False, log_y: bool = False,
                 y_domain: tuple[float, float] | None = None, points: bool | Sequence[str] = False,
                 tooltip: Sequence[str] = (),
-                max_steps: int | None = MAX_STEPS, width: int | None = None, height: int = HEIGHT):
+                max_steps: int | None = MAX_STEPS, width: int | None = None, height: int = HEIGHT) -> alt.TopLevelMixin:
     """Lines of quantitative ``y`` against ``x``, each with an optional shaded band from column ``low`` to ``high``.
 
     The band draws a spread computed before charting, e.g. the mean of V_G over seeds as ``y`` and its 10% and 90%
@@ -393,8 +399,8 @@ def band_curves(data, x: str, y: str, color: str | None = None, *, low: str | No
     tips = [alt.Tooltip(field=c, type="nominal") for c in dict.fromkeys([*groups, facet]) if c]
     tips += [_tip(frame, x, x_title), _tip(frame, y, y_title), *[_tip(frame, c) for c in (low, high) if c]]
     tips += [_tip(frame, c) for c in tooltip]
-    y_scale = alt.Scale(type="log" if log_y else "linear", **({"domain": list(y_domain)} if y_domain else {}))
-    common = {"x": alt.X(field=x, type="quantitative", title=x_title,
+    y_scale = alt.Scale(type="log" if log_y else "linear", domain=list(y_domain) if y_domain else alt.Undefined)
+    common: dict[str, Any] = {"x": alt.X(field=x, type="quantitative", title=x_title,
                          scale=alt.Scale(type="log") if log_x else alt.Undefined)}
     legend = alt.Legend(orient="top") if facet else alt.Undefined
     if color:
@@ -407,7 +413,7 @@ def band_curves(data, x: str, y: str, color: str | None = None, *, low: str | No
             symbolType="stroke", symbolStrokeColor="black", orient="top" if facet else alt.Undefined))
     separate = [c for c in (dash, detail) if c]  # one band per line, also where lines differ only in dash
     layers = []
-    if low:
+    if low and high:
         area = dict(common, y=alt.Y(field=low, type="quantitative", title=y_title, scale=y_scale),
                     y2=alt.Y2(field=high))
         if separate:
@@ -424,7 +430,7 @@ def band_curves(data, x: str, y: str, color: str | None = None, *, low: str | No
     layers.append(alt.Chart().mark_point(filled=True, size=40, opacity=0).encode(**dot))
     if points is not False:
         dots = alt.Chart().mark_point(filled=True, size=45, opacity=1).encode(**dot)
-        if points is not True:
+        if points is not True and dash is not None:
             dots = dots.transform_filter(alt.FieldOneOfPredicate(field=dash, oneOf=[str(v) for v in points]))
         layers.append(dots)
     chart = alt.layer(*layers, data=_data(frame, [x, y, low, high, *groups, facet, *tooltip]))
@@ -452,14 +458,14 @@ def _near(column: str, param: str, half: float, any_when_missing: bool = False) 
     return f"(!isValid({field}) || {test})" if any_when_missing else f"({test})"
 
 
-def category_explorer(curves, cells, first: str, second: str, *, first_title: str, second_title: str,
-                      x: str = "step", y: str = "true_value", color: str = "label",
+def category_explorer(curves: pd.DataFrame, cells: pd.DataFrame, first: str, second: str, *, first_title: str,
+                      second_title: str, x: str = "step", y: str = "true_value", color: str = "label",
                       categories: Sequence[str] = ("predicted",), notes: Sequence[str] = (),
                       colors: dict[str, str] | None = None, title: str, x_title: str = STEP_TITLE,
                       y_title: str = "expected ground-truth reward V_G", y_domain: tuple[float, float] | None = None,
                       y_rule: float | None = None, log_x: bool = False, initial: tuple[float, float] | None = None,
                       max_steps: int | None = 80, decimals: int = 4, width: int | None = None,
-                      height: int = HEIGHT, cell_size: int = 26, wrap: int = 90):
+                      height: int = HEIGHT, cell_size: int = 26, wrap: int = 90) -> alt.TopLevelMixin:
     """A kernel-free explorer of a precomputed grid: two sliders pick a cell; its curves and categories show.
 
     Everything is computed before charting; the chart only filters the embedded data, so it works in a static
@@ -561,7 +567,7 @@ def category_explorer(curves, cells, first: str, second: str, *, first_title: st
         ).properties(width=cell_size * len(v1), height=cell_size * len(v2), title=f"{c}: the whole grid"))
 
     # the selected cell in words: slider values, categories (coloured), notes (wrapped)
-    said_rows = []
+    said_rows: list[dict[str, Any]] = []
     for row in cells.to_dict("records"):
         said = [(f"{first_title} = {row[first]:.4g}, {second_title} = {row[second]:.4g}", "")]
         said += [(f"{c}: {_cell(row[c])}", _category(row[c])) for c in categories]
@@ -596,8 +602,8 @@ def _barycentric(frame: pd.DataFrame, columns: Sequence[str]) -> tuple[np.ndarra
     return weights @ corners[:, 0], weights @ corners[:, 1]
 
 
-def simplex_flow(field, paths, corners: Sequence[str], velocities: Sequence[str], *, panel: str, title: str,
-                 corner_titles: Sequence[str], path: str = "start", step: str = "step",
+def simplex_flow(field: pd.DataFrame, paths: pd.DataFrame, corners: Sequence[str], velocities: Sequence[str], *,
+                 panel: str, title: str, corner_titles: Sequence[str], path: str = "start", step: str = "step",
                  marks: Sequence[int] = (0, 10, 100, 1_000, 10_000, 100_000),
                  colors: dict[str, str] | None = None, arrow: float = 0.045,
                  width: int = FACET_WIDTH) -> alt.HConcatChart:
@@ -680,7 +686,7 @@ SIGN_REGIONS = {
 }
 
 
-def sign_map(data, x: str = "A_G", y: str = "A_P", color: str = "error", *, step: str = "step", title: str,
+def sign_map(data: Data, x: str = "A_G", y: str = "A_P", color: str = "error", *, step: str = "step", title: str,
              x_title: str = "ground-truth advantage A_G(y)", y_title: str = "proxy advantage A_P(y)",
              width: int = WIDTH, height: int = WIDTH) -> alt.Chart:
     """Where each reward error sits among the rules' categories, and how it moves as the policy trains.
@@ -748,10 +754,10 @@ CREDIT_COLORS = {"binary": REWARD_COLORS["true"], "partial": REWARD_COLORS["prox
                  "switch": PALETTE["black"]}
 
 
-def heat_map(data, x: str, y: str, color: str, *, text: str | None = None, facet: str | None = None, title: str,
+def heat_map(data: Data, x: str, y: str, color: str, *, text: str | None = None, facet: str | None = None, title: str,
              x_title: str, y_title: str, color_title: str, limit: float | None = None,
              colors: tuple[str, str] = (REWARD_COLORS["proxy"], REWARD_COLORS["true"]),
-             tooltip: Sequence[str] = (), cell_size: int = 52, missing: str = "#d9d9d9"):
+             tooltip: Sequence[str] = (), cell_size: int = 52, missing: str = "#d9d9d9") -> alt.TopLevelMixin:
     """A grid of cells (``x``, ``y`` read as ordinal values) coloured by the quantitative column ``color``.
 
     The colour scale diverges from ``colors[0]`` at ``-limit`` through white at 0 to ``colors[1]`` at ``+limit``
@@ -808,9 +814,10 @@ RM_SOURCE_COLORS = {"policy": PALETTE["blue"], "offline": PALETTE["orange"], "pe
 STAT_COLORS = {"pearson": PALETTE["blue"], "spearman": PALETTE["orange"], "kendall": PALETTE["black"]}
 
 
-def metric_scatter(data, x: str, y: str = "gain", color: str | None = None, *, facet: str | None = None,
+def metric_scatter(data: Data, x: str, y: str = "gain", color: str | None = None, *, facet: str | None = None,
                    reference: str | None = None, colors: dict[str, str] | None = None, title: str, x_title: str,
-                   y_title: str, tooltip: Sequence[str] = (), width: int | None = None, height: int = HEIGHT):
+                   y_title: str, tooltip: Sequence[str] = (), width: int | None = None, height: int = HEIGHT
+                   ) -> alt.TopLevelMixin:
     """One point per row: quantitative ``x`` (a metric) against ``y`` (an outcome), coloured by ``color``.
 
     ``reference``: a boolean column; its True rows are drawn as dashed horizontal rules at their ``y`` (e.g. the
@@ -842,10 +849,11 @@ def metric_scatter(data, x: str, y: str = "gain", color: str | None = None, *, f
     return _finish(chart, title, width, height, facet)
 
 
-def correlation_intervals(data, x: str = "value", y: str = "metric", color: str = "stat", *, low: str = "ci_low",
+def correlation_intervals(data: Data, x: str = "value", y: str = "metric", color: str = "stat", *, low: str = "ci_low",
                           high: str = "ci_high", facet: str | None = None, colors: dict[str, str] | None = None,
                           title: str, x_title: str = "correlation with the ground-truth gain", y_title: str = "metric",
-                          tooltip: Sequence[str] = (), width: int | None = None, row_height: int = 22):
+                          tooltip: Sequence[str] = (), width: int | None = None, row_height: int = 22
+                          ) -> alt.TopLevelMixin:
     """Correlations as points with horizontal interval bars from ``low`` to ``high``: one row per ``y`` value
     (kept in the order of first appearance), the ``color`` values side by side within a row; a rule marks 0.
 
@@ -883,7 +891,7 @@ PREDICTED_ORDER = ["harmful", "benign", "beneficial", "unclassified"]
 MEASURED_ORDER = ["harmful", "benign", "beneficial"]
 
 
-def confusion_heatmap(data, facet: str | None = "algorithm", *, value: str = "share", count: str = "count",
+def confusion_heatmap(data: Data, facet: str | None = "algorithm", *, value: str = "share", count: str = "count",
                       title: str = "Predicted against measured error categories", columns: int = 3,
                       cell: int = 46) -> alt.Chart:
     """Confusion matrices as heat maps: one panel per ``facet`` value, rows = predicted category, columns = measured.
@@ -919,7 +927,7 @@ def confusion_heatmap(data, facet: str | None = "algorithm", *, value: str = "sh
     return layer.properties(title=title)
 
 
-def rate_bars(data, x: str, y: str, color: str | None = None, *, title: str, x_title: str, y_title: str,
+def rate_bars(data: Data, x: str, y: str, color: str | None = None, *, title: str, x_title: str, y_title: str,
               colors: dict[str, str] | None = None, y_domain: tuple[float, float] | None = (0, 1),
               percent: bool = True, tooltip: Sequence[str] = (), width: int | None = None,
               height: int = HEIGHT) -> alt.Chart:
