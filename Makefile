@@ -55,7 +55,7 @@ lint: venv-test
 	$(PY) -m mypy
 
 test: venv-test browser
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=20
 
 # The fast tier: everything but the book build, the browser check and the interpreter-heavy kernel tests.
 test-fast: venv-test
