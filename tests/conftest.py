@@ -77,6 +77,43 @@ def serve(directory: Path) -> Iterator[str]:
         server.server_close()
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """The module's tests run on one torch thread (their tensors are tiny: one thread is fastest); the setting is
+    restored after the module. Use it with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    from labsupport.simulate import threads
+
+    with threads(1):
+        yield
+
+
+def watched_page(browser, base: str, width: int):
+    """A new browser page ``width`` px wide (900 px high) and the list its problems are recorded in: a request to any
+    host but ``base``'s (recorded, then refused, so the page never waits for it), a console error (except for
+    Chromium's own request for /favicon.ico: the book has none) and an uncaught exception."""
+    import urllib.parse
+
+    loopback = urllib.parse.urlsplit(base).netloc
+    problems: list[str] = []
+    page = browser.new_page(viewport={"width": width, "height": 900})
+
+    def on_request(request):
+        host = urllib.parse.urlsplit(request.url).netloc
+        if not (request.url.startswith(("data:", "blob:", "about:")) or host == loopback):
+            problems.append(f"request to another host: {request.url}")
+
+    def on_console(message):
+        if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico"):
+            problems.append(f"console error: {message.text} ({message.location.get('url')})")
+
+    page.on("request", on_request)
+    page.on("console", on_console)
+    page.on("pageerror", lambda err: problems.append(f"page error: {err}"))
+    page.route("**/*", lambda route: route.continue_() if urllib.parse.urlsplit(route.request.url).netloc == loopback
+               else route.abort())
+    return page, problems
+
+
 @pytest.fixture(scope="session")
 def built_book() -> Path:
     """The book's HTML folder (build/test-book/_build/html): vendors the browser libraries and builds the whole book

@@ -16,12 +16,11 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import urllib.parse
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import BOOK, JUPYTER_BOOK, ROOT, run, serve, tail
+from conftest import BOOK, JUPYTER_BOOK, ROOT, run, serve, tail, watched_page
 
 pytestmark = [pytest.mark.book, pytest.mark.slow]
 
@@ -244,27 +243,7 @@ WIDTHS = (1280, 390)
 def inspect_page(browser, base: str, page_path: str, widths: tuple[int, ...] = WIDTHS) -> list[str]:
     """Everything wrong with one page, as messages prefixed by the page path: loaded at the first of ``widths``,
     then checked for clipped elements at each of them (900 px high)."""
-    loopback = urllib.parse.urlsplit(base).netloc
-    problems: list[str] = []
-    page = browser.new_page(viewport={"width": widths[0], "height": 900})
-
-    def on_request(request):
-        host = urllib.parse.urlsplit(request.url).netloc
-        if request.url.startswith(("data:", "blob:", "about:")) or host == loopback:
-            return
-        problems.append(f"request to another host: {request.url}")
-
-    def on_console(message):
-        # Chromium asks every site for /favicon.ico on its own; the book has none.
-        if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico"):
-            problems.append(f"console error: {message.text} ({message.location.get('url')})")
-
-    page.on("request", on_request)
-    page.on("console", on_console)
-    page.on("pageerror", lambda err: problems.append(f"page error: {err}"))
-    # outside requests are recorded above and then refused here, so the page never waits for them
-    page.route("**/*", lambda route: route.continue_() if urllib.parse.urlsplit(route.request.url).netloc == loopback
-               else route.abort())
+    page, problems = watched_page(browser, base, widths[0])
     try:
         page.goto(base + page_path, wait_until="load")
         problems += page.evaluate(INSPECT, WAIT_MS)

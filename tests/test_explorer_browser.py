@@ -17,10 +17,10 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import urllib.parse
 from pathlib import Path
 
 import pytest
+from conftest import watched_page
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPLORER = ROOT / "book" / "_explorer"
@@ -166,24 +166,7 @@ OVERFLOW = """async () => {
 
 def open_page(browser, base: str, path: str, width: int):
     """A page at ``width`` px showing ``path``, once its explorer has drawn; and the list its problems go to."""
-    loopback = urllib.parse.urlsplit(base).netloc
-    problems: list[str] = []
-    page = browser.new_page(viewport={"width": width, "height": 900})
-
-    def on_request(request):
-        local = urllib.parse.urlsplit(request.url).netloc == loopback
-        if not (local or request.url.startswith(("data:", "blob:", "about:"))):
-            problems.append(f"request to another host: {request.url}")
-
-    def on_console(message):
-        if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico"):
-            problems.append(f"console error: {message.text} ({message.location.get('url')})")
-
-    page.on("request", on_request)
-    page.on("console", on_console)
-    page.on("pageerror", lambda err: problems.append(f"page error: {err}"))
-    page.route("**/*", lambda route: route.continue_() if urllib.parse.urlsplit(route.request.url).netloc == loopback
-               else route.abort())
+    page, problems = watched_page(browser, base, width)
     page.goto(base + path, wait_until="load")
     page.wait_for_function("document.querySelector('.reward-explorer .rex-table tbody tr[data-name]') !== null",
                            timeout=WAIT_MS)

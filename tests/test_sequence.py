@@ -24,13 +24,7 @@ from labsupport import sequence as sq
 from labsupport.studies import rlhf
 from labsupport.studies import verifiable as vf
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: one thread is fastest
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def chapter7_task(task: vf.SequenceTask) -> sq.SequenceTask:

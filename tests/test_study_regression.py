@@ -43,12 +43,7 @@ PHASE_BINARY = [np.inf, np.inf, 35.0, 17.5]
 PHASE_PARTIAL = [np.inf, np.inf, 30.0, 15.0]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: one thread is fastest
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def regimes():
