@@ -335,8 +335,10 @@ def _measure(problem, rows, algorithm, steps, target, tol, seeds, device, progre
     level_per_run = np.repeat(levels[np.asarray(base)], seeds)
     run = train(batch, algorithm, steps, reward="proxy", seed=0, device=device, record_every=record_every,
                 common_noise=noise, track_level=level_per_run, progress=progress, dtype=dtype)
-    reached = (run.hit_steps >= 0).reshape(len(base), seeds)
-    times = np.where(reached.reshape(-1), run.hit_steps, steps).reshape(len(base), seeds).astype(float)
+    hit = run.hit_steps
+    assert hit is not None  # tracked: train was given track_level
+    reached = (hit >= 0).reshape(len(base), seeds)
+    times = np.where(reached.reshape(-1), hit, steps).reshape(len(base), seeds).astype(float)
     final = run.true_value[-1].reshape(len(base), seeds).mean(1)
     span = np.maximum(hi - lo, 1e-12)
     for i, row in enumerate(rows):
