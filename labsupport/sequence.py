@@ -601,11 +601,12 @@ def _train_steps(task, algorithm, steps, reward, seed, record_at, dev, dtype, op
     gen = torch.Generator(device=dev).manual_seed(seed)
     evals = {name: torch.Generator(device=dev).manual_seed(seed + k)
              for k, name in ((1, "true_value"), (2, "proxy_value"))}
-    records = []
+    records: list[dict] = []
     proxy = torch.full((len(record_at), b), float("nan"), dtype=dtype, device=dev)
     kl = torch.zeros((len(record_at), b), dtype=dtype, device=dev)
     silent = torch.zeros((steps, b), dtype=dtype, device=dev)
-    raw = kl_mean = None
+    raw: torch.Tensor | None = None
+    kl_mean: torch.Tensor | None = None
     clip = getattr(algorithm, "clip", None)
     epochs = getattr(algorithm, "epochs", 1)
     small = dev.type == "cpu" and b * p * g * length * v < SINGLE_THREAD_TOKENS
@@ -613,6 +614,7 @@ def _train_steps(task, algorithm, steps, reward, seed, record_at, dev, dtype, op
         for t in range(steps + 1):
             if len(records) < len(record_at) and record_at[len(records)] == t:
                 if t:
+                    assert raw is not None and kl_mean is not None  # set by step t - 1, which precedes a record
                     proxy[len(records)], kl[len(records)] = raw, kl_mean
                 records.append(_values(task, theta.detach(), evals, eval_samples))
             if t == steps:
