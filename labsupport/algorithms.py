@@ -91,7 +91,7 @@ class ExactPG(Algorithm):
         self._ascend(theta, pi, g, inp)
 
 
-def _score_direction(pi: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+def score_direction(pi: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """(1/K) sum_k weight_k (e_{y_k} - pi): the sampled score-function direction, shape (B, N)."""
     k = y.shape[1]
     g = torch.zeros_like(pi).scatter_add_(1, y, weight)
@@ -143,7 +143,7 @@ class _Sampled(Algorithm):
     def step(self, theta: torch.Tensor, pi: torch.Tensor, inp: StepInput) -> None:
         y = sample(pi, inp.uniforms(self.samples_per_step))
         a = self.batch_weights(inp.reward.gather(1, y))
-        self._ascend(theta, pi, _score_direction(pi, y, a), inp)
+        self._ascend(theta, pi, score_direction(pi, y, a), inp)
 
 
 @dataclass(frozen=True)
@@ -283,8 +283,8 @@ class PPO(_Sampled):
                 pi = inp.policy.probs(theta)
             rho = pi.gather(1, y) / p_old
             clipped = ((a > 0) & (rho > 1 + self.clip)) | ((a < 0) & (rho < 1 - self.clip))
-            self._ascend(theta, pi, _score_direction(pi, y, rho * a * ~clipped), inp)
+            self._ascend(theta, pi, score_direction(pi, y, rho * a * ~clipped), inp)
 
 
 __all__ = ["Algorithm", "BASELINES", "ExactPG", "GRPO", "GRPO_EPS", "PPO", "Reinforce", "RLOO", "StepInput",
-           "drop_silent", "silent_groups"]
+           "drop_silent", "score_direction", "silent_groups"]

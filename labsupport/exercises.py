@@ -551,17 +551,17 @@ def check_reinforce_direction(fn: Callable, exercise: str = "1.2") -> Verdict:
     """Exercise: ``fn(r, pi, samples) -> array``, REINFORCE's direction without a baseline from the sampled outputs
     ``samples`` (K indices): (1/K) sum_k r(y_k) (e_{y_k} - pi), shape (N,).
 
-    Expected: labsupport's own step direction, :func:`labsupport.algorithms._score_direction` weighted by
+    Expected: labsupport's own step direction, :func:`labsupport.algorithms.score_direction` weighted by
     :meth:`labsupport.Reinforce.advantages`; a mean baseline is recognised with ``Reinforce(baseline="mean")``."""
     import torch
 
     import labsupport as ls
-    from labsupport.algorithms import _score_direction
+    from labsupport.algorithms import score_direction
 
     def direction(r, pi, y, baseline):
         y = torch.tensor(y)[None]
         weights = ls.Reinforce(samples=y.shape[1], baseline=baseline).advantages(torch.tensor(r)[y])
-        return _score_direction(torch.tensor(pi)[None], y, weights)[0].numpy()
+        return score_direction(torch.tensor(pi)[None], y, weights)[0].numpy()
 
     policies = _policies(2)
     draws = [(0, [1]), (1, [1, 0, 1, 3]), (0, [0, 1, 1, 2]), (2, [2, 0, 2]), (3, [7, 1, 1, 4, 0])]
@@ -588,10 +588,10 @@ def _reinforce_spread(problem: Bandit) -> tuple[float, np.ndarray]:
     import torch
 
     import labsupport as ls
-    from labsupport.algorithms import _score_direction
+    from labsupport.algorithms import score_direction
     p, n = problem.init_probs, problem.n_outputs
     y = torch.arange(n)[:, None]
-    g = _score_direction(p.expand(n, n), y, ls.Reinforce().advantages(problem.r_true[0][y]))
+    g = score_direction(p.expand(n, n), y, ls.Reinforce().advantages(problem.r_true[0][y]))
     mean = p[0] @ g
     return float(p[0] @ ((g - mean) ** 2).sum(1)), mean.numpy()
 

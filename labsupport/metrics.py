@@ -39,12 +39,14 @@ __all__ = [
     "acc_1vk",
     "acc_w",
     "acc_w_1vk",
+    "as_vector",
     "bootstrap_ci",
     "group_weights",
     "hacc",
     "hacc_1vk",
     "hacc_w",
     "hacc_w_1vk",
+    "harm_free",
     "kendall",
     "LogMass",
     "pair_blocks",
@@ -52,6 +54,7 @@ __all__ = [
     "pearson",
     "preference_pairs",
     "spearman",
+    "weight_scale",
 ]
 
 
@@ -84,8 +87,9 @@ def _check_finite(a: np.ndarray, name: str, allow_nan: bool = False) -> None:
         raise ValueError(f"{name} must be finite; got {a[at]} at index {at_text}")
 
 
-def _vector(x: ArrayLike, name: str) -> np.ndarray:
-    """x as a non-empty, finite, 1-D float array."""
+def as_vector(x: ArrayLike, name: str) -> np.ndarray:
+    """x as a non-empty, finite, 1-D float array; ``name`` is the argument the error message names. The input check
+    of every metric, shared with the studies that compute metrics on their own arrays."""
     a = _numpy(x)
     if a.ndim != 1:
         raise ValueError(f"{name} must be 1-D; got shape {a.shape}")
@@ -195,8 +199,9 @@ class LogMass:
         return np.minimum(1.0, self.parts / self.total)
 
 
-def _scale(terms: int) -> int:
-    """The power of two c >= terms: a sum of ``terms`` values >= -1.8e308, each divided by c, stays finite."""
+def weight_scale(terms: int) -> int:
+    """The power of two c >= terms: a sum of ``terms`` values >= -1.8e308, each divided by c, stays finite (the
+    scaling of the weights' log-sum-exp, exact in floating point; shared with rm-report's streamed weights)."""
     return 1 << max(1, (terms - 1).bit_length())
 
 
@@ -214,10 +219,10 @@ def _weighted(w: np.ndarray, ok: np.ndarray) -> float:
 
 def _response_logp(logp: ArrayLike, length: ArrayLike | None, name: str, len_name: str) -> np.ndarray:
     """l(y) = log pi_0(y), or log pi_0(y) / |y| when lengths (in tokens) are given; shape (P,)."""
-    lp = _vector(logp, name)
+    lp = as_vector(logp, name)
     if length is None:
         return lp
-    n = _vector(length, len_name)
+    n = as_vector(length, len_name)
     _same_length(lp, name, n, len_name)
     _check_positive(n, len_name)
     return lp / n
@@ -279,7 +284,7 @@ def group_weights(
 
 def _group_scores(lc: np.ndarray, lr: np.ndarray) -> tuple[np.ndarray, int]:
     """(t, c) with c t = l(y+) + sum_k l(y_k-) (lr: (P, K) with NaN padding), computed without overflow."""
-    c = _scale(lr.shape[1] + 1)
+    c = weight_scale(lr.shape[1] + 1)
     return lc / c + np.nansum(lr / c, axis=1), c
 
 
@@ -289,19 +294,20 @@ def _group_scores(lc: np.ndarray, lr: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def _pair_rewards(r_chosen: ArrayLike, r_rejected: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    rc, rr = _vector(r_chosen, "r_chosen"), _vector(r_rejected, "r_rejected")
+    rc, rr = as_vector(r_chosen, "r_chosen"), as_vector(r_rejected, "r_rejected")
     _same_length(rc, "r_chosen", rr, "r_rejected")
     return rc, rr
 
 
 def _v_hat(v_hat: ArrayLike, rc: np.ndarray) -> np.ndarray:
-    v = _vector(v_hat, "v_hat")
+    v = as_vector(v_hat, "v_hat")
     _same_length(rc, "r_chosen", v, "v_hat")
     return v
 
 
-def _harm_free(rc: np.ndarray, r_worst_rival: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """1[r+ > r- or r- < V_hat]: ranked right, or the wrongly favoured output lies strictly below the policy mean."""
+def harm_free(rc: np.ndarray, r_worst_rival: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """1[r+ > r- or r- < V_hat]: ranked right, or the wrongly favoured output lies strictly below the policy mean
+    (HAcc's indicator, elementwise over pairs; shared with rm-report's streamed pairs)."""
     return (rc > r_worst_rival) | (r_worst_rival < v)
 
 
@@ -350,7 +356,7 @@ def hacc(r_chosen: ArrayLike, r_rejected: ArrayLike, v_hat: ArrayLike) -> float:
     0.6666666666666666
     """
     rc, rr = _pair_rewards(r_chosen, r_rejected)
-    return float(np.mean(_harm_free(rc, rr, _v_hat(v_hat, rc))))
+    return float(np.mean(harm_free(rc, rr, _v_hat(v_hat, rc))))
 
 
 def hacc_w(
@@ -373,7 +379,7 @@ def hacc_w(
     v = _v_hat(v_hat, rc)
     w = pair_weights(logp_chosen, logp_rejected, len_chosen, len_rejected)
     _same_length(rc, "r_chosen", w, "logp_chosen")
-    return _weighted(w, _harm_free(rc, rr, v))
+    return _weighted(w, harm_free(rc, rr, v))
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -383,7 +389,7 @@ def hacc_w(
 
 def _group_rewards(r_chosen: ArrayLike, r_rejected: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(r+ of shape (P,), max_k r_k- of shape (P,), rejected rewards of shape (P, K) with NaN padding)."""
-    rc, rr = _vector(r_chosen, "r_chosen"), _ragged(r_rejected, "r_rejected")
+    rc, rr = as_vector(r_chosen, "r_chosen"), _ragged(r_rejected, "r_rejected")
     _same_length(rc, "r_chosen", rr, "r_rejected")
     return rc, np.nanmax(rr, axis=1), rr
 
@@ -445,7 +451,7 @@ def hacc_1vk(r_chosen: ArrayLike, r_rejected: ArrayLike, v_hat: ArrayLike) -> fl
     1.0
     """
     rc, rmax, _ = _group_rewards(r_chosen, r_rejected)
-    return float(np.mean(_harm_free(rc, rmax, _v_hat(v_hat, rc))))
+    return float(np.mean(harm_free(rc, rmax, _v_hat(v_hat, rc))))
 
 
 def hacc_w_1vk(
@@ -465,7 +471,7 @@ def hacc_w_1vk(
     rc, rmax, rr = _group_rewards(r_chosen, r_rejected)
     v = _v_hat(v_hat, rc)
     w = _group_weights_matching(rr, logp_chosen, logp_rejected, len_chosen, len_rejected)
-    return _weighted(w, _harm_free(rc, rmax, v))
+    return _weighted(w, harm_free(rc, rmax, v))
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -543,7 +549,7 @@ def pair_blocks(prompt_ids: ArrayLike, scores: ArrayLike, tol: float = 0.0,
         raise ValueError(f"prompt_ids must be 1-D; got shape {ids.shape}")
     if ids.size == 0:
         raise ValueError("prompt_ids is empty; need at least one response")
-    s = _vector(scores, "scores")
+    s = as_vector(scores, "scores")
     _same_length(ids, "prompt_ids", s, "scores")
     tol = non_negative("tol", tol)
     block = count("block", block, minimum=1)
@@ -583,7 +589,7 @@ def _pair_blocks(ids: np.ndarray, s: np.ndarray, tol: float, block: int, keep_ti
 
 
 def _xy(x: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    x, y = _vector(x, "x"), _vector(y, "y")
+    x, y = as_vector(x, "x"), as_vector(y, "y")
     _same_length(x, "x", y, "y")
     return x, y
 

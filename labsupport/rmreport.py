@@ -535,7 +535,7 @@ class _Tally:
 
     def add(self, rc: np.ndarray, r_worst: np.ndarray, v: np.ndarray, t_norm: np.ndarray, t_raw: np.ndarray) -> None:
         right = rc > r_worst
-        harm_free = metrics._harm_free(rc, r_worst, v)
+        harm_free = metrics.harm_free(rc, r_worst, v)
         self.n += int(rc.size)
         self.mis_ranked += int((~right).sum())
         self.proxy_ties += int((rc == r_worst).sum())
@@ -688,7 +688,7 @@ def _report(rd: _Reader, source: str, length_norm: bool, ties: str) -> RMReport:
     member_group = np.r_[group_of_pair, n_rec + pidx[lower]]
     n_sets = n_rec + n_prompts
     set_size = np.bincount(member_group, minlength=n_sets)
-    scale = metrics._scale(int(set_size.max(initial=0)) + 1)
+    scale = metrics.weight_scale(int(set_size.max(initial=0)) + 1)
     set_worst = np.full(n_sets, -np.inf)
     np.maximum.at(set_worst, member_group, proxy[members])
     set_t_norm = np.bincount(member_group, weights=l_norm[members] / scale, minlength=n_sets)

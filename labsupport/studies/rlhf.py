@@ -659,7 +659,7 @@ def pair_metrics(prompt_ids: np.ndarray | Sequence[int], r_true: ArrayLike, r_pr
     pairs, r_P(y+) <= r_P(y-), that HAcc forgives because r_P(y-) < V_hat), so hacc = acc + forgiven / pairs.
     """
     m = len(prompt_ids)
-    rp, lp, n, v = (metrics._vector(x, name) for x, name in ((r_proxy, "r_proxy"), (logp, "logp"), (length, "length"),
+    rp, lp, n, v = (metrics.as_vector(x, name) for x, name in ((r_proxy, "r_proxy"), (logp, "logp"), (length, "length"),
                                                               (v_hat, "v_hat")))
     for x, name in ((rp, "r_proxy"), (lp, "logp"), (n, "length"), (v, "v_hat")):
         if x.size != m:
