@@ -887,8 +887,10 @@ def correlation_intervals(data: Data, x: str = "value", y: str = "metric", color
 # rates (e.g. the agreement of the rules with the measurement per algorithm and entropy bin). The numbers come
 # precomputed from labsupport.studies.sweeps (confusion, agreement); the charts only draw them.
 
-PREDICTED_ORDER = ["harmful", "benign", "beneficial", "unclassified"]
-MEASURED_ORDER = ["harmful", "benign", "beneficial"]
+#: labsupport.theory's CATEGORIES and MEASURED_CATEGORIES, in their order (the colour map's keys are CATEGORIES, tested;
+#: read from it so that drawing a chart does not import the training code)
+PREDICTED_ORDER = list(CATEGORY_COLORS)
+MEASURED_ORDER = PREDICTED_ORDER[:3]                 # all but unclassified, as in theory
 
 
 def confusion_heatmap(data: Data, facet: str | None = "algorithm", *, value: str = "share", count: str = "count",

@@ -278,7 +278,7 @@ def check_stalling_prediction(prediction: Any, exercise: str = "5.3") -> Verdict
     why = (f"The rules predict {row.predicted} ({row.kind}); the measurement (exact PG, learning rate 0.1, 2,000 "
            f"steps) says {row.measured}: {row.evidence}. Raising bad1 raises V_P, the baseline of every proxy "
            "advantage: y_med, the likelier of y* and y_med, loses more of its pull, so y* overtakes it sooner.")
-    return compare_prediction(exercise, prediction, str(row.measured), ("harmful", "benign", "beneficial"), why)
+    return compare_prediction(exercise, prediction, str(row.measured), ls.theory.MEASURED_CATEGORIES, why)
 
 
 # ---------------------------------------------------------------------------------------------- lab 6

@@ -13,6 +13,7 @@ import itertools
 import numpy as np
 import pytest
 
+import labsupport as ls
 from labsupport import charts
 
 SIMULATIONS = {
@@ -85,3 +86,10 @@ def test_the_renderer_draws_other_nominal_encodings_in_the_series_colours():
     first = charts.SERIES_COLORS[:4]
     for seen, matrix in SIMULATIONS.items():
         assert min(delta_e(a, b, matrix) for a, b in itertools.combinations(first, 2)) >= MIN_DELTA_E, seen
+
+
+def test_the_category_colours_and_orders_are_the_theorys_categories():
+    """One list of categories: the colour map's keys, the table's row and column orders and theory's lists agree."""
+    assert tuple(charts.CATEGORY_COLORS) == ls.theory.CATEGORIES
+    assert tuple(charts.PREDICTED_ORDER) == ls.theory.CATEGORIES
+    assert tuple(charts.MEASURED_ORDER) == ls.theory.MEASURED_CATEGORIES
