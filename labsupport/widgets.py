@@ -1,9 +1,10 @@
 """Interactive apps for the labs (ipywidgets 8): read the controls, call simulate / theory, hand the results to
 :mod:`labsupport.charts`. Nothing here computes science.
 
-The **Reward Error Explorer** (:class:`RewardErrorExplorer`, or :func:`explorer`) puts a slider on every output's
-proxy reward r_P(y), ground-truth reward r_G(y) and initial probability pi_0(y), plus the update rule and its
-learning rate. On every change it
+The **Reward Error Explorer** (:class:`RewardErrorExplorer`, or :func:`explorer`) has the controls of the book's
+explorer: presets (:data:`PRESETS`, the book's table), 2 to 8 outputs each with a slider on its ground-truth reward
+r_G(y), proxy reward r_P(y) and initial probability pi_0(y) (the others rescale), the learning rate and the horizon;
+plus the update rule. On every change it
 
 1. categorises every reward error with :func:`labsupport.categorize`: the predicted category (the paper's rules,
    read off pi_0) and, with ``measure=True``, the measured one (the proxy as given against the proxy with each
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import html
 import math
 import time
@@ -69,13 +71,52 @@ TRAINED_ON_TRUE = "trained on r_G"
 
 REWARD_RANGE = (-2.0, 2.0)   # slider range for rewards, widened to hold the given values
 REWARD_STEP = 0.05
-PROB_STEP = 0.005
+PROB_STEP = 0.001
 LR_EXPONENTS = (-3.0, 0.5)   # learning-rate slider: 10^-3 .. 10^0.5
+STEPS_RANGE = (100, 10_000)  # horizon slider, widened to hold the given value
+STEPS_STEP = 100
+MIN_OUTPUTS, MAX_OUTPUTS = 2, 8
 DECIMALS = 9                 # slider values are rounded to this many decimals (so 0.8 on a slider equals 0.8)
+#: the preset menu's entry once a control has changed a preset's settings
+CUSTOM = "custom"
 
 SLIDER_LAYOUT = dict(width="220px")
 #: the explorer trains in float64: its problems are tiny, and the exact rule then runs as one numpy loop (simulate)
 DTYPE = torch.float64
+
+_UNIFORM4 = (0.25, 0.25, 0.25, 0.25)
+
+#: Presets, one per kind of reward error; the book's explorer (book/_explorer/explorer.mjs) holds the same table
+#: (tests/test_explorer_browser.py checks they agree). ``focus`` is the output whose error the preset shows, and
+#: ``category`` and ``kind`` what the paper's rules give it; training measures the same category
+#: (tests/test_widgets.py). Rewards, probabilities, learning rate and horizon are setup constants.
+PRESETS: dict[str, dict[str, Any]] = {
+    "stalling": dict(
+        label="Stalling, cured by a demoted mediocre output (the paper's toy)",
+        names=["y*", "y_med", "bad1", "bad2", "bad3"], r_true=[1, 0.8, -1, -1, -1], r_proxy=[1, -1, -1, -1, -1],
+        init_probs=[0.05, 0.5, 0.15, 0.15, 0.15], lr=0.1, steps=2000, focus=1, category="beneficial",
+        kind="demoted mediocre output"),
+    "reward-hacking": dict(
+        label="Reward hacking", names=["y*", "y_ok", "y_hack", "y_bad"], r_true=[1, 0.2, -1, -1],
+        r_proxy=[1, 0.2, 1.5, -1], init_probs=list(_UNIFORM4), lr=0.1, steps=2000, focus=2, category="harmful",
+        kind="reward hacking"),
+    "promoted-stall": dict(
+        label="Stalling on a promoted bad output", names=["y*", "y_pro", "bad1", "bad2", "bad3"],
+        r_true=[1, -1, -1, -1, -1], r_proxy=[1, 0.5, -1, -1, -1], init_probs=[0.05, 0.5, 0.15, 0.15, 0.15], lr=0.1,
+        steps=2000, focus=1, category="harmful", kind="stalling"),
+    "below-the-mean": dict(
+        label="An error below the mean", names=["y*", "y_mid", "bad1", "bad2"], r_true=[1, 0, -1, -1],
+        r_proxy=[1, 0, -1, -0.9], init_probs=list(_UNIFORM4), lr=0.1, steps=2000, focus=3, category="benign",
+        kind="below the mean"),
+    "never-sampled": dict(
+        label="An error on a never-sampled output", names=["y*", "y_mid", "y_rare"], r_true=[1, 0, -1],
+        r_proxy=[1, 0, 2], init_probs=[0.5, 0.5 - 1e-7, 1e-7], lr=0.1, steps=2000, focus=2, category="benign",
+        kind="never sampled"),
+    "hides-best": dict(
+        label="A proxy that hides the best output", names=["y*", "y_mid", "bad1", "bad2"], r_true=[1, 0.5, -1, -1],
+        r_proxy=[-1, 0.5, -1, -1], init_probs=list(_UNIFORM4), lr=0.1, steps=2000, focus=0, category="harmful",
+        kind="hides the best output"),
+}
 
 
 def _round(value: float) -> float:
@@ -107,6 +148,29 @@ def normalize(weights: Sequence[float]) -> list[float]:
     if total <= 0:
         raise ValueError("init_probs are all zero: raise at least one initial-probability slider")
     return [x / total for x in weights]
+
+
+def with_probability(probs: Sequence[float], index: int, p: float) -> list[float]:
+    """pi_0 with entry ``index`` set to ``p`` and the others rescaled proportionally, by (1 - p) / (their sum), so
+    the sum stays 1 and positive entries stay positive (the book's explorer does the same). ``p`` must lie strictly
+    between 0 and 1."""
+    probs = [float(q) for q in probs]
+    if not 0 <= index < len(probs):
+        raise ValueError(f"index must be in 0..{len(probs) - 1}; got {index}")
+    if not 0 < p < 1:
+        raise ValueError(f"init_probs must be strictly between 0 and 1; got {p}")
+    rest = sum(q for j, q in enumerate(probs) if j != index)
+    if rest <= 0:
+        raise ValueError(f"init_probs: the other outputs' probabilities sum to {rest}; nothing to rescale")
+    return [p if j == index else q * (1 - p) / rest for j, q in enumerate(probs)]
+
+
+def _fresh_name(names: Sequence[str]) -> str:
+    """y0, y1, ...: the first not taken, counting from the number of outputs (as the book's explorer names them)."""
+    k = len(names)
+    while f"y{k}" in names:
+        k += 1
+    return f"y{k}"
 
 
 @contextlib.contextmanager
@@ -143,7 +207,17 @@ def _html_item(text: str) -> dict:
 
 
 class RewardErrorExplorer:
-    """Sliders for r_P, r_G and pi_0 of every output; curves and error categories that follow them.
+    """Presets, and for every output sliders for r_G, r_P and pi_0; curves and error categories that follow them.
+
+    The controls are those of the book's explorer (book/_explorer/explorer.mjs): a preset menu (:data:`PRESETS`),
+    the learning rate, the horizon, outputs added and removed (2 to 8), and per output r_G, r_P, pi_0 in that order
+    (a slider whose readout takes typed numbers). Setting one pi_0 rescales the others (:func:`with_probability`):
+    every entry stays > 0 and the sum 1. Unlike the book's, every control updates on release
+    (``continuous_update=False``): each update is a round trip to the kernel, and one per input event would lag.
+    The notebook adds the sampled update rules, several seeds and the GPU. Its probability chart has one panel per
+    training (the book draws the r_P training only): the richer view costs nothing here. The table keeps the rule and
+    the evidence in each row's tooltip (the book shows them as columns): its cells have one width, too narrow for
+    sentences.
 
     Args:
         r_true: ground-truth reward r_G per output (N numbers). Default: the paper's toy [1, .8, -1, -1, -1].
@@ -151,7 +225,8 @@ class RewardErrorExplorer:
         init_probs: initial probabilities (non-negative weights; renormalised to sum to 1). Default
             [.05, .5, .15, .15, .15].
         names: output names. Default ["y*", "y_med", "bad1", "bad2", "bad3"] (``y0 ..`` when N differs).
-        steps: training steps (SGD updates) of every run, and the horizon of the measured categories.
+        steps: initial horizon: training steps (SGD updates) of every run, and the horizon of the measured
+            categories.
         algorithm: initial choice of update rule, a key of :data:`ALGORITHMS`.
         lr: initial learning rate.
         seeds: runs per reward for the sampled rules (REINFORCE, RLOO, GRPO, PPO), batched in the same call;
@@ -163,9 +238,13 @@ class RewardErrorExplorer:
         device: where to train, ``"cpu"`` (default: the runs are small) or ``"auto"`` / ``"cuda"``.
 
     Attributes:
-        sliders: dict of lists of FloatSliders, keys ``"r_proxy"``, ``"r_true"``, ``"init_probs"`` (one per output).
-        prob_labels: the normalised pi_0 shown beside each initial-probability slider.
-        algorithm: the update-rule Dropdown; ``lr``: the learning-rate FloatLogSlider.
+        sliders: dict of lists of FloatSliders, keys ``"r_true"``, ``"r_proxy"``, ``"init_probs"`` (one per output;
+            rebuilt when a preset is loaded or an output added or removed).
+        remove_buttons: one Button per output; ``add_button`` adds one (see :meth:`add_output`,
+            :meth:`remove_output`).
+        preset: the preset Dropdown (keys of :data:`PRESETS`, and :data:`CUSTOM` once a control has changed).
+        algorithm: the update-rule Dropdown; ``lr``: the learning-rate FloatLogSlider; ``horizon``: the steps
+            IntSlider.
         problem: the latest valid :class:`labsupport.Bandit` (B = 1).
         frame: the latest tidy run frame (``Run.to_frame()`` columns plus ``label`` and ``seed``; the
             ``proxy_value`` column is V_P under r_P for both trainings).
@@ -176,7 +255,8 @@ class RewardErrorExplorer:
         last_update_seconds: wall time of the latest update (training, categorising, charting, redrawing);
             ``status`` shows it.
         widget: the top-level VBox; a notebook cell ending in the explorer shows it.
-        names, steps, seeds, measure, device, record_every: the settings given to the constructor (read-only).
+        names, steps, record_every: the current outputs' names, horizon and recording interval (read-only);
+        seeds, measure, device: the settings given to the constructor.
     """
 
     def __init__(self, r_true: Numbers | None = None, r_proxy: Numbers | None = None,
@@ -186,14 +266,13 @@ class RewardErrorExplorer:
         toy = r_true is None
         r_true = _numbers("r_true", TOY_R_TRUE if toy else r_true)
         n = len(r_true)
-        if n < 2:
-            raise ValueError(f"r_true must have at least 2 outputs; got {n}")
+        if not MIN_OUTPUTS <= n <= MAX_OUTPUTS:
+            raise ValueError(f"r_true must have {MIN_OUTPUTS} to {MAX_OUTPUTS} outputs; got {n}")
         default_proxy = TOY_R_PROXY if toy else r_true
         r_proxy = _numbers("r_proxy", default_proxy if r_proxy is None else r_proxy, n)
         if init_probs is None:
             init_probs = TOY_INIT_PROBS if n == len(TOY_INIT_PROBS) else [1.0 / n] * n
-        weights = _numbers("init_probs", init_probs, n)
-        normalize(weights)  # rejects negative or all-zero weights now
+        probs = normalize(_numbers("init_probs", init_probs, n))  # rejects negative or all-zero weights now
         if names is None:
             names = TOY_NAMES if n == len(TOY_NAMES) else [f"y{i}" for i in range(n)]
         names = [str(x) for x in names]
@@ -209,12 +288,13 @@ class RewardErrorExplorer:
         if not isinstance(measure, bool):
             raise ValueError(f"measure must be True or False; got {measure!r}")
 
-        self.names = tuple(names)
-        self.steps = steps
         self.seeds = seeds
         self.measure = measure
         self.device = device
-        self.record_every = max(1, steps // points)
+        self.points = points
+        #: the outputs as the controls set them (the sliders show these; a slider cannot hold pi_0 = 1e-7 exactly)
+        self.state: dict[str, list] = dict(names=names, r_true=[_round(v) for v in r_true],
+                                           r_proxy=[_round(v) for v in r_proxy], init_probs=probs)
 
         self.problem: Bandit | None = None
         self.frame: pd.DataFrame | None = None
@@ -222,51 +302,90 @@ class RewardErrorExplorer:
         self.charts: dict = {"values": None, "probs": None, "categories": None}
         self.message = ""
         self.last_update_seconds = float("nan")
+        self._quiet = False  # set while the explorer itself moves controls: their observers then do nothing
 
-        self._build_controls(r_true, r_proxy, weights, algorithm, lr)
+        self._build_controls(algorithm, lr, steps)
         self._build_layout()
+        self._build_outputs()
+        for key, p in PRESETS.items():  # the menu names the preset these settings are, if any
+            if all(p[k] == self.state[k] for k in self.state) and (p["lr"], p["steps"]) == (lr, steps):
+                with self._moving():
+                    self.preset.value = key
         if not self.update():
             raise ValueError(self.message)
-        for slider in (s for group in self.sliders.values() for s in group):
-            slider.observe(self._on_change, names="value")
-        self.algorithm.observe(self._on_change, names="value")
-        self.lr.observe(self._on_change, names="value")
 
     # -------------------------------------------------------------------------------------------- controls
 
-    def _build_controls(self, r_true, r_proxy, weights, algorithm, lr):
-        lo = min(REWARD_RANGE[0], math.floor(min(r_true + r_proxy)))
-        hi = max(REWARD_RANGE[1], math.ceil(max(r_true + r_proxy)))
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.state["names"])
 
-        def reward_slider(value, what, name):
-            return w.FloatSlider(value=value, min=lo, max=hi, step=REWARD_STEP, readout_format=".2f",
-                                 continuous_update=False,
-                                 layout=w.Layout(**SLIDER_LAYOUT), tooltip=f"{what} of {name}")
+    @property
+    def steps(self) -> int:
+        return int(self.horizon.value)
 
-        top = max(1.0, max(weights))
-        self.sliders = {
-            "r_proxy": [reward_slider(v, "proxy reward r_P", y) for v, y in zip(r_proxy, self.names)],
-            "r_true": [reward_slider(v, "ground-truth reward r_G", y) for v, y in zip(r_true, self.names)],
-            "init_probs": [w.FloatSlider(value=v, min=0.0, max=top, step=PROB_STEP, readout_format=".3f",
-                                         continuous_update=False, layout=w.Layout(**SLIDER_LAYOUT),
-                                         tooltip=f"initial weight of {y} (renormalised to pi_0)")
-                           for v, y in zip(weights, self.names)],
-        }
-        self.prob_labels = [w.Label(layout=w.Layout(width="80px")) for _ in self.names]
+    @property
+    def record_every(self) -> int:
+        return max(1, self.steps // self.points)
+
+    def _build_controls(self, algorithm: str, lr: float, steps: int) -> None:
+        self.preset = w.Dropdown(options=[(p["label"], key) for key, p in PRESETS.items()]
+                                 + [("your own settings", CUSTOM)], value=CUSTOM, description="preset",
+                                 layout=w.Layout(width="480px"))
         self.algorithm = w.Dropdown(options=list(ALGORITHMS), value=algorithm, description="algorithm")
         self.lr = w.FloatLogSlider(value=lr, base=10, min=min(LR_EXPONENTS[0], math.log10(lr)),
                                    max=max(LR_EXPONENTS[1], math.log10(lr)), step=0.1, readout_format=".3g",
                                    description="learning rate", continuous_update=False,
                                    style={"description_width": "initial"})
+        self.horizon = w.IntSlider(value=steps, min=min(STEPS_RANGE[0], steps), max=max(STEPS_RANGE[1], steps),
+                                   step=STEPS_STEP, description="horizon (steps)", continuous_update=False,
+                                   style={"description_width": "initial"})
+        self.add_button = w.Button(description="add an output", tooltip=f"at most {MAX_OUTPUTS} outputs")
+        self.preset.observe(self._on_preset, names="value")
+        for control in (self.algorithm, self.lr, self.horizon):
+            control.observe(self._on_setting, names="value")
+        self.add_button.on_click(lambda _: self.add_output())
 
-    def _build_layout(self):
-        head = ["output", "proxy reward r_P", "ground-truth reward r_G", "initial weight", "pi_0 (normalised)"]
-        cells = [w.HTML(f"<b>{html.escape(h)}</b>") for h in head]
-        for i, name in enumerate(self.names):
-            cells += [w.Label(name), self.sliders["r_proxy"][i], self.sliders["r_true"][i],
-                      self.sliders["init_probs"][i], self.prob_labels[i]]
-        grid = w.GridBox(cells, layout=w.Layout(grid_template_columns="80px 230px 230px 230px 110px",
-                                                align_items="center"))
+    def _build_outputs(self) -> None:
+        """(Re)build the per-output rows from ``state``: r_G, r_P and pi_0 sliders and a remove button each."""
+        for old in getattr(self, "_row_widgets", []):
+            old.close()
+        s = self.state
+        lo = min(REWARD_RANGE[0], math.floor(min(s["r_true"] + s["r_proxy"])))
+        hi = max(REWARD_RANGE[1], math.ceil(max(s["r_true"] + s["r_proxy"])))
+        tips = {"r_true": "ground-truth reward r_G", "r_proxy": "proxy reward r_P",
+                "init_probs": "initial probability pi_0 (the others rescale to keep the sum 1)"}
+        self.sliders = {}
+        for key in ("r_true", "r_proxy", "init_probs"):
+            prob = key == "init_probs"
+            self.sliders[key] = [
+                w.FloatSlider(value=v, min=0.0 if prob else lo, max=1.0 if prob else hi,
+                              step=PROB_STEP if prob else REWARD_STEP, readout_format=".4g" if prob else ".2f",
+                              continuous_update=False, layout=w.Layout(**SLIDER_LAYOUT),
+                              tooltip=f"{tips[key]} of {y}")
+                for v, y in zip(s[key], s["names"])]
+            for i, slider in enumerate(self.sliders[key]):
+                slider.observe(functools.partial(self._on_output, key, i), names="value")
+        n = len(s["names"])
+        self.remove_buttons = [w.Button(description="×", tooltip=f"remove {y}", disabled=n <= MIN_OUTPUTS,
+                                        layout=w.Layout(width="36px")) for y in s["names"]]
+        for i, button in enumerate(self.remove_buttons):
+            button.on_click(functools.partial(lambda i, _: self.remove_output(i), i))
+        self.add_button.disabled = n >= MAX_OUTPUTS
+        labels = [w.Label(y) for y in s["names"]]
+        self._row_widgets = [*labels, *self.remove_buttons, *(x for group in self.sliders.values() for x in group)]
+        cells = list(self._head)
+        for i in range(n):
+            cells += [labels[i], self.sliders["r_true"][i], self.sliders["r_proxy"][i],
+                      self.sliders["init_probs"][i], self.remove_buttons[i]]
+        self.grid.children = cells
+
+    def _build_layout(self) -> None:
+        self._head = [w.HTML(f"<b>{html.escape(h)}</b>")
+                      for h in ("output", "ground-truth reward r_G", "proxy reward r_P", "initial probability pi_0",
+                                "")]
+        self.grid = w.GridBox(layout=w.Layout(grid_template_columns="80px 230px 230px 230px 44px",
+                                              align_items="center"))
         self.summary = w.HTML()
         self.message_area = w.HTML()
         self.status = w.Label()
@@ -285,8 +404,9 @@ class RewardErrorExplorer:
             blocks += [out, w.HTML(f"<small><i>{html.escape(captions[key])}</i></small>")]
         self.widget = w.VBox([
             w.HTML("<h3>Reward Error Explorer</h3>"),
-            grid,
-            w.HBox([self.algorithm, self.lr]),
+            w.HBox([self.preset, self.add_button]),
+            w.HBox([self.lr, self.horizon, self.algorithm]),
+            self.grid,
             self.summary,
             self.message_area,
             self.status,
@@ -303,25 +423,107 @@ class RewardErrorExplorer:
 
         display(self.widget)
 
-    # -------------------------------------------------------------------------------------------- updates
+    # -------------------------------------------------------------------------------------------- edits
 
-    def _on_change(self, change):
+    @contextlib.contextmanager
+    def _moving(self) -> Iterator[None]:
+        """The explorer moves its own controls: their observers stay silent."""
+        quiet, self._quiet = self._quiet, True
+        try:
+            yield
+        finally:
+            self._quiet = quiet
+
+    def _custom(self) -> None:
+        with self._moving():
+            self.preset.value = CUSTOM
+
+    def _on_output(self, key: str, index: int, change: dict) -> None:
+        if self._quiet:
+            return
+        value = _round(change["new"])
+        if key == "init_probs":
+            try:
+                probs = with_probability(self.state["init_probs"], index, value)
+            except ValueError as exc:
+                with self._moving():  # the slider shows the kept value again
+                    change["owner"].value = self.state["init_probs"][index]
+                self._fail(str(exc).replace("init_probs", f"init_probs[{self.state['names'][index]}]", 1))
+                return
+            self.state["init_probs"] = probs
+            with self._moving():
+                for slider, p in zip(self.sliders["init_probs"], probs):
+                    slider.value = p
+        else:
+            self.state[key][index] = value
+        self._custom()
         self.update()
 
-    def _read(self) -> tuple[list[float], list[float], list[float]]:
-        """(r_true, r_proxy, normalised pi_0) from the sliders; refreshes the pi_0 labels."""
-        r_true = [_round(s.value) for s in self.sliders["r_true"]]
-        r_proxy = [_round(s.value) for s in self.sliders["r_proxy"]]
-        weights = [_round(s.value) for s in self.sliders["init_probs"]]
-        try:
-            probs = normalize(weights)
-        except ValueError:
-            for label in self.prob_labels:
-                label.value = "—"
-            raise
-        for label, p in zip(self.prob_labels, probs):
-            label.value = f"{p:.3f}"
-        return r_true, r_proxy, probs
+    def _on_setting(self, change: dict) -> None:
+        if self._quiet:
+            return
+        if change["owner"] is not self.algorithm:  # presets set lr and horizon, not the update rule
+            self._custom()
+        self.update()
+
+    def _on_preset(self, change: dict) -> None:
+        if not self._quiet and change["new"] != CUSTOM:
+            self.load(change["new"])
+
+    def load(self, key: str) -> bool:
+        """Set every output, the learning rate and the horizon from :data:`PRESETS` ``[key]``, and update."""
+        if key not in PRESETS:
+            raise ValueError(f"key must be one of {', '.join(map(repr, PRESETS))}; got {key!r}")
+        p = PRESETS[key]
+        self.state = dict(names=list(p["names"]), r_true=list(p["r_true"]), r_proxy=list(p["r_proxy"]),
+                          init_probs=list(p["init_probs"]))
+        with self._moving():
+            self.preset.value = key
+            self.lr.value = p["lr"]
+            self.horizon.value = p["steps"]
+        self._build_outputs()
+        return self.update()
+
+    def add_output(self) -> bool:
+        """Add an output with no error (r_G = r_P = 0) and pi_0 = 1 / (N + 1), the others rescaled, and update.
+        At :data:`MAX_OUTPUTS` outputs nothing changes and the message says why (returns False)."""
+        s = self.state
+        n = len(s["names"])
+        if n >= MAX_OUTPUTS:
+            return self._fail(f"outputs: the explorer holds at most {MAX_OUTPUTS} outputs; it has {n}")
+        s["init_probs"] = with_probability([*s["init_probs"], 0.0], n, 1 / (n + 1))
+        s["names"].append(_fresh_name(s["names"]))
+        s["r_true"].append(0.0)
+        s["r_proxy"].append(0.0)
+        self._custom()
+        self._build_outputs()
+        return self.update()
+
+    def remove_output(self, index: int) -> bool:
+        """Remove output ``index`` (pi_0 of the others renormalised) and update. At :data:`MIN_OUTPUTS` outputs
+        nothing changes and the message says why (returns False)."""
+        s = self.state
+        n = len(s["names"])
+        if not 0 <= index < n:
+            raise ValueError(f"index must be in 0..{n - 1}; got {index!r}")
+        if n <= MIN_OUTPUTS:
+            return self._fail(f"outputs: the explorer holds at least {MIN_OUTPUTS} outputs; cannot remove "
+                              f"{s['names'][index]}")
+        for key in ("names", "r_true", "r_proxy", "init_probs"):
+            del s[key][index]
+        s["init_probs"] = normalize(s["init_probs"])
+        self._custom()
+        self._build_outputs()
+        return self.update()
+
+    # -------------------------------------------------------------------------------------------- updates
+
+    def _fail(self, message: str) -> bool:
+        """Show ``message``; the previous results and charts stay. Returns False."""
+        self.message = message
+        self.message_area.value = (f'<div style="color:{charts.CATEGORY_COLORS["harmful"]}">'
+                                   f"<b>Not updated:</b> {html.escape(message)}</div>")
+        return False
 
     def update(self) -> bool:
         """Recompute and redraw from the current controls. Returns False (and shows the message) when labsupport
@@ -332,12 +534,9 @@ class RewardErrorExplorer:
             with _quick():
                 result = self._compute()
         except ValueError as exc:
-            self.message = str(exc)
-            self.message_area.value = (f'<div style="color:{charts.CATEGORY_COLORS["harmful"]}">'
-                                       f"<b>Not updated:</b> {html.escape(self.message)}</div>")
             self.last_update_seconds = time.perf_counter() - start
             self.status.value = ""
-            return False
+            return self._fail(str(exc))
         self._draw(result)
         self.last_update_seconds = time.perf_counter() - start
         self.status.value = f"updated in {self.last_update_seconds * 1e3:.0f} ms"
@@ -345,7 +544,8 @@ class RewardErrorExplorer:
 
     def _compute(self) -> dict:
         """Train, categorise and build the charts; raises ValueError for rejected input, changes no state."""
-        r_true, r_proxy, probs = self._read()
+        s = self.state
+        r_true, r_proxy, probs = s["r_true"], s["r_proxy"], s["init_probs"]
         problem = Bandit(r_true=r_true, r_proxy=r_proxy, init_probs=probs, names=self.names)
         algo = ALGORITHMS[self.algorithm.value](float(self.lr.value))
         sampled = algo.samples_per_step > 0
@@ -404,4 +604,5 @@ def explorer(r_true: Numbers | None = None, r_proxy: Numbers | None = None, init
     return RewardErrorExplorer(r_true, r_proxy, init_probs, names, **options)
 
 
-__all__ = ["ALGORITHMS", "RewardErrorExplorer", "TRAINED_ON_PROXY", "TRAINED_ON_TRUE", "explorer", "normalize"]
+__all__ = ["ALGORITHMS", "CUSTOM", "MAX_OUTPUTS", "MIN_OUTPUTS", "PRESETS", "RewardErrorExplorer", "TRAINED_ON_PROXY",
+           "TRAINED_ON_TRUE", "explorer", "normalize", "with_probability"]

@@ -63,6 +63,10 @@ def test_every_preset_measures_the_kind_it_shows():
     import labsupport as ls
 
     presets = node(PRESET_ROWS)
+    # one table: the notebook explorer's presets (Python) are the book's (JS), key for key and number for number
+    assert list(presets) == list(ls.widgets.PRESETS)
+    for key, p in ls.widgets.PRESETS.items():
+        assert {k: presets[key]["preset"][k] for k in p} == p, key
     assert {"stalling", "reward-hacking", "below-the-mean", "never-sampled", "hides-best"} <= set(presets)
     assert {p["preset"]["kind"] for p in presets.values()} >= {"demoted mediocre output", "reward hacking",
                                                                "below the mean", "never sampled",

@@ -54,6 +54,7 @@ def test_default_is_the_papers_toy_and_y_med_is_beneficial(toy_app):
     assert [s.value for s in app.sliders["r_proxy"]] == R_PROXY
     assert [s.value for s in app.sliders["init_probs"]] == PI0
     assert app.message == "" and app.algorithm.value == "exact" and app.lr.value == pytest.approx(0.1)
+    assert app.preset.value == "stalling" and app.horizon.value == 2000  # the toy is the first preset
     assert list(app.categories["output"]) == ["y_med"]  # the toy's only error
     row = rows(app)["y_med"]
     assert (row.predicted, row.kind, row.measured) == ("beneficial", "demoted mediocre output", "beneficial")
@@ -93,18 +94,88 @@ def test_charts_are_valid_vega_lite_and_the_drawn_specs_match_them(toy_app):
         ("predicted", "beneficial"), ("measured", "beneficial")}
 
 
-def test_every_control_waits_for_release_and_pi0_is_shown_normalised():
+def test_every_control_waits_for_release_and_pi0_rescales_the_others():
     app = widgets.explorer()
-    controls = [s for group in app.sliders.values() for s in group] + [app.lr]
+    controls = [s for group in app.sliders.values() for s in group] + [app.lr, app.horizon]
     assert all(c.continuous_update is False for c in controls)
     assert isinstance(app.lr, w.FloatLogSlider) and isinstance(app.algorithm, w.Dropdown)
+    assert isinstance(app.horizon, w.IntSlider) and isinstance(app.preset, w.Dropdown)
     assert list(app.algorithm.options) == ["exact", "REINFORCE", "RLOO", "GRPO", "PPO"]
-    assert [label.value for label in app.prob_labels] == ["0.050", "0.500", "0.150", "0.150", "0.150"]
-    app.sliders["init_probs"][0].value = 0.55  # weights now sum to 1.5
-    assert app.message == ""
-    assert [label.value for label in app.prob_labels] == ["0.367", "0.333", "0.100", "0.100", "0.100"]
-    np.testing.assert_allclose(app.problem.init_probs[0].numpy(), np.array([0.55, 0.5, 0.15, 0.15, 0.15]) / 1.5)
-    assert rows(app)["y_med"].pi0 == pytest.approx(0.5 / 1.5)
+    # the book's column order: output, r_G, r_P, pi_0 (then the remove button)
+    assert app.grid.children[5:10] == (app.grid.children[5], app.sliders["r_true"][0], app.sliders["r_proxy"][0],
+                                       app.sliders["init_probs"][0], app.remove_buttons[0])
+    app.sliders["init_probs"][0].value = 0.525  # the other four scale by (1 - 0.525) / (1 - 0.05) = 0.5
+    assert app.message == "" and app.preset.value == widgets.CUSTOM
+    expected = [0.525, 0.25, 0.075, 0.075, 0.075]
+    np.testing.assert_allclose([s.value for s in app.sliders["init_probs"]], expected, rtol=1e-14)
+    np.testing.assert_allclose(app.problem.init_probs[0].numpy(), expected, rtol=1e-14)
+    assert rows(app)["y_med"].pi0 == pytest.approx(0.25)
+
+
+def test_with_probability_rescales_the_others_proportionally():
+    """The closed form of the book's explorer test: pi_0(y_med) := 0.2 scales the others by (1 - 0.2) / (1 - 0.5)."""
+    np.testing.assert_allclose(widgets.with_probability(PI0, Y_MED, 0.2), [0.08, 0.2, 0.24, 0.24, 0.24], rtol=1e-14)
+    probs = widgets.with_probability([0.5, 0.5 - 1e-7, 1e-7], 0, 0.999)
+    assert sum(probs) == pytest.approx(1, abs=1e-15) and min(probs) > 0
+    assert probs[2] / probs[1] == pytest.approx(1e-7 / (0.5 - 1e-7), rel=1e-12)
+    for p in (0.0, 1.0, -0.1):
+        with pytest.raises(ValueError, match=f"init_probs must be strictly between 0 and 1; got {p}"):
+            widgets.with_probability(PI0, 0, p)
+    with pytest.raises(ValueError, match="index must be in 0..4; got 5"):
+        widgets.with_probability(PI0, 5, 0.5)
+
+
+def test_every_preset_measures_the_kind_it_shows():
+    """Each preset of the one table (the book's explorer holds the same: tests/test_explorer_browser.py) has one
+    reward error, on its focus output, predicted and measured as the category and kind it names."""
+    app = widgets.explorer()
+    assert list(app.preset.options)[-1][1] == widgets.CUSTOM
+    for key, p in widgets.PRESETS.items():
+        app.preset.value = key
+        assert app.message == "", key
+        assert app.names == tuple(p["names"]) and app.lr.value == pytest.approx(p["lr"]) and app.steps == p["steps"]
+        np.testing.assert_allclose(app.problem.init_probs[0].numpy(), p["init_probs"], rtol=1e-12)
+        assert list(app.categories["output"]) == [p["names"][p["focus"]]], key
+        row = app.categories.iloc[0]
+        assert (row["predicted"], row["kind"], row["measured"]) == (p["category"], p["kind"], p["category"]), key
+
+
+def test_outputs_are_added_and_removed_between_2_and_8():
+    app = widgets.explorer()
+    app.preset.value = "never-sampled"  # 3 outputs
+    assert app.remove_output(0)  # y*: pi_0 of the others renormalised
+    assert app.names == ("y_mid", "y_rare") and app.message == ""
+    assert sum(app.state["init_probs"]) == pytest.approx(1, abs=1e-15)
+    assert all(b.disabled for b in app.remove_buttons) and len(app.sliders["r_true"]) == 2
+    categories = app.categories
+    assert not app.remove_output(1)
+    assert app.message == "outputs: the explorer holds at least 2 outputs; cannot remove y_rare"
+    assert app.names == ("y_mid", "y_rare") and app.categories is categories
+    app.add_button.click()  # a new output without an error and pi_0 = 1/3, the others rescaled
+    assert app.names == ("y_mid", "y_rare", "y2") and app.message == ""
+    assert app.state["r_true"][2] == app.state["r_proxy"][2] == 0
+    assert app.state["init_probs"][2] == pytest.approx(1 / 3)
+    assert app.preset.value == widgets.CUSTOM and not any(b.disabled for b in app.remove_buttons)
+    for _ in range(5):
+        assert app.add_output()
+    assert len(app.names) == widgets.MAX_OUTPUTS and app.add_button.disabled
+    assert sorted(app.frame["output"].unique()) == sorted(app.names)  # the run trains all 8
+    assert not app.add_output()
+    assert app.message == "outputs: the explorer holds at most 8 outputs; it has 8"
+    app.remove_buttons[7].click()
+    assert len(app.names) == 7 and app.message == "" and not app.add_button.disabled
+
+
+def test_a_horizon_change_retrains_and_remeasures():
+    app = widgets.explorer()
+    frame = app.frame
+    app.horizon.value = 500
+    assert app.message == "" and app.steps == 500 and app.preset.value == widgets.CUSTOM
+    assert app.frame is not frame and app.frame["step"].max() == 500 and app.frame["step"].nunique() == 251
+    assert app.record_every == 2  # 500 // 200
+    alone = ls.categorize(app.problem, ls.ExactPG(lr=0.1), steps=500, dtype=widgets.DTYPE, device="cpu")
+    np.testing.assert_allclose(alone["effect"].to_numpy(float), app.categories["effect"].to_numpy(float))
+    assert "500 steps" in app.charts["values"].to_dict()["title"]
 
 
 def test_dragging_y_med_proxy_to_its_true_value_removes_the_error_and_back_makes_it_beneficial():
@@ -157,20 +228,14 @@ def test_a_bad_output_raised_to_2_is_harmful_reward_hacking_and_pulls_the_proxy_
 def test_invalid_probabilities_show_a_message_and_keep_the_previous_results():
     app = widgets.explorer()
     categories, frame, drawn = app.categories, app.frame, {k: o.outputs for k, o in app.outputs.items()}
-    app.sliders["init_probs"][BAD1].value = 0.0
-    assert "init_probs" in app.message and "> 0" in app.message
-    assert "init_probs" in app.message_area.value
-    assert app.categories is categories and app.frame is frame
-    assert {k: o.outputs for k, o in app.outputs.items()} == drawn  # the previous charts stay
-    for s in app.sliders["init_probs"]:
-        s.value = 0.0
-    assert "all zero" in app.message
-    assert [label.value for label in app.prob_labels] == ["—"] * 5
-    assert app.categories is categories
-    app.sliders["init_probs"][0].value = 0.5  # one weight back: still zeros elsewhere
-    assert "init_probs" in app.message
-    for s, p in zip(app.sliders["init_probs"], PI0):
-        s.value = p
+    for value in (0.0, 1.0):
+        app.sliders["init_probs"][BAD1].value = value
+        assert app.message == f"init_probs[bad1] must be strictly between 0 and 1; got {value}"
+        assert "init_probs[bad1]" in app.message_area.value
+        assert [s.value for s in app.sliders["init_probs"]] == PI0  # the slider shows the kept value again
+        assert app.categories is categories and app.frame is frame
+        assert {k: o.outputs for k, o in app.outputs.items()} == drawn  # the previous charts stay
+    app.sliders["init_probs"][BAD1].value = 0.25
     assert app.message == "" and app.message_area.value == ""
     assert app.categories is not categories
     assert rows(app)["y_med"].measured == "beneficial"
@@ -215,7 +280,7 @@ def test_learning_rate_changes_the_run_and_algorithms_map_to_labsupport_rules():
 def test_measure_false_skips_the_counterfactual_and_custom_problems_work():
     app = widgets.explorer([0.0, 1.0, 0.5], [0.0, 1.0, 1.5], [1, 1, 2], measure=False, steps=1000)
     assert app.names == ("y0", "y1", "y2")
-    assert [label.value for label in app.prob_labels] == ["0.250", "0.250", "0.500"]
+    assert [s.value for s in app.sliders["init_probs"]] == [0.25, 0.25, 0.5]  # the weights, normalised
     row = rows(app)["y2"]
     assert (row.predicted, row.kind) == ("harmful", "reward hacking") and row.measured is None
     assert app.frame["step"].max() == 1000 and app.frame["step"].nunique() == 201  # record_every = 1000 // 200
