@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_widgets.py                 # the paper's toy, exact rule, measured column
     .venv/bin/python benchmarks/bench_widgets.py --all-algorithms --changes 10
 
-Each change sets one slider (cycling through proxy rewards, ground-truth rewards and initial weights), which fires
+Each change sets one slider (cycling through proxy rewards, ground-truth rewards and initial probabilities (the others rescale)), which fires
 the explorer's update exactly as dragging it in a notebook does; the explorer records the wall time of every
 update in ``last_update_seconds``. Prints the median over the changes, and the median CPU time of this process
 per change (close to the wall time on an idle machine; on a shared, busy one the wall time is the larger).
