@@ -62,11 +62,11 @@ def test_gradient_norm_is_bounded_by_max_prob_times_variance(instance):
     max_pi = start.probs[0, 0].max()
     # Var = E[r^2] - V^2 can come out a hair below 0 by round-off when the reward is (nearly) constant
     var_g, var_p = max(start.variance("true")[0, 0], 0.0), max(start.variance("proxy")[0, 0], 0.0)
-    grad_sq = theory.value_rate(problem, train_on="true", measure="true")[0]
+    grad_sq = theory.value_rate(problem, reward="true", measure="true")[0]
     tol = 1e-12
     assert grad_sq <= max_pi * var_g + tol                                    # eq. ch3-bound
     assert grad_sq <= 2 * (1 - max_pi) * var_g + tol                          # exercise 3.1
-    rate = theory.value_rate(problem, train_on="proxy", measure="true")[0]
+    rate = theory.value_rate(problem, reward="proxy", measure="true")[0]
     assert abs(rate) <= max_pi * math.sqrt(var_g * var_p) + tol               # eq. ch3-vg-bound
 
 
@@ -86,7 +86,7 @@ def test_log_linear_gradient_bound(instance):
     grad = theory.gradient_at(problem, problem.theta0, "true")[0]
     var = at_start(problem).variance("true")[0, 0]
     # ||grad||^2 = value_rate for any features, and <= ||Phi||^2 max pi Var (eq. ch3-loglinear)
-    assert np.dot(grad, grad) == pytest.approx(theory.value_rate(problem, train_on="true", measure="true")[0],
+    assert np.dot(grad, grad) == pytest.approx(theory.value_rate(problem, reward="true", measure="true")[0],
                                                rel=1e-9, abs=1e-14)
     assert np.dot(grad, grad) <= np.linalg.norm(phi, 2) ** 2 * probs.max() * var + 1e-12
 
@@ -95,7 +95,7 @@ def test_uniform_policy_attains_the_bound():
     r = [0.3, -1.2, 2.0, 0.5]
     problem = ls.Bandit(r_true=r)
     var = at_start(problem).variance("true")[0, 0]
-    assert theory.value_rate(problem, train_on="true", measure="true")[0] == pytest.approx(var / 4, rel=1e-12)
+    assert theory.value_rate(problem, reward="true", measure="true")[0] == pytest.approx(var / 4, rel=1e-12)
 
 
 @pytest.mark.parametrize("k, value", [(1, 0.8), (2, -1.0)])
@@ -106,7 +106,7 @@ def test_gradient_vanishes_far_from_the_optimum(k, value):
     probs[:, k] = 1 - eps
     problem = ls.Bandit(r_true=R_G_TOY, init_probs=probs)
     start = at_start(problem)
-    grad = np.sqrt(theory.value_rate(problem, train_on="true", measure="true"))
+    grad = np.sqrt(theory.value_rate(problem, reward="true", measure="true"))
     spread = max(R_G_TOY) - min(R_G_TOY)
     assert np.all(np.abs(start.true_value[0] - value) <= spread * eps)
     assert np.all(np.sqrt(start.variance("true")[0]) <= np.sqrt(eps) * spread)     # sd <= sqrt(eps) range
@@ -127,8 +127,8 @@ def toy_run():
 def test_toy_proxy_has_lower_variance_and_gradient_yet_wins(toy_run):
     toy, run = toy_run
     np.testing.assert_allclose(run.variance("proxy")[0], [0.82, 0.19], atol=1e-12)
-    np.testing.assert_allclose(theory.value_rate(toy, train_on="proxy", measure="proxy"), [0.23, 0.0122], atol=1e-12)
-    terms = theory.value_rate_terms(toy, train_on="proxy", measure="proxy")
+    np.testing.assert_allclose(theory.value_rate(toy, reward="proxy", measure="proxy"), [0.23, 0.0122], atol=1e-12)
+    terms = theory.value_rate_terms(toy, reward="proxy", measure="proxy")
     share_star = terms[:, 0] / terms.sum(1)
     np.testing.assert_allclose(share_star, [0.0025 / 0.23, 0.009025 / 0.0122], atol=1e-12)
     assert terms[0, 1] / terms[0].sum() == pytest.approx(0.16 / 0.23)             # r_G: y_med carries 70%
@@ -140,7 +140,7 @@ def test_toy_plateau_gradient_vanishes_far_from_optimum(toy_run):
     toy, run = toy_run
     last = run.probs[-1]
     v_g = run.true_value[-1, 0]
-    grad = math.sqrt(theory.value_rate(toy, probs=last, train_on="proxy", measure="proxy")[0])
+    grad = math.sqrt(theory.value_rate(toy, probs=last, reward="proxy", measure="proxy")[0])
     assert abs(v_g - 0.8) < 0.01                        # on the plateau, 0.2 below the optimum
     assert grad < 0.01 * math.sqrt(0.23)                # the gradient fell by more than a factor 100
     assert grad <= math.sqrt(last[0].max() * run.variance("proxy")[-1, 0])
@@ -244,7 +244,7 @@ def test_two_output_time_matches_the_closed_form(p0):
     var0 = at_start(problem).variance("true")[0, 0]
     assert var0 == pytest.approx(p0 * (1 - p0) * d**2)
     # dV/dt = ||grad V||^2 = 2 Var^2 / D^2 at every policy
-    assert theory.value_rate(problem, train_on="true", measure="true")[0] == pytest.approx(2 * var0**2 / d**2)
+    assert theory.value_rate(problem, reward="true", measure="true")[0] == pytest.approx(2 * var0**2 / d**2)
 
 
 def test_toy_proxy_scaled_up_learns_faster():
