@@ -246,6 +246,9 @@ def inspect_page(browser, base: str, page_path: str, widths: tuple[int, ...] = W
     page, problems = watched_page(browser, base, widths[0])
     try:
         page.goto(base + page_path, wait_until="load")
+        # every section rendered, also those the book's layout.css leaves unrendered while off-screen
+        # (content-visibility), so that the checks below measure the whole page
+        page.add_style_tag(content="* { content-visibility: visible !important; }")
         problems += page.evaluate(INSPECT, WAIT_MS)
         problems += page.evaluate(LEGIBLE)
         for width in widths:
