@@ -240,6 +240,7 @@ def check_rate_change(fn: Callable, exercise: str = "5.2") -> Verdict:
     rand = sweeps.random_instances(4, seed=7)
     cases = [(toy, 0, 2, 0.3), (toy, 0, 2, 1.5), (toy, 0, 1, -1.8), (toy, 0, 0, 0.4)]
     cases += [(rand, b, e, d) for b, e, d in [(0, 3, 0.7), (1, 0, -0.5), (2, 5, 1.2), (3, 2, -1.1)]]
+    checks = []
     for problem, b, e, delta in cases:
         one = problem.rows([b])
         r_true, pi0 = one.r_true[0].numpy(), one.init_probs[0].numpy()
@@ -247,26 +248,16 @@ def check_rate_change(fn: Callable, exercise: str = "5.2") -> Verdict:
         r_proxy[e] += delta
         expected = float(theory.value_rate(one.with_rewards(r_proxy=r_proxy))[0]
                          - theory.value_rate(one.with_rewards(r_proxy=r_true))[0])
-        value, failed = _call(exercise, fn, r_true.copy(), pi0.copy(), e, delta)
-        if failed is not None:
-            return failed
-        got = _numbers(exercise, value, (), "the rate change")
-        if isinstance(got, Verdict):
-            return got
-        if _close(got, np.array(expected)):
-            continue
         a_g = theory.advantages(one, "true")[0]
         own_term = delta * pi0[e] ** 2 * a_g[e]       # the error's own term only: the baseline's move left out
-        if _close(got, np.array(own_term)):
-            hint = ("this is only the error's own term delta pi(e)^2 A_G(e): the error also raises V_P by "
-                    "delta pi(e), which lowers the proxy advantage of every output (the -S part)")
-        elif _close(got, np.array(-expected)):
-            hint = "the sign is flipped"
-        else:
-            hint = "compare with delta pi(e) (pi(e) A_G(e) - S), S = sum_y pi(y)^2 A_G(y), A_G at pi0"
-        return Verdict(exercise, False, f"for r_true = {_fmt(r_true)}, pi0 = {_fmt(pi0)}, e = {e}, delta = {delta}: "
-                                        f"you return {_fmt(got)}; expected {_fmt(expected)}. Hint: {hint}.")
-    return Verdict(exercise, True, f"your formula matches labsupport's dV_G/dt on all {len(cases)} cases.")
+        checks.append(((r_true, pi0, e, delta), f"r_true = {_fmt(r_true)}, pi0 = {_fmt(pi0)}, e = {e}, delta = {delta}",
+                       expected, [(own_term, "this is only the error's own term delta pi(e)^2 A_G(e): the error also "
+                                             "raises V_P by delta pi(e), which lowers the proxy advantage of every "
+                                             "output (the -S part)"),
+                                  (-expected, "the sign is flipped")]))
+    return _check_cases(exercise, fn, checks, "rate change",
+                        "compare with delta pi(e) (pi(e) A_G(e) - S), S = sum_y pi(y)^2 A_G(y), A_G at pi0",
+                        f"your formula matches labsupport's dV_G/dt on all {len(cases)} cases.")
 
 
 def check_stalling_prediction(prediction: Any, exercise: str = "5.3") -> Verdict:
@@ -327,19 +318,12 @@ def check_hacc_one_prompt(fn: Callable, exercise: str = "6.2") -> Verdict:
     Expected: :func:`labsupport.metrics.hacc` on the pairs of :func:`labsupport.metrics.preference_pairs`."""
     from labsupport import metrics
     cases = _hacc_cases()
+    checks = []
     for r_true, r_proxy in cases:
         pairs = metrics.preference_pairs(np.zeros(len(r_true), int), r_true)
         rc, rr = r_proxy[pairs.chosen], r_proxy[pairs.rejected]
         v_hat = np.full(len(rc), r_proxy.mean())
         expected = metrics.hacc(rc, rr, v_hat)
-        value, failed = _call(exercise, fn, r_true.copy(), r_proxy.copy())
-        if failed is not None:
-            return failed
-        got = _numbers(exercise, value, (), "HAcc")
-        if isinstance(got, Verdict):
-            return got
-        if _close(got, np.array(expected)):
-            continue
         # the likely slips, each computed with the metrics themselves
         slips = [(metrics.acc(rc, rr), "this is Acc: a mis-ranked pair counts as right when r_P(y-) < V_hat"),
                  (metrics.hacc(rc, rr, v_hat + 1e-12), "you also forgave r_P(y-) == V_hat; only r_P(y-) < V_hat is "
@@ -349,13 +333,13 @@ def check_hacc_one_prompt(fn: Callable, exercise: str = "6.2") -> Verdict:
         if pairs.n_ties:
             slips.append((len(rc) * expected / (len(rc) + pairs.n_ties), "you counted the tied pairs (equal r_G) "
                                                                          "in the denominator; drop them"))
-        hint = next((h for v, h in slips if _close(got, np.array(v))), "list the pairs with r_G(y+) > r_G(y-) and "
-                                                                         "check each against the definition")
-        return Verdict(exercise, False, f"for r_true = {_fmt(r_true)} and r_proxy = {_fmt(r_proxy)} (V_hat = "
-                                        f"{r_proxy.mean():.4g}, {len(rc)} pairs, {pairs.n_ties} ties) your HAcc is "
-                                        f"{_fmt(got)}; expected {expected:.4g}. Hint: {hint}.")
-    return Verdict(exercise, True, f"your HAcc matches labsupport.metrics.hacc on all {len(cases)} prompts, ties and "
-                                   "the boundary case included.")
+        checks.append(((r_true, r_proxy), f"r_true = {_fmt(r_true)} and r_proxy = {_fmt(r_proxy)} (V_hat = "
+                                          f"{r_proxy.mean():.4g}, {len(rc)} pairs, {pairs.n_ties} ties)",
+                       expected, slips))
+    return _check_cases(exercise, fn, checks, "HAcc",
+                        "list the pairs with r_G(y+) > r_G(y-) and check each against the definition",
+                        f"your HAcc matches labsupport.metrics.hacc on all {len(cases)} prompts, ties and the "
+                        "boundary case included.")
 
 
 def check_rloo_advantages(fn: Callable, exercise: str = "6.3") -> Verdict:
