@@ -1,18 +1,26 @@
-"""What ``train`` costs beyond its arithmetic: the time to return, and the time of the first read of the results
-(``Run.probs``: device -> host copy and float64 conversion, done lazily since results stay where training left
-them), measured in one run.
+"""What ``train`` costs beyond its arithmetic, measured in one run: the time to return against the time of the
+training itself, and the time of the first read of the results.
 
     .venv/bin/python benchmarks/bench_results.py                       # CPU: B = 16,384 runs x 64 outputs
-    python benchmarks/bench_results.py --device cuda --backend fused --batch 1048576   # a GPU machine
+    python benchmarks/bench_results.py --device cuda --backend fused --batch 1048576 --steps 1000   # a GPU machine
 
-Prints the median over ``--repeat`` trainings of (a) ``train`` returning, (b) the first ``run.probs`` read, and
-their ratio (a + b) / a: what a caller who reads the results paid before they became lazy, relative to one who
-keeps them on the device. Goal (on a GPU, the fused kernel at B = 1,048,576): ``train`` within 1.5x the kernel time.
+Prints medians over ``--repeat`` trainings of one problem (after a first training, which also moves the problem's
+inputs to the device and dtype, once: ``Bandit.placed``, timed on its own):
+
+(a) ``train`` returning (results kept where training left them);
+(k) the training alone, on the inputs already placed: the fused kernel (``labsupport.fused.run``) with
+    ``--backend fused``, else the torch step loop; ``train``'s overhead is a / k;
+(b) the first read of ``run.probs`` (device -> host copy and float64 conversion, done lazily); (a + b) / a is what a
+    caller who reads the results pays relative to one who keeps them on the device.
+
+Goal (on a GPU, the fused kernel at B = 1,048,576, 1,000 exact steps): a / k <= 1.5.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import statistics
 import time
 
@@ -20,6 +28,9 @@ import numpy as np
 import torch
 
 import labsupport as ls
+from labsupport.algorithms import StepInput
+from labsupport.policies import SoftmaxPolicy
+from labsupport.simulate import _train_steps, fused_backend, record_steps, resolve_device
 
 
 def sync(device: str) -> None:
@@ -45,8 +56,26 @@ def main() -> None:
         return ls.train(prob, ls.ExactPG(lr=0.1), args.steps, device=args.device, backend=args.backend,
                         record_every=None, progress=False)
 
-    train()  # warm-up (and compilation on the fused path)
-    returned, read = [], []
+    def kernel():
+        """The training alone on the inputs train placed: what train does between its checks and its Run."""
+        placed = prob.placed(device, dtype)
+        record_at = record_steps(args.steps, None)
+        theta = placed.theta0.clone()
+        if fused is not None:
+            return fused.run(prob, algorithm, args.steps, placed.r_proxy, theta, placed.init_logits, placed.r_true,
+                             record_at, 0, None, None)
+        inp = StepInput(policy=SoftmaxPolicy(None), reward=placed.r_proxy, log_pi0=placed.init_logits,
+                        uniforms=None)
+        return _train_steps(algorithm, args.steps, theta, inp, record_at, None, placed.r_true, None)
+
+    device, dtype, algorithm = resolve_device(args.device), torch.float32, ls.ExactPG(lr=0.1)
+    fused = fused_backend(args.backend, device, lambda f: f.unsupported(prob, algorithm, device, dtype))
+    start = time.perf_counter()
+    train()  # the first training: places the inputs (and compiles the fused kernel)
+    sync(args.device)
+    first = time.perf_counter() - start
+    kernel()  # warm-up
+    returned, alone, read = [], [], []
     for _ in range(args.repeat):
         start = time.perf_counter()
         run = train()
@@ -56,11 +85,24 @@ def main() -> None:
         start = time.perf_counter()
         run.probs  # noqa: B018 - the first read converts
         read.append(time.perf_counter() - start)
-    a, b = statistics.median(returned), statistics.median(read)
-    print(f"torch {torch.__version__}, device {args.device}, backend {args.backend}, B = {args.batch:,}, "
-          f"N = {args.outputs}, T = {args.steps} exact steps, record_every=None; median of {args.repeat}")
-    print(f"train returns (results kept as {type(kept).__name__} {kept.dtype} on {kept.device}): {a * 1e3:8.1f} ms")
-    print(f"first read of run.probs (to host, float64):                {b * 1e3:8.1f} ms")
+        start = time.perf_counter()
+        kernel()
+        sync(args.device)
+        alone.append(time.perf_counter() - start)
+    a, k, b = (statistics.median(x) for x in (returned, alone, read))
+    what = "the fused kernel" if fused is not None else "the torch step loop"
+    print(f"torch {torch.__version__}, device {args.device} ({platform.processor() or platform.machine()}"
+          f"{', ' + torch.cuda.get_device_name(device) if device.type == 'cuda' else ''}), backend {args.backend}, "
+          f"B = {args.batch:,}, N = {args.outputs}, T = {args.steps} exact steps, record_every=None; "
+          f"load {os.getloadavg()[0]:.1f}; median of {args.repeat}")
+    rows = [(f"first train (places the inputs{', compiles the kernel' if fused is not None else ''})", first),
+            (f"(a) train returns (results kept as {kept.dtype} on {kept.device})", a),
+            (f"(k) {what} alone, on the placed inputs", k),
+            ("(b) first read of run.probs (to the host, in float64)", b)]
+    width = max(len(label) for label, _ in rows) + 2
+    for label, seconds in rows:
+        print(f"{label:<{width}}{seconds * 1e3:10.1f} ms")
+    print(f"train's overhead a / k = {a / k:.2f}x (goal on a GPU with the fused kernel: <= 1.5x)")
     print(f"eager conversion would cost (a + b) / a = {(a + b) / a:.2f}x the lazy return")
 
 

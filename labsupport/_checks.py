@@ -132,11 +132,19 @@ def fits_dtype(name: str, values: torch.Tensor, dtype: torch.dtype) -> None:
                          f"can square (|value| <= {limit:.3g}); rescale the rewards or use dtype=torch.float64")
 
 
-def memory(what: str, estimate_bytes: float, change: str) -> None:
-    """Refuse an allocation estimated above :data:`MEMORY_LIMIT_BYTES`, naming the estimate and what to change."""
-    if estimate_bytes > MEMORY_LIMIT_BYTES:
+def memory(what: str, estimate_bytes: float, change: str, device: torch.device | None = None) -> None:
+    """Refuse an allocation estimated above what it may take, naming the estimate and what to change.
+
+    The limit is :data:`MEMORY_LIMIT_BYTES` on the CPU (a laptop's share), and the memory free on the device for a
+    CUDA ``device``: there the card is the limit, and a user asks for large batches on purpose."""
+    limit, where = MEMORY_LIMIT_BYTES, ""
+    if device is not None and device.type == "cuda":
+        import torch
+
+        limit, where = torch.cuda.mem_get_info(device)[0], f" free on {device}"
+    if estimate_bytes > limit:
         raise ValueError(f"{what} would take about {estimate_bytes / 2**30:.1f} GiB (limit "
-                         f"{MEMORY_LIMIT_BYTES / 2**30:.0f} GiB); {change}")
+                         f"{limit / 2**30:.1f} GiB{where}); {change}")
 
 
 def _short_repr(value: object) -> str:

@@ -20,7 +20,7 @@ import torch
 if TYPE_CHECKING:
     import pandas as pd
 
-from ._checks import choice, count, fits_dtype, flag, float_dtype, memory
+from ._checks import choice, count, flag, float_dtype, memory
 from .algorithms import Algorithm, ExactPG, StepInput
 from .policies import SoftmaxPolicy
 from .problems import Bandit, renamed
@@ -35,6 +35,8 @@ SINGLE_THREAD_BELOW = 65_536
 #: (B, N) tensors one step of training holds at once, at most (policy, rewards, advantages, directions, ...):
 #: with the recording, the memory estimate that :func:`train` checks before allocating
 STEP_TENSORS = 16
+#: (B, N) tensors the fused kernel's training holds (the inputs as placed, the parameters and their working copy)
+FUSED_TENSORS = 6
 #: on the CPU, float64 tabular ExactPG problems (no KL term) with at most this many entries (B x N) run as a numpy
 #: loop (:func:`_train_exact_numpy`): for arrays this small a torch operation costs more to dispatch than to compute
 NUMPY_AT_MOST = 4_096
@@ -61,7 +63,8 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 class _OnFirstRead:
     """A :class:`Run` field that keeps a torch tensor as given (on its device, in the training dtype) and converts it
     to a numpy array of ``dtype`` on first read, once: :func:`train` returns without copying results to the host,
-    and a user who never reads them never pays for the copy. Other values (numpy arrays, None) are kept as given."""
+    and a user who never reads them never pays for the copy. Other values (numpy arrays, None) are kept as given.
+    The array is always a copy (the rewards given to a Run are the problem's own tensors)."""
 
     def __init__(self, dtype: torch.dtype, default: Any = dataclasses.MISSING):
         self.dtype, self.default = dtype, default
@@ -76,7 +79,7 @@ class _OnFirstRead:
             return self.default
         value = run.__dict__[self.slot]
         if isinstance(value, torch.Tensor):
-            value = run.__dict__[self.slot] = value.to("cpu", self.dtype).numpy()
+            value = run.__dict__[self.slot] = value.to("cpu", self.dtype, copy=True).numpy()
         return value
 
     def __set__(self, run: Run, value: torch.Tensor | np.ndarray | None) -> None:
@@ -88,7 +91,7 @@ class Run:
     """The record of one batched training run.
 
     ``probs`` and ``hit_steps`` stay where training left them (on the GPU, in the training dtype) until first read,
-    and become numpy arrays (float64, int64) then.
+    and become numpy arrays (float64, int64) then; ``r_true`` and ``r_proxy`` are copied from the problem then.
 
     Attributes:
         steps: (R,) int array, the step index of each record (0 = initial policy).
@@ -104,8 +107,12 @@ class Run:
         probs: np.ndarray
     else:
         probs: np.ndarray = _OnFirstRead(torch.float64)
-    r_true: np.ndarray
-    r_proxy: np.ndarray
+    if TYPE_CHECKING:
+        r_true: np.ndarray
+        r_proxy: np.ndarray
+    else:
+        r_true: np.ndarray = _OnFirstRead(torch.float64)
+        r_proxy: np.ndarray = _OnFirstRead(torch.float64)
     names: tuple[str, ...]
     reward: str
     algorithm: Algorithm
@@ -189,7 +196,8 @@ def train(
             the initial and final policy, keeping memory bounded for large sweeps.
         dtype: floating type of the computation: ``torch.float32`` or ``torch.float64`` (or the names
             ``"float32"``, ``"float64"``). Rewards beyond sqrt of the dtype's largest number are refused (float32:
-            about 1.8e19), as is a recording estimated above 4 GiB (``_checks.MEMORY_LIMIT_BYTES``).
+            about 1.8e19), as is a training estimated above 4 GiB on the CPU (``_checks.MEMORY_LIMIT_BYTES``) or
+            above the memory free on a GPU.
         common_noise: optional (B,) integer ids; runs with the same id see the same random numbers (common
             random numbers for counterfactual comparisons). Default: every run has its own.
         progress: show a progress bar; ``None`` shows one for long runs.
@@ -217,46 +225,41 @@ def train(
         record_every = count("record_every", record_every, minimum=1)
     choice("backend", backend, BACKENDS)
     dtype = float_dtype("dtype", dtype)
-    fits_dtype("r_true", problem.r_true, dtype)
-    fits_dtype("r_proxy", problem.r_proxy, dtype)
     dev = resolve_device(device)
     b, n = problem.batch_size, problem.n_outputs
     records = len(record_steps(steps, record_every))  # kept on the device in dtype, returned in float64
+    fast = fused_backend(backend, dev, lambda fused: fused.unsupported(problem, algorithm, dev, dtype))
     memory(f"training {b} x {n} outputs with {records} records",
-           b * n * (records * (dtype.itemsize + 8) + STEP_TENSORS * dtype.itemsize),
-           "record fewer with record_every (None keeps the first and last) or train fewer runs at a time")
-
-    def put(t):
-        return None if t is None else t.to(device=dev, dtype=dtype)
-
-    theta = put(problem.theta0).clone()
+           b * n * (records * (dtype.itemsize + 8) + (FUSED_TENSORS if fast else STEP_TENSORS) * dtype.itemsize),
+           "record fewer with record_every (None keeps the first and last) or train fewer runs at a time", dev)
+    placed = problem.placed(dev, dtype)  # moved once per problem, device and dtype; the rewards checked to fit dtype
+    theta = placed.theta0.clone()
     noise_ids = _noise_ids(common_noise, b, dev)
     inp = StepInput(
-        policy=SoftmaxPolicy(put(problem.features)),
-        reward=put(problem.reward(reward)),
-        log_pi0=put(problem.init_logits),
+        policy=SoftmaxPolicy(placed.features),
+        reward=placed.r_true if reward == "true" else placed.r_proxy,
+        log_pi0=placed.init_logits,
         uniforms=_uniform_source(b, seed, dev, dtype, noise_ids),
     )
     record_at = record_steps(steps, record_every)
     levels = None if track_level is None else _levels(track_level, b, dev, dtype)
-    fast = fused_backend(backend, dev, lambda fused: fused.unsupported(problem, algorithm, dev, dtype))
     bar = progress_bar(steps, progress, steps * b * n)
     tiny = (backend == "auto" and dev.type == "cpu" and dtype == torch.float64 and type(algorithm) is ExactPG
             and not algorithm.kl and problem.features is None and b * n <= NUMPY_AT_MOST)
     if tiny:
-        probs, hit = _train_exact_numpy(algorithm.lr, steps, theta, inp.reward, record_at, levels, put(problem.r_true))
+        probs, hit = _train_exact_numpy(algorithm.lr, steps, theta, inp.reward, record_at, levels, placed.r_true)
     elif fast is not None:
-        probs, hit = fast.run(problem, algorithm, steps, inp.reward, theta, inp.log_pi0, put(problem.r_true),
+        probs, hit = fast.run(problem, algorithm, steps, inp.reward, theta, inp.log_pi0, placed.r_true,
                               record_at, seed, noise_ids, levels, bar)
     else:
-        probs, hit = _train_steps(algorithm, steps, theta, inp, record_at, levels, put(problem.r_true), bar)
+        probs, hit = _train_steps(algorithm, steps, theta, inp, record_at, levels, placed.r_true, bar)
     if bar is not None:
         bar.close()
     return Run(
         steps=np.asarray(record_at),
-        probs=probs,  # converted on first read (Run.probs)
-        r_true=problem.r_true.numpy().copy(),
-        r_proxy=problem.r_proxy.numpy().copy(),
+        probs=probs,  # converted on first read (Run.probs), as are the rewards (copied then)
+        r_true=problem.r_true,  # type: ignore[arg-type]  # a tensor until read, like probs
+        r_proxy=problem.r_proxy,  # type: ignore[arg-type]
         names=problem.names,
         reward=reward,
         algorithm=algorithm,

@@ -27,7 +27,7 @@ from numpy.typing import ArrayLike
 from ._checks import as_tensor, choice, count, finite, flag, float_dtype, memory, non_negative
 from .algorithms import Algorithm, ExactPG
 from .problems import Bandit, renamed
-from .simulate import Run, train
+from .simulate import Run, resolve_device, train
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -304,7 +304,8 @@ def categorize(
         variants = problem.batch_size + (int(problem.errors().sum()) if measure else 0)
         memory(f"measuring {variants} variants x {seeds} seeds x {problem.n_outputs} outputs",
                variants * seeds * problem.n_outputs * CATEGORIZE_BYTES_PER_ENTRY,
-               "pass fewer seeds, categorize fewer errors or problems at a time, or measure=False")
+               "pass fewer seeds, categorize fewer errors or problems at a time, or measure=False",
+               resolve_device(device))
     rows = predict(problem, negligible)
     columns = ["run", "output", "r_true", "r_proxy", "pi0", "predicted", "kind", "rule", "measured", "effect",
                "evidence"]

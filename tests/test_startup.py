@@ -117,6 +117,68 @@ def test_a_runs_results_are_converted_on_first_read_only_and_as_before():
     assert np.allclose(run.true_value, np.einsum("rbn,bn->rb", probs, prob.r_true.numpy()))
 
 
+def test_training_a_problem_again_copies_and_converts_nothing_of_batch_size(monkeypatch):
+    """What makes a GPU training return in the time of its kernel: the second training of a problem moves no input
+    to the device or dtype again, and nothing becomes a numpy array (a host copy) before it is read."""
+    import numpy as np
+    import torch
+
+    b, n = 64, 8
+    rng = np.random.default_rng(0)
+    prob = ls.Bandit(r_true=rng.uniform(-1, 1, (b, n)), r_proxy=rng.uniform(-1, 1, (b, n)),
+                     init_logits=rng.normal(size=(b, n)))
+    calls = []
+    to, numpy = torch.Tensor.to, torch.Tensor.numpy
+
+    def counted(name, method):
+        def call(self, *args, **kwargs):
+            if self.numel() >= b * n:
+                calls.append(name)
+            return method(self, *args, **kwargs)
+        return call
+
+    monkeypatch.setattr(torch.Tensor, "to", counted("to", to))
+    monkeypatch.setattr(torch.Tensor, "numpy", counted("numpy", numpy))
+
+    def train(reward):
+        return ls.train(prob, ls.RLOO(k=4, lr=0.5), 5, reward=reward, dtype=torch.float32, device="cpu")
+
+    first = train("proxy")
+    assert calls.count("to") >= 4 and "numpy" not in calls  # the first training moves the inputs, once
+    calls.clear()
+    again, other = train("proxy"), train("true")
+    assert calls == []  # nothing of size B x N moved or converted
+    probs = again.probs
+    assert calls == ["to", "numpy"]  # read: converted once, then
+    assert np.array_equal(probs, first.probs)
+    assert np.array_equal(other.r_true, prob.r_true.numpy()) and not np.array_equal(other.probs, probs)
+
+
+def test_a_bandit_keeps_the_copy_for_its_latest_device_and_dtype_and_pickles_without_it():
+    import pickle
+
+    import torch
+
+    prob = ls.paper_bandit(p_star=[0.05, 0.1])
+    single = prob.placed("cpu", torch.float32)
+    assert single.r_proxy.dtype == torch.float32 and prob.placed("cpu", torch.float32) is single
+    double = prob.placed(torch.device("cpu"), torch.float64)
+    assert double.r_true is prob.r_true and double.theta0 is prob.theta0  # in float64 on the CPU: its own tensors
+    assert prob.placed("cpu", torch.float32) is not single  # one kept copy: the latest
+    restored = pickle.loads(pickle.dumps(prob))
+    assert "_placed" not in restored.__dict__ and torch.equal(restored.r_proxy, prob.r_proxy)
+    with pytest.raises(ValueError, match="r_proxy holds 1e\\+30"):
+        ls.Bandit(r_true=[0, 1], r_proxy=[0, 1e30]).placed("cpu", torch.float32)
+
+
+def test_a_runs_rewards_are_copies_of_the_problems():
+    prob = ls.paper_bandit()
+    run = ls.train(prob, ls.ExactPG(lr=1.0), 3)
+    run.r_true[0, 1] = 5.0
+    run.r_proxy[0, 1] = 5.0
+    assert prob.r_true[0, 1].item() == 0.8 and prob.r_proxy[0, 1].item() == -1.0
+
+
 def test_a_run_built_from_numpy_keeps_its_arrays_and_hit_steps_defaults_to_none():
     import numpy as np
 
