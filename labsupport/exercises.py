@@ -19,17 +19,22 @@ Two kinds of exercise:
 Layout of one exercise in a lab notebook (four cells, in this order; the tests find them by their tags, so the tests
 cannot drift from the notebook)::
 
-    markdown  tags ["exercise"]           metadata {"exercise": {"id": "6.3", "kind": "code"}}   (or "predict")
-              "### Exercise 6.3: ..." : the task, and what the function receives and returns
+    markdown  tags ["exercise"]           metadata {"exercise": {"id": "6c", "kind": "code"}}   (or "predict")
+              "### Lab exercise 6c (write the code): ..." : the task, what the function receives and returns
     code      tags ["exercise-starter"]   a placeholder that runs: ``def f(...): return None`` or ``prediction = None``
     code      tags ["exercise-check"]     one expression: ``ex.check_f(f)`` (the verdict is the cell's value)
     code      tags ["exercise-solution", "hide-cell"]   the solution, ending with the same check (it then passes);
               the book executes it and hides it behind a toggle
 
 The solution cell is executed by the book build, so the lab keeps working after it; names it defines must not be
-used by the lab's later cells. Use the exercise's id ("<lab>.<n>") as the ``exercise`` argument of the checks, and
-import the module in the lab's first cell as ``from labsupport import exercises as ex``. ``tests/test_exercises.py``
-checks every exercise of every lab it lists: the starter fails with a message, the solution passes.
+used by the lab's later cells. Use the exercise's id (the lab's number and a letter, "6c") as the ``exercise``
+argument of the checks, and import the module in the lab's first cell as ``from labsupport import exercises as ex``.
+``tests/test_exercises.py`` checks every exercise of every lab it lists: the starter fails with a message, the
+solution passes.
+
+Names: a lab's exercises are lettered, *Lab exercise 6a*, *6b*, *6c* (headings, verdicts and the lab's text all say
+"Lab exercise 6c"), so that they cannot be taken for the chapters' numbered exercises (*Exercise 6.1*, ...). A lab that
+mentions a chapter exercise says whose it is: "the chapter's Exercise 6.1", linked to the chapter as below.
 
 Links and references in lab notebooks, so that they read the same in JupyterLab and in the book: a chapter is linked
 by its source file relative to the notebook, written ``../../book/chapters/05-stress-testing.md`` (the book's
@@ -81,7 +86,9 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Verdict:
-    """The outcome of one self-check: ``passed`` and a message for the reader (shown as the cell's output)."""
+    """The outcome of one self-check: ``passed`` and a message for the reader (shown as the cell's output).
+
+    ``exercise`` is the lab exercise's id ("1a"); the verdict names it as "Lab exercise 1a"."""
 
     exercise: str
     passed: bool
@@ -92,14 +99,15 @@ class Verdict:
 
     def __repr__(self) -> str:
         mark = "PASSED" if self.passed else "NOT YET"
-        return f"Exercise {self.exercise}: {mark}. {self.message}"
+        return f"Lab exercise {self.exercise}: {mark}. {self.message}"
 
     def _repr_html_(self) -> str:
         """The verdict as a small box (green when passed, red when not), the message escaped: it holds names such
         as r_P(y*) that Markdown would read as emphasis."""
         colour, mark = ("#009E73", "passed") if self.passed else ("#D55E00", "not yet")
         return (f'<div style="border-left: 4px solid {colour}; padding: 0.2em 0.8em">'
-                f"<strong>Exercise {html.escape(self.exercise)}: {mark}.</strong> {html.escape(self.message)}</div>")
+                f"<strong>Lab exercise {html.escape(self.exercise)}: {mark}.</strong> "
+                f"{html.escape(self.message)}</div>")
 
 
 def _fmt(x: Any) -> str:
@@ -201,7 +209,7 @@ _RULE_HINTS = {
 }
 
 
-def check_predicted_category(fn: Callable, exercise: str = "5.1") -> Verdict:
+def check_predicted_category(fn: Callable, exercise: str = "5a") -> Verdict:
     """Exercise: ``fn(r_true, r_proxy, pi0, y) -> str``, the category the paper's rules predict for the error on
     output ``y`` (arrays of shape (N,)): "harmful", "benign", "beneficial" or "unclassified".
 
@@ -227,7 +235,7 @@ def check_predicted_category(fn: Callable, exercise: str = "5.1") -> Verdict:
     return Verdict(exercise, True, f"your rules agree with labsupport's on all {total} errors, every rule included.")
 
 
-def check_rate_change(fn: Callable, exercise: str = "5.2") -> Verdict:
+def check_rate_change(fn: Callable, exercise: str = "5b") -> Verdict:
     """Exercise: ``fn(r_true, pi0, e, delta) -> float``, the change of the initial rate dV_G/dt when the proxy, equal
     to r_true, gets r_P(e) + delta (arrays of shape (N,)).
 
@@ -260,7 +268,7 @@ def check_rate_change(fn: Callable, exercise: str = "5.2") -> Verdict:
                         f"your formula matches labsupport's dV_G/dt on all {len(cases)} cases.")
 
 
-def check_stalling_prediction(prediction: Any, exercise: str = "5.3") -> Verdict:
+def check_stalling_prediction(prediction: Any, exercise: str = "5c") -> Verdict:
     """Predict, then run: the measured category of the toy's "stalling" error (pi_0(y*) = 0.15, r_P(bad1) = 0.5),
     one of "harmful", "benign", "beneficial". The outcome is :func:`labsupport.categorize`'s measurement."""
     import labsupport as ls
@@ -275,7 +283,7 @@ def check_stalling_prediction(prediction: Any, exercise: str = "5.3") -> Verdict
 # ---------------------------------------------------------------------------------------------- lab 6
 
 
-def check_common_bad_prediction(prediction: Any, exercise: str = "6.1") -> Verdict:
+def check_common_bad_prediction(prediction: Any, exercise: str = "6a") -> Verdict:
     """Predict, then run: how the RLOO gain changes when a good learned reward model is perturbed to reward one
     *common* bad response per prompt: "about the same", "lower but positive" or "negative". The outcome is read from
     the committed study (:func:`labsupport.studies.rlhf.load_study`), for every initial policy."""
@@ -311,7 +319,7 @@ def _hacc_cases() -> list[tuple[np.ndarray, np.ndarray]]:
     return cases
 
 
-def check_hacc_one_prompt(fn: Callable, exercise: str = "6.2") -> Verdict:
+def check_hacc_one_prompt(fn: Callable, exercise: str = "6b") -> Verdict:
     """Exercise: ``fn(r_true, r_proxy) -> float``, HAcc over the untied pairs of one prompt's responses (arrays
     (K,)), with V_hat = the mean proxy reward of the responses.
 
@@ -342,7 +350,7 @@ def check_hacc_one_prompt(fn: Callable, exercise: str = "6.2") -> Verdict:
                         "boundary case included.")
 
 
-def check_rloo_advantages(fn: Callable, exercise: str = "6.3") -> Verdict:
+def check_rloo_advantages(fn: Callable, exercise: str = "6c") -> Verdict:
     """Exercise: ``fn(rewards) -> array``, RLOO's advantages of k sampled rewards (k,): each reward minus the mean
     of the *other* k - 1.
 
@@ -386,7 +394,7 @@ _CREDIT_CASES = [[0, 2, 3, 4, 5, 1], [2, 3, 4, 5, 6, 0], [2, 3, 4, 5, 6, 1], [2,
                  [3, 4, 0, 5, 0, 1], [1, 1, 1, 1, 1, 1], [2, 0, 3, 4, 1, 7], [0, 0, 0, 0, 0, 0]]
 
 
-def check_credits(fn: Callable, exercise: str = "7.1") -> Verdict:
+def check_credits(fn: Callable, exercise: str = "7a") -> Verdict:
     """Exercise: ``fn(sequence) -> (binary, partial)`` for one token sequence (a list of ints): binary credit (1 if
     the keyword 0 appears anywhere *and* the last token is the terminator 1, else 0) and partial credit (0.5 per
     constraint met). Expected: :func:`labsupport.studies.verifiable.check`, ``binary_credit`` and ``partial_credit``."""
@@ -409,7 +417,7 @@ def check_credits(fn: Callable, exercise: str = "7.1") -> Verdict:
     return Verdict(exercise, True, f"your two rewards match labsupport's on all {len(_CREDIT_CASES)} sequences.")
 
 
-def check_grpo_advantages(fn: Callable, exercise: str = "7.2") -> Verdict:
+def check_grpo_advantages(fn: Callable, exercise: str = "7b") -> Verdict:
     """Exercise: ``fn(rewards) -> array``, GRPO's advantages of one group (G,): (r - mean) / (population std + 1e-8),
     so a silent group (all rewards equal) gets 0 everywhere.
     Expected: :func:`labsupport.studies.verifiable.grpo_advantages`."""
@@ -447,7 +455,7 @@ def check_grpo_advantages(fn: Callable, exercise: str = "7.2") -> Verdict:
                                    "ones included.")
 
 
-def check_silent_prediction(prediction: Any, exercise: str = "7.3") -> Verdict:
+def check_silent_prediction(prediction: Any, exercise: str = "7c") -> Verdict:
     """Predict, then run: the share of silent GRPO groups (G = 96) under binary credit at regime (c)'s initial policy
     (P(C1) = P(C2) = 0.02, P(both) = 0.0002): "under 10%", "10% to 90%" or "over 90%". The outcome is
     :func:`labsupport.studies.verifiable.silent_probability` at the task of
@@ -509,7 +517,7 @@ def _bandit(r: np.ndarray, pi: np.ndarray, features: np.ndarray | None = None):
 # ---------------------------------------------------------------------------------------------- lab 1
 
 
-def check_exact_gradient(fn: Callable, exercise: str = "1.1") -> Verdict:
+def check_exact_gradient(fn: Callable, exercise: str = "1a") -> Verdict:
     """Exercise: ``fn(r, pi) -> array``, the exact gradient of V = sum_y pi(y) r(y) with respect to the logits of a
     tabular softmax policy, at the policy ``pi`` (arrays of shape (N,)).
 
@@ -531,7 +539,7 @@ def check_exact_gradient(fn: Callable, exercise: str = "1.1") -> Verdict:
                         "toy's included.")
 
 
-def check_reinforce_direction(fn: Callable, exercise: str = "1.2") -> Verdict:
+def check_reinforce_direction(fn: Callable, exercise: str = "1b") -> Verdict:
     """Exercise: ``fn(r, pi, samples) -> array``, REINFORCE's direction without a baseline from the sampled outputs
     ``samples`` (K indices): (1/K) sum_k r(y_k) (e_{y_k} - pi), shape (N,).
 
@@ -580,7 +588,7 @@ def _reinforce_spread(problem: Bandit) -> tuple[float, np.ndarray]:
     return float(p[0] @ ((g - mean) ** 2).sum(1)), mean.numpy()
 
 
-def check_shift_prediction(prediction: Any, exercise: str = "1.3") -> Verdict:
+def check_shift_prediction(prediction: Any, exercise: str = "1c") -> Verdict:
     """Predict, then run: how the spread of REINFORCE's one-sample direction (no baseline) at the toy's pi_0
     changes when every reward is raised by 2: "smaller", "about the same" or "larger". The outcome is the exact
     variance over the five outputs, from labsupport's own step direction."""
@@ -602,7 +610,7 @@ def check_shift_prediction(prediction: Any, exercise: str = "1.3") -> Verdict:
 # ---------------------------------------------------------------------------------------------- lab 2
 
 
-def check_star_prediction(prediction: Any, exercise: str = "2.1") -> Verdict:
+def check_star_prediction(prediction: Any, exercise: str = "2a") -> Verdict:
     """Predict, then run: at the toy's pi_0, under gradient flow on r_G, does the probability of y* (the best
     output, positive advantage) "rise" or "fall"? The outcome is :func:`labsupport.theory.prob_velocity`."""
     import labsupport as ls
@@ -618,7 +626,7 @@ def check_star_prediction(prediction: Any, exercise: str = "2.1") -> Verdict:
     return compare_prediction(exercise, prediction, outcome, ("rises", "falls"), why)
 
 
-def check_prob_velocity(fn: Callable, exercise: str = "2.2") -> Verdict:
+def check_prob_velocity(fn: Callable, exercise: str = "2b") -> Verdict:
     """Exercise: ``fn(r, pi) -> array``, d pi(y)/dt for every output under gradient flow on the expected reward r,
     tabular softmax policy at ``pi`` (arrays of shape (N,)).
 
@@ -641,7 +649,7 @@ def check_prob_velocity(fn: Callable, exercise: str = "2.2") -> Verdict:
                         "they sum to zero, as probabilities must.")
 
 
-def check_attracts(fn: Callable, exercise: str = "2.3") -> Verdict:
+def check_attracts(fn: Callable, exercise: str = "2c") -> Verdict:
     """Exercise: ``fn(r, pi, features) -> array of bool``, which outputs' logits rise under gradient flow on r for
     the log-linear policy softmax(Phi theta) at ``pi`` (r, pi of shape (N,), features Phi of shape (N, d)).
 
@@ -681,7 +689,7 @@ def _variance(r: np.ndarray, pi: np.ndarray) -> float:
     return float(run.variance("true")[0, 0])
 
 
-def check_reward_variance(fn: Callable, exercise: str = "3.1") -> Verdict:
+def check_reward_variance(fn: Callable, exercise: str = "3a") -> Verdict:
     """Exercise: ``fn(r, pi) -> float``, the variance of the reward under the policy, Var_{y~pi}[r(y)] (arrays of
     shape (N,)). Expected: :meth:`labsupport.Run.variance`."""
     cases = []
@@ -697,7 +705,7 @@ def check_reward_variance(fn: Callable, exercise: str = "3.1") -> Verdict:
                         "deterministic one and a constant reward included.")
 
 
-def check_gradient_norm(fn: Callable, exercise: str = "3.2") -> Verdict:
+def check_gradient_norm(fn: Callable, exercise: str = "3b") -> Verdict:
     """Exercise: ``fn(r, pi) -> float``, the squared norm ||grad V||^2 of the exact gradient with respect to the
     logits of a tabular softmax at ``pi`` (arrays of shape (N,)).
 
@@ -717,7 +725,7 @@ def check_gradient_norm(fn: Callable, exercise: str = "3.2") -> Verdict:
                         f"your squared norm matches labsupport.theory.value_rate on all {len(cases)} policies.")
 
 
-def check_proxy_variance_prediction(prediction: Any, exercise: str = "3.3") -> Verdict:
+def check_proxy_variance_prediction(prediction: Any, exercise: str = "3c") -> Verdict:
     """Predict, then run: at the toy's pi_0 the proxy r_P, which reaches V_G >= 0.9 long before r_G does, has a
     variance under pi_0 that is "smaller", "about the same" or "larger" than that of r_G. The outcome is
     :meth:`labsupport.Run.variance`; the run on r_P gives its crossing step."""
@@ -759,7 +767,7 @@ def _two_output_times(p0: Sequence[float], delta: Sequence[float], lr: float) ->
     return run.hit_steps * lr
 
 
-def check_halving_prediction(prediction: Any, exercise: str = "4.1") -> Verdict:
+def check_halving_prediction(prediction: Any, exercise: str = "4a") -> Verdict:
     """Predict, then run: on two outputs (r_G = 1 and 0.8, exact PG at learning rate 0.1), how much longer V_G takes
     to reach 0.9 from pi_0(y*) = 0.01 than from 0.02: "a little longer", "about twice as long" or "about four times
     as long". The outcome is the crossing of :func:`labsupport.train`'s runs."""
@@ -778,7 +786,7 @@ def check_halving_prediction(prediction: Any, exercise: str = "4.1") -> Verdict:
 _TIME_CASES = [(0.02, 0.2), (0.05, 0.2), (0.1, 1.0), (0.3, 0.5), (0.01, 2.0)]
 
 
-def check_time_to_target(fn: Callable, exercise: str = "4.2") -> Verdict:
+def check_time_to_target(fn: Callable, exercise: str = "4b") -> Verdict:
     """Exercise: ``fn(p0, delta) -> float``, the gradient-flow time for pi(y*) to grow from ``p0`` to 1/2 on two
     outputs whose rewards differ by ``delta`` (tabular softmax, exact gradient flow).
 
@@ -815,7 +823,7 @@ def _demotion_cases() -> list[tuple[np.ndarray, np.ndarray, int]]:
     return cases
 
 
-def check_beneficial_proxy(fn: Callable, exercise: str = "4.3") -> Verdict:
+def check_beneficial_proxy(fn: Callable, exercise: str = "4c") -> Verdict:
     """Exercise: ``fn(r_true, pi0, y) -> float``, a proxy reward for output ``y`` (every other output keeps its
     ground-truth reward) that makes the error on y beneficial (arrays of shape (N,)).
 

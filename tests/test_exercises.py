@@ -1,7 +1,9 @@
 """The exercises inside the labs: every self-check fails with a diagnosis on the blank starter and passes on the
 solution, both taken from the notebook's own cells (found by their tags), so the test cannot drift from the lab; and
 every lab listed here opens with objectives and a time estimate, ends with a summary, has at least three exercises of
-both kinds, and reads the same in JupyterLab (no raw MyST roles, chapter links that resolve from both places)."""
+both kinds, and reads the same in JupyterLab (no raw MyST roles, chapter links that resolve from both places). A lab's
+own exercises are lettered ("Lab exercise 5a"), so that they cannot be taken for the chapter's numbered ones ("the
+chapter's Exercise 5.1")."""
 
 from __future__ import annotations
 
@@ -83,10 +85,10 @@ def test_lab_has_objectives_time_exercises_of_both_kinds_and_a_summary(lab):
     found = lab_exercises(lab)
     assert len(found) >= 3, f"{lab.name}: {len(found)} exercises"
     assert {e["kind"] for e in found} == {"code", "predict"}
-    assert len({e["id"] for e in found}) == len(found) and all(e["id"].startswith(lab.name[1] + ".") for e in found)
+    assert [e["id"] for e in found] == [lab.name[1] + letter for letter in "abcdefgh"[:len(found)]]
     for e in found:
         assert "hide-cell" in tags(e["cells"][2]), f"{lab.name}, exercise {e['id']}: the solution is not hidden"
-        assert e["statement"].startswith(f"### Exercise {e['id']}")
+        assert e["statement"].startswith(f"### Lab exercise {e['id']} (")
     intro = source(cells[0])
     assert "**Objectives.**" in intro and re.search(r"\*\*Time\.\*\* About \d+ minutes", intro), intro[:300]
     markdown = [source(c) for c in cells if c["cell_type"] == "markdown"]
@@ -94,7 +96,7 @@ def test_lab_has_objectives_time_exercises_of_both_kinds_and_a_summary(lab):
                and re.match(r"## (\d+\. )?Summary\n", source(c))]
     assert summary and summary[-1] >= len(cells) - 2, f"{lab.name}: no summary at the end"
     assert source(cells[summary[-1]]).count("\n- ") >= 3, "the summary should say what was seen, point by point"
-    assert sum(s.startswith("### Exercise") for s in markdown) == len(found)
+    assert sum(s.startswith("### Lab exercise") for s in markdown) == len(found)
 
 
 @pytest.mark.parametrize("lab", LABS, ids=[p.name[:2] for p in LABS])
@@ -116,23 +118,47 @@ def test_lab_text_reads_the_same_in_jupyterlab_and_in_the_book(lab):
         assert posixpath.normpath(f"/notebooks/{link}") == f"/book/chapters/{chapter.name}"
 
 
+@pytest.mark.parametrize("lab", LABS, ids=[p.name[:2] for p in LABS])
+def test_lab_names_its_own_exercises_apart_from_the_chapters(lab):
+    """Every "Lab exercise 5a" (or "Lab exercises 5a and 5b") in a lab's text and code names one of its exercises,
+    and every numbered "Exercise 5.1" is the chapter's and says so ("the chapter's Exercise 5.1", in Markdown a link
+    to the chapter), except in the introduction's sentence that explains the two names."""
+    cells = json.loads(lab.read_text(encoding="utf-8"))["cells"]
+    text = "\n".join(source(c) for c in cells)
+    ids = {e["id"] for e in lab_exercises(lab)}
+    named = re.findall(r"Lab exercises? (\d[a-z](?:(?:,| and| or) \d[a-z])*)", text)
+    assert named and set(re.findall(r"\d[a-z]", " ".join(named))) <= ids, named
+    assert not re.search(r"(?i)lab exercises? \d+\.\d", text)
+    for cell in cells:
+        cell_text = source(cell)
+        for m in re.finditer(r"(?i)\[?\bexercises? (\d+)\.\d+", cell_text):
+            before = re.sub(r"\s+", " ", cell_text[max(0, m.start() - 40):m.start()])
+            shown = f"{lab.name}: {before + cell_text[m.start():m.end() + 20]!r}"
+            if before.endswith("chapter's numbered exercises ("):      # the introduction's sentence on names
+                continue
+            assert before.endswith(("the chapter's ", "The chapter's ")), f"{shown} does not say whose exercise it is"
+            assert m.group(1) == lab.name[1], f"{shown} is not an exercise of the lab's chapter"
+            if cell["cell_type"] == "markdown":
+                assert m.group(0).startswith("["), f"{shown} does not link the chapter"
+
+
 # ------------------------------------------------------------------------------------------------ the framework
 
 
 def test_compare_prediction_shows_the_outcome_whatever_the_prediction():
     choices = ("harmful", "benign", "beneficial")
-    blank = exercises.compare_prediction("9.9", None, "benign", choices, "Because.")
+    blank = exercises.compare_prediction("9z", None, "benign", choices, "Because.")
     assert not blank and "write your prediction" in blank.message and "benign" in blank.message
-    typo = exercises.compare_prediction("9.9", "benine", "benign", choices, "Because.")
+    typo = exercises.compare_prediction("9z", "benine", "benign", choices, "Because.")
     assert not typo and "not one of" in typo.message
-    wrong = exercises.compare_prediction("9.9", "harmful", "benign", choices, "Because.")
+    wrong = exercises.compare_prediction("9z", "harmful", "benign", choices, "Because.")
     assert not wrong and "you predicted harmful; the outcome is benign. Because." in wrong.message
-    right = exercises.compare_prediction("9.9", "  Benign ", "benign", choices, "Because.")
-    assert right.passed and repr(right).startswith("Exercise 9.9: PASSED")
-    shown = exercises.compare_prediction("9.9", "benign", "benign", choices, "r_P(y*) < V_P")._repr_html_()
-    assert "r_P(y*) &lt; V_P" in shown and "passed" in shown      # escaped, not read as Markdown or HTML
+    right = exercises.compare_prediction("9z", "  Benign ", "benign", choices, "Because.")
+    assert right.passed and repr(right).startswith("Lab exercise 9z: PASSED")
+    shown = exercises.compare_prediction("9z", "benign", "benign", choices, "r_P(y*) < V_P")._repr_html_()
+    assert "r_P(y*) &lt; V_P" in shown and "Lab exercise 9z: passed" in shown   # escaped, not read as Markdown
     with pytest.raises(ValueError, match="outcome must be one of"):
-        exercises.compare_prediction("9.9", "benign", "neutral", choices, "")
+        exercises.compare_prediction("9z", "benign", "neutral", choices, "")
 
 
 def test_checks_turn_errors_and_wrong_shapes_into_verdicts():
@@ -178,7 +204,7 @@ def test_checks_of_labs_1_to_4_name_the_likely_slip():
 def test_predictions_of_labs_1_to_4_show_the_measured_outcome():
     """A wrong prediction fails and shows the outcome with its numbers: the toy's y* loses probability at first under
     r_G (d pi/dt = pi(y*) (pi(y*) A(y*) - sum pi^2 A) = 0.05 (0.05 - 0.135) = -0.00425), and halving pi_0(y*) on two
-    outputs nearly doubles the time (the closed form of Exercise 4.2 gives 270.45 / 141.91 = 1.906); the toy's
+    outputs nearly doubles the time (the closed form of Lab exercise 4b gives 270.45 / 141.91 = 1.906); the toy's
     variances under pi_0 are 0.82 (r_G: E r^2 = 0.05 + 0.32 + 0.45, mean 0) and 0.19 (r_P: 1 - 0.9^2)."""
     star = exercises.check_star_prediction("rises")
     assert not star and "the outcome is falls" in star.message and "-0.00425" in star.message
