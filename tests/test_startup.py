@@ -189,13 +189,40 @@ def test_a_run_built_from_numpy_keeps_its_arrays_and_hit_steps_defaults_to_none(
 
 
 
-@pytest.mark.parametrize("name", ["sweeps", "rlhf", "verifiable"])
-@pytest.mark.parametrize("form", ["import labsupport.{name}", "from labsupport import {name}", "labsupport.{name}"])
-def test_a_former_study_path_warns_and_gives_the_module_now_in_studies(name, form):
-    code = ("import warnings\nimport labsupport\nwarnings.simplefilter('error')\n"
-            f"try:\n    {form.format(name=name)}\nexcept DeprecationWarning as w:\n    print(w)\n"
-            f"warnings.simplefilter('ignore')\nimport labsupport.{name} as old\nfrom labsupport import {name} as attr\n"
-            f"print(old is attr is labsupport.{name} is labsupport.studies.{name})")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
-    assert out[:2] == [f"labsupport.{name} is now labsupport.studies.{name}; the old path goes in the next release",
-                       "True"]
+FORMS = ["import labsupport.{name}", "from labsupport import {name}", "labsupport.{name}"]
+FORMER = ["sweeps", "rlhf", "verifiable"]
+
+
+@pytest.fixture(scope="module")
+def former_paths() -> dict:
+    """Each way of reaching each former study path, tried in one new interpreter, each from a fresh import of the
+    package (every ``labsupport`` module dropped first): the warning it raised, and whether the old path, the package
+    attribute and the module in ``labsupport.studies`` are one module."""
+    code = f"""import importlib, json, sys, warnings
+results = {{}}
+for form in {FORMS!r}:
+    for name in {FORMER!r}:
+        for module in [m for m in sys.modules if m == "labsupport" or m.startswith("labsupport.")]:
+            del sys.modules[module]
+        import labsupport
+        warnings.simplefilter("error")
+        try:
+            exec(form.format(name=name))
+            said = None
+        except DeprecationWarning as w:
+            said = str(w)
+        warnings.simplefilter("ignore")
+        old = importlib.import_module("labsupport." + name)
+        now = importlib.import_module("labsupport.studies." + name)
+        results[form.format(name=name)] = [said, old is getattr(labsupport, name) is now]
+print(json.dumps(results))
+"""
+    return _fresh(code)
+
+
+@pytest.mark.parametrize("name", FORMER)
+@pytest.mark.parametrize("form", FORMS)
+def test_a_former_study_path_warns_and_gives_the_module_now_in_studies(former_paths, name, form):
+    said, same = former_paths[form.format(name=name)]
+    assert said == f"labsupport.{name} is now labsupport.studies.{name}; the old path goes in the next release"
+    assert same
