@@ -74,7 +74,8 @@ def bench_widget_call(device, repeat=50):
             start = time.process_time()
             call(dtype, backend)
             cpu.append(time.process_time() - start)
-        medians[label] = statistics.median(timed(lambda: call(dtype, backend), repeat=repeat))
+        medians[label] = statistics.median(timed(lambda dtype=dtype, backend=backend: call(dtype, backend),
+                                                 repeat=repeat))
         print(f"one 5-output, 2,000-step exact run with both rewards + predicted categories on {device} "
               f"({label}): median {medians[label] * 1e3:.1f} ms over {repeat} calls (CPU time median "
               f"{statistics.median(cpu) * 1e3:.1f} ms)   (goal: < 25 ms on CPU)")

@@ -31,14 +31,13 @@ import time
 
 import numpy as np
 import torch
+from bench_engine import random_problems  # the same random instances as the CPU benchmark (same folder)
 
 import labsupport as ls
 from labsupport import fused
 from labsupport.algorithms import StepInput
 from labsupport.policies import SoftmaxPolicy
 from labsupport.simulate import _train_steps
-
-from bench_engine import random_problems  # the same random instances as the CPU benchmark (same folder)
 
 N = 64
 STEPS = 1000
@@ -184,7 +183,8 @@ def bench_sequences(device, args, runs=576, group=64, steps=600):
                                           backend=backend, record_every=10, progress=False)
     fast_t, fast_mem, fast = timed(lambda: train("fused"), device, max(1, min(args.repeat, 3)))
     eager_t, eager_mem, eager = timed(lambda: train("torch"), device, 1)
-    for label, t, mem in (("fused sequence kernel", fast_t, fast_mem), ("eager torch (train_grpo)", eager_t, eager_mem)):
+    for label, t, mem in (("fused sequence kernel", fast_t, fast_mem),
+                          ("eager torch (train_grpo)", eager_t, eager_mem)):
         print(f"{label:42s} {t * 1e3:10.1f} ms   peak GPU memory {mem / 2**20:9.1f} MiB")
     print(f"ratio eager / fused: {eager_t / fast_t:.1f}x")
     print(f"agreement: mean final P(both) fused {fast.joint[-1].mean():.4f} vs eager {eager.joint[-1].mean():.4f}; "
@@ -198,7 +198,7 @@ def kernel_configs(data, algorithm, steps, device):
     for block in (8, 16, 32, 64):
         for warps in (1, 2, 4, 8):
             try:
-                t, _, _ = timed(lambda: data.fused(algorithm, steps, config=(block, warps)), device, 3)
+                t, _, _ = timed(lambda config=(block, warps): data.fused(algorithm, steps, config=config), device, 3)
             except Exception as err:  # a configuration may not fit the registers or shared memory
                 print(f"  {block:4d} x {warps}: failed ({type(err).__name__})")
                 continue
@@ -225,7 +225,8 @@ def main():
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU (Triton interpreter)"
     import triton
 
-    print(f"{gpu}; torch {torch.__version__}, triton {triton.__version__}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    print(f"{gpu}; torch {torch.__version__}, triton {triton.__version__}; {when}")
     if args.scale != 1.0 or args.steps != STEPS:
         print(f"sizes scaled by {args.scale}, T = {args.steps}: the goals apply to the full sizes only")
     for name, algorithm, b, goal in CASES:

@@ -63,7 +63,8 @@ def main() -> None:
     global ROOT
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller cases")
-    parser.add_argument("--root", type=Path, default=ROOT, help="the checkout whose labsupport runs (default: this one)")
+    parser.add_argument("--root", type=Path, default=ROOT,
+                        help="the checkout whose labsupport runs (default: this one)")
     args = parser.parse_args()
     ROOT = args.root.resolve()
     cases = ([(1, 3_000), (10_000, 10)] if args.quick

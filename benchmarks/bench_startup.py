@@ -4,8 +4,8 @@ them imported PyTorch.
     .venv/bin/python benchmarks/bench_startup.py            # median of 5 runs of each command
 
 Each command runs in a new process; its wall time and its CPU time (user + system, which a busy machine inflates
-less) are printed as medians. For scale, the same interpreter importing torch is timed too. Goal: under 0.5 s for ``rm-report --help`` and a small report, no
-torch imported.
+less) are printed as medians. For scale, the same interpreter importing torch is timed too. Goal: under 0.5 s for
+``rm-report --help`` and a small report, no torch imported.
 """
 
 from __future__ import annotations
@@ -24,13 +24,15 @@ EXAMPLE = "labsupport/data/rm_example.jsonl"
 #: label -> Python code run in a fresh interpreter; each prints whether torch was imported
 CASES = {
     "python -m labsupport rm-report --help": "import runpy, sys; sys.argv = ['labsupport', 'rm-report', '--help']",
-    f"python -m labsupport rm-report {EXAMPLE}": f"import runpy, sys; sys.argv = ['labsupport', 'rm-report', '{EXAMPLE}']",
+    f"python -m labsupport rm-report {EXAMPLE}":
+        f"import runpy, sys; sys.argv = ['labsupport', 'rm-report', '{EXAMPLE}']",
     "python -m labsupport --version": "import runpy, sys; sys.argv = ['labsupport', '--version']",
     "import labsupport": "import labsupport",
     "import torch (for scale)": "import torch",
 }
 RUN_MAIN = ("\nimport contextlib, io\nwith contextlib.redirect_stdout(io.StringIO()):\n"
-            "    try:\n        runpy.run_module('labsupport', run_name='__main__')\n    except SystemExit:\n        pass")
+            "    try:\n        runpy.run_module('labsupport', run_name='__main__')\n"
+            "    except SystemExit:\n        pass")
 REPORT = "\nimport sys as _s; print('torch imported' if 'torch' in _s.modules else 'no torch')"
 
 

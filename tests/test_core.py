@@ -209,7 +209,8 @@ def test_batched_features_set_the_batch_size():
 
 
 def test_tracked_first_hits_equal_steps_to_without_storing_trajectories():
-    prob = toy(init_probs=[[0.05, 0.5, 0.15, 0.15, 0.15], [0.15, 0.5, 0.35 / 3, 0.35 / 3, 0.35 / 3], [0.9, 0.025, 0.025, 0.025, 0.025]])
+    prob = toy(init_probs=[[0.05, 0.5, 0.15, 0.15, 0.15], [0.15, 0.5, 0.35 / 3, 0.35 / 3, 0.35 / 3],
+                           [0.9, 0.025, 0.025, 0.025, 0.025]])
     full = ls.train(prob, ls.ExactPG(lr=0.1), steps=3000, reward="true")
     ends = ls.train(prob, ls.ExactPG(lr=0.1), steps=3000, reward="true", record_every=None, track_level=[0.9, 0.9, 2.0])
     assert ends.probs.shape[0] == 2

@@ -261,7 +261,7 @@ def test_committed_study_has_the_expected_rows_and_columns():
     assert list(frame.columns) == expected
     assert len(frame) == len(inits) * (len(specs) + 2)
     assert list(dict.fromkeys(frame.init)) == inits
-    for init, part in frame.groupby("init"):
+    for _, part in frame.groupby("init"):
         assert list(part.rm) == [s.name for s in specs] + ["ground truth", "ground truth+demote-mediocre"]
         assert part.reference.tolist() == [False] * len(specs) + [True, True]
         assert part.v_true_init.max() - part.v_true_init.min() < 0.05  # one policy: estimates differ by noise only
