@@ -39,3 +39,19 @@ def test_sampled_runs_have_the_same_distribution_of_outcomes(algo):
     se = np.sqrt(cpu.var() / cpu.size + gpu.var() / gpu.size)
     assert abs(cpu.mean() - gpu.mean()) < 5 * se + 1e-6
     assert abs(np.quantile(cpu, 0.5) - np.quantile(gpu, 0.5)) < 0.05
+
+
+@pytest.mark.parametrize("backend", ["torch", "fused"])
+def test_a_problem_placed_on_the_gpu_trains_again_in_place_and_as_on_the_cpu(backend):
+    prob = batch(256)
+    first = ls.train(prob, ls.ExactPG(lr=0.1), steps=500, device="cuda", backend=backend, record_every=None)
+    placed = prob.placed("cuda", torch.float32)
+    assert placed.r_proxy.is_cuda and placed.r_proxy.dtype == torch.float32
+    again = ls.train(prob, ls.ExactPG(lr=0.1), steps=500, device="cuda", backend=backend, record_every=None)
+    assert prob.placed("cuda", torch.float32) is placed  # nothing moved the second time
+    kept = again.__dict__["_probs"]
+    assert kept.is_cuda and kept.dtype == torch.float32  # results stay on the GPU until read
+    cpu = ls.train(prob, ls.ExactPG(lr=0.1), steps=500, device="cpu", record_every=None)
+    np.testing.assert_array_equal(again.probs, first.probs)
+    np.testing.assert_allclose(again.probs, cpu.probs, atol=1e-5)
+    np.testing.assert_array_equal(again.r_true, prob.r_true.numpy())
