@@ -149,6 +149,14 @@ def _data(frame: pd.DataFrame, columns: Sequence[str | None]) -> Records:
     return Records(values=sub.astype(object).where(sub.notna(), None).to_dict("records"))
 
 
+def _line_records(frame: pd.DataFrame, x: str, y: str, color: str | None = None, *, detail: str | None = None,
+                  dash: str | None = None, facet: str | None = None, tooltip: Sequence[str] = ()) -> Records:
+    """The inline records :func:`line_chart` draws for its (already thinned) ``frame``: the columns ``x``, ``y``,
+    the grouping columns, ``facet`` and ``tooltip``, in that order."""
+    groups = [c for c in (color, dash, detail) if c]
+    return _data(frame, [x, y, *groups, facet, *tooltip])
+
+
 def _scale(colors: dict[str, str] | None, present) -> alt.Scale | alt.UndefinedType:
     """A fixed colour scale when every value present has a colour in ``colors``."""
     if colors and set(map(str, present)) <= set(colors):
@@ -208,10 +216,25 @@ def line_chart(data: Data, x: str, y: str, color: str | None = None, *, detail: 
     if detail:
         enc["detail"] = alt.Detail(f"{detail}:N")
     # Invisible points carry the tooltips (a line mark alone would show the first point of the whole line).
-    mark = alt.Chart(_data(frame, [x, y, *groups, facet, *tooltip])).mark_line(
+    records = _line_records(frame, x, y, color, detail=detail, dash=dash, facet=facet, tooltip=tooltip)
+    mark = alt.Chart(records).mark_line(
         strokeWidth=1.2 if multi_runs else 2, opacity=0.6 if multi_runs else 1,
         point=alt.OverlayMarkDef(filled=True, opacity=0, size=40))
     return _finish(mark.encode(**enc), title, width, height, facet)
+
+
+def _value_frame(data: Data, values: Sequence[str], color: str | None) -> tuple[pd.DataFrame, str | None]:
+    """:func:`value_curves`' data in long form (columns step, run, ``color``, reward, expected reward; reward is
+    "true" / "proxy" for the columns of :data:`REWARD_OF_COLUMN`) and the colour column it draws (``None`` when
+    ``color`` is the default ``label`` and the data has no such column)."""
+    frame = _frame(data, (), "value_curves")
+    color = None if color == "label" and "label" not in frame.columns else color
+    frame = _frame(frame, ["step", "run", *values, color], "value_curves")
+    frame = frame.drop_duplicates(["step", "run", *values, *([color] if color else [])])  # run frames: 1 row/output
+    long = frame.melt(id_vars=[c for c in ("step", "run", color) if c], value_vars=list(values),
+                      var_name="reward", value_name="expected reward")
+    long["reward"] = long["reward"].map(lambda c: REWARD_OF_COLUMN.get(c, c))
+    return long, color
 
 
 def value_curves(data: Data, value: str | Sequence[str] = "true_value", color: str | None = "label", *,
@@ -226,13 +249,7 @@ def value_curves(data: Data, value: str | Sequence[str] = "true_value", color: s
     values = [value] if isinstance(value, str) else list(value)
     if not values:
         raise ValueError("value_curves: value must name at least one column, e.g. 'true_value'")
-    frame = _frame(data, (), "value_curves")
-    color = None if color == "label" and "label" not in frame.columns else color
-    frame = _frame(frame, ["step", "run", *values, color], "value_curves")
-    frame = frame.drop_duplicates(["step", "run", *values, *([color] if color else [])])  # run frames: 1 row/output
-    long = frame.melt(id_vars=[c for c in ("step", "run", color) if c], value_vars=values,
-                      var_name="reward", value_name="expected reward")
-    long["reward"] = long["reward"].map(lambda c: REWARD_OF_COLUMN.get(c, c))
+    long, color = _value_frame(data, values, color)
     if y_title is None:
         names = {"true_value": "expected ground-truth reward V_G", "proxy_value": "expected proxy reward V_P"}
         y_title = names.get(values[0], values[0]) if len(values) == 1 else "expected reward"
@@ -273,15 +290,10 @@ def _cell(value) -> str:
     return f"{value:.3g}" if isinstance(value, (float, np.floating)) else str(value)
 
 
-def category_table(data: Data, columns: Sequence[str] | None = None, *,
-                   title: str = "Reward errors and their categories",
-                   cell_width: int = 80, row_height: int = 24) -> alt.Chart:
-    """A :func:`labsupport.categorize` frame drawn as a table; the predicted and measured cells take the colour of
-    their category. Hover a row for the rule that fired and the measured evidence.
-
-    ``columns``: which columns to show (default: those of r_true, r_proxy, pi0, predicted, kind, measured, effect
-    that the frame has). Rows are labelled by output (and run, when the frame holds several runs).
-    """
+def _table_cells(data: Data, columns: Sequence[str] | None = None) -> tuple[list[str], list[str], list[str],
+                                                                          list[dict[str, str]]]:
+    """What :func:`category_table` draws: its columns, its row labels, the extra tooltip columns (rule, evidence)
+    and one inline record per cell (row, column, text, category and the extra columns)."""
     frame = _frame(data, ["output"], "category_table").reset_index(drop=True)
     shown = ("r_true", "r_proxy", "pi0", "predicted", "kind", "measured", "effect")
     columns = [c for c in shown if c in frame.columns] if columns is None else list(columns)
@@ -293,6 +305,19 @@ def category_table(data: Data, columns: Sequence[str] | None = None, *,
                   category=_category(frame.at[i, c]) if c in ("predicted", "measured") else "",
                   **{e: _cell(frame.at[i, e]) for e in extra})
              for i in range(len(frame)) for c in columns]
+    return columns, rows, extra, cells
+
+
+def category_table(data: Data, columns: Sequence[str] | None = None, *,
+                   title: str = "Reward errors and their categories",
+                   cell_width: int = 80, row_height: int = 24) -> alt.Chart:
+    """A :func:`labsupport.categorize` frame drawn as a table; the predicted and measured cells take the colour of
+    their category. Hover a row for the rule that fired and the measured evidence.
+
+    ``columns``: which columns to show (default: those of r_true, r_proxy, pi0, predicted, kind, measured, effect
+    that the frame has). Rows are labelled by output (and run, when the frame holds several runs).
+    """
+    columns, rows, extra, cells = _table_cells(data, columns)
     base = alt.Chart().encode(  # the data joins the layer last: Altair deep-copies the layers' data when combining
         x=alt.X("column:N", sort=columns, title=None, axis=alt.Axis(orient="top", labelAngle=0)),
         y=alt.Y("row:N", sort=rows, title="output"),

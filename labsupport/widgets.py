@@ -15,7 +15,9 @@ plus the update rule. On every change it
    proxy reward over the steps and each output's probability.
 
 Charts are handed to :class:`ipywidgets.Output` areas as display data (the active Altair renderer's mimebundle),
-so the explorer also works, and can be tested, without a kernel: setting ``slider.value`` fires the update.
+so the explorer also works, and can be tested, without a kernel: setting ``slider.value`` fires the update. Each
+chart's Vega-Lite spec is built with Altair once per structure (outputs, table rows) and then refilled with the new
+records and title on every change (``_SpecCache``): the same spec, without Altair's cost on every slider move.
 An input that labsupport rejects (a ``ValueError``, e.g. an initial probability of zero) is shown as a message in
 the widget; the previous charts and results stay.
 
@@ -33,7 +35,7 @@ import functools
 import html
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import altair as alt
@@ -65,6 +67,8 @@ ALGORITHMS: dict[str, Callable[[float], Algorithm]] = {
     "PPO": lambda lr: PPO(lr=lr),
 }
 
+#: The run frame's columns the value chart draws, V_G solid and V_P dashed.
+VALUE_COLUMNS = ["true_value", "proxy_value"]
 #: Labels of the two trainings in every chart.
 TRAINED_ON_PROXY = "trained on r_P"
 TRAINED_ON_TRUE = "trained on r_G"
@@ -183,9 +187,8 @@ def _quick() -> Iterator[None]:
         yield
 
 
-def _bundle(chart: alt.TopLevelMixin) -> dict:
-    """The active Altair renderer's mimebundle for ``chart`` (unvalidated spec), as an Output-widget item."""
-    spec = charts.vegalite_spec(chart, validate=False)
+def _bundle(spec: dict) -> dict:
+    """The active Altair renderer's mimebundle for a chart's Vega-Lite ``spec``, as an Output-widget item."""
     renderer = alt.renderers.get()
     if renderer is None:
         raise ValueError(f"the active Altair renderer {alt.renderers.active!r} is not registered")
@@ -196,6 +199,86 @@ def _bundle(chart: alt.TopLevelMixin) -> dict:
     if not data:
         raise ValueError(f"the active Altair renderer {alt.renderers.active!r} returned no output")
     return {"output_type": "display_data", "data": data, "metadata": metadata or {}}
+
+
+def _copy(node: Any) -> Any:
+    """A copy of a JSON-like tree: its dicts and lists copied, the leaves shared."""
+    if isinstance(node, dict):
+        return {key: _copy(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_copy(value) for value in node]
+    return node
+
+
+def _inline_values(node: Any) -> int:
+    """How many inline data (``{"values": [...]}``) a spec holds, nested ones included."""
+    if isinstance(node, dict):
+        own = int(set(node) == {"values"} and isinstance(node["values"], list))
+        return own + sum(_inline_values(value) for value in node.values())
+    if isinstance(node, list):
+        return sum(_inline_values(value) for value in node)
+    return 0
+
+
+class _SpecCache:
+    """The Vega-Lite specs of the explorer's charts, built once per structure and then refilled.
+
+    Building a chart with Altair and turning it into its spec costs more than the training behind it, yet from one
+    slider change to the next only the chart's inline data (and the title, which names the rule and the horizon)
+    change. So each chart's spec is built once per *key*, which holds everything else the spec depends on (the
+    outputs' names, the number of runs, the table's rows and columns), and stored without its data; on a change the
+    new records and title are put into a copy of it. The result is the dict ``charts.vegalite_spec`` gives for the
+    chart built afresh (tests/test_widgets_cache.py checks it after every kind of change). A spec whose inline data
+    is not the single top-level ``data`` is not stored: that chart is built on every change.
+    """
+
+    def __init__(self, size: int = 32):
+        self.size = size
+        self._specs: dict[tuple, dict | None] = {}
+
+    def spec(self, key: tuple, records: list[dict], title: str | None,
+             build: Callable[[], alt.TopLevelMixin]) -> tuple[dict, alt.TopLevelMixin | None]:
+        """The spec of the chart that ``build`` makes, whose inline records are ``records`` and whose title is
+        ``title`` (``None``: part of the key); also the chart when it was built, else None."""
+        if key in self._specs:
+            template = self._specs[key]
+            if template is not None:
+                spec = _copy(template)
+                spec["data"] = {"values": records}
+                if title is not None:
+                    spec["title"] = title
+                return spec, None
+        chart = build()
+        spec = charts.vegalite_spec(chart, validate=False)
+        data = spec.get("data")
+        reusable = (isinstance(data, dict) and set(data) == {"values"} and _inline_values(spec) == 1
+                    and (title is None or spec.get("title") == title))
+        if len(self._specs) >= self.size:  # forget the oldest structure
+            del self._specs[next(iter(self._specs))]
+        self._specs[key] = _copy({**spec, "data": None}) if reusable else None
+        return spec, chart
+
+
+class _Charts(Mapping[str, Any]):
+    """One update's Altair charts, keys ``"values"``, ``"probs"``, ``"categories"``: each built when first read
+    (the update itself draws cached specs, :class:`_SpecCache`), or the one the update built."""
+
+    def __init__(self, builders: dict[str, Callable[[], Any]], built: dict[str, Any]):
+        self._builders = builders
+        self._built = dict(built)
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._built:
+            builder = self._builders[key]
+            with _quick():
+                self._built[key] = builder()
+        return self._built[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._builders)
+
+    def __len__(self) -> int:
+        return len(self._builders)
 
 
 def _html_item(text: str) -> dict:
@@ -249,7 +332,9 @@ class RewardErrorExplorer:
         frame: the latest tidy run frame (``Run.to_frame()`` columns plus ``label`` and ``seed``; the
             ``proxy_value`` column is V_P under r_P for both trainings).
         categories: the latest :func:`labsupport.categorize` DataFrame (no rows when the proxy has no error).
-        charts: the latest Altair charts, keys ``"values"``, ``"probs"``, ``"categories"`` (None without errors).
+        charts: the latest Altair charts, keys ``"values"``, ``"probs"``, ``"categories"`` (None without errors);
+            each is built when first read: an update draws the charts' Vega-Lite specs, built once per structure
+            and refilled with the new data on every change.
         outputs: the ipywidgets Output areas, same keys.
         message: the latest error text, or ``""`` after a successful update; ``message_area`` shows it.
         last_update_seconds: wall time of the latest update (training, categorising, charting, redrawing);
@@ -299,7 +384,8 @@ class RewardErrorExplorer:
         self.problem: Bandit | None = None
         self.frame: pd.DataFrame | None = None
         self.categories: pd.DataFrame | None = None
-        self.charts: dict = {"values": None, "probs": None, "categories": None}
+        self.charts: Mapping[str, Any] = {"values": None, "probs": None, "categories": None}
+        self._specs = _SpecCache()
         self.message = ""
         self.last_update_seconds = float("nan")
         self._quiet = False  # set while the explorer itself moves controls: their observers then do nothing
@@ -566,24 +652,49 @@ class RewardErrorExplorer:
 
         what = f"{self.algorithm.value}, lr = {self.lr.value:.3g}, {self.steps} steps"
         what += f", {seeds} seeds" if sampled else ""
-        value_chart = charts.value_curves(frame, value=["true_value", "proxy_value"], color="label", max_steps=None,
-                                          title=f"Expected reward, trained on the proxy vs the ground truth ({what})")
+        value_title = f"Expected reward, trained on the proxy vs the ground truth ({what})"
         prob_frame = frame
         if seeds > 1:  # mean over seeds: one line per (training, output)
             prob_frame = (frame.groupby(["label", "step", "output"], sort=False, as_index=False)["prob"].mean()
                           .assign(run=lambda f: (f["label"] == TRAINED_ON_TRUE).astype(int)))
-        prob_chart = charts.prob_curves(prob_frame, color="output", facet="label", max_steps=None,
-                                        title=f"Probability of each output ({what})")
-        table = charts.category_table(categories) if len(categories) else None
-        items = {"values": _bundle(value_chart), "probs": _bundle(prob_chart),
-                 "categories": _bundle(table) if table is not None else _html_item(
-                     "<p>The proxy equals the ground truth on every output: there is no reward error to "
-                     "categorise.</p>")}
+        prob_title = f"Probability of each output ({what})"
+        # V_G and V_P repeat on every output's row: the value chart needs one row per (step, run), and the same rows
+        # as value_curves' own drop_duplicates leave (that step is then fast)
+        per_run = frame[frame["output"].to_numpy() == self.names[0]]
+        builders: dict[str, Callable[[], Any]] = {
+            "values": lambda: charts.value_curves(per_run, value=VALUE_COLUMNS, color="label", max_steps=None,
+                                                  title=value_title),
+            "probs": lambda: charts.prob_curves(prob_frame, color="output", facet="label", max_steps=None,
+                                                title=prob_title),
+            "categories": lambda: charts.category_table(categories) if len(categories) else None,
+        }
+        # The same charts' specs without building them (_SpecCache): the builders' own data steps give the records.
+        long, color = charts._value_frame(per_run, VALUE_COLUMNS, "label")
+        runs = long["run"].nunique()
+        value_records = charts._line_records(long, "step", "expected reward", color, detail="run", dash="reward")
+        prob_records = charts._line_records(prob_frame, "step", "prob", "output", detail="run", facet="label")
+        specs: dict[str, tuple[tuple, list[dict], str | None]] = {
+            "values": (("values", color, runs), value_records.values, value_title),
+            "probs": (("probs", self.names, prob_frame["run"].nunique()), prob_records.values, prob_title),
+        }
+        if len(categories):
+            columns, rows, extra, cells = charts._table_cells(categories)
+            specs["categories"] = (("categories", *map(tuple, (columns, rows, extra))), cells, None)
+        items: dict[str, dict] = {}
+        built: dict[str, alt.TopLevelMixin | None] = {}
+        for key, (structure, records, title) in specs.items():
+            spec, chart = self._specs.spec(structure, records, title, builders[key])
+            items[key] = _bundle(spec)
+            if chart is not None:
+                built[key] = chart
+        if not len(categories):
+            items["categories"] = _html_item("<p>The proxy equals the ground truth on every output: there is no "
+                                             "reward error to categorise.</p>")
+            built["categories"] = None
         v_g, v_p = values(problem)
         summary = (f"At pi_0: V_G = {v_g[0]:.3f}, V_P = {v_p[0]:.3f}. An output's logit rises under r_P exactly "
                    f"when r_P(y) &gt; V_P.")
-        return dict(problem=problem, frame=frame, categories=categories,
-                    charts={"values": value_chart, "probs": prob_chart, "categories": table},
+        return dict(problem=problem, frame=frame, categories=categories, charts=_Charts(builders, built),
                     items=items, summary=summary)
 
     def _draw(self, result: dict) -> None:
