@@ -11,7 +11,7 @@ help:
 	@echo "make book   install, execute the notebooks (cached between builds), build the book, serve it on http://127.0.0.1:$(PORT)"
 	@echo "make lab    open JupyterLab on notebooks/"
 	@echo "make test   install the test tools and run the whole test suite (make test-fast: without the slow tier)"
-	@echo "make lint   ruff (pyflakes, pycodestyle, isort, bugbear) and mypy on labsupport (rules in pyproject.toml)"
+	@echo "make lint   ruff (pyflakes, pycodestyle, isort, bugbear) on all Python code, mypy on labsupport (pyproject.toml)"
 	@echo "make bench  run the benchmarks (ratios measured in one run)"
 	@echo "make assignments  build the assignments' student notebooks and autograders into build/assignments/"
 	@echo "make grade ZIP=... SUBMISSIONS=...  grade a folder of submissions with otter run (no Docker)"
@@ -51,7 +51,7 @@ browser:
 
 # The code standard: ruff's rules and mypy's settings are in pyproject.toml.
 lint: venv-test
-	$(PY) -m ruff check labsupport
+	$(PY) -m ruff check labsupport tools tests benchmarks
 	$(PY) -m mypy
 
 test: venv-test browser
