@@ -84,3 +84,20 @@ def test_an_invalid_chart_still_raises():
     with pytest.raises(alt.utils.schemapi.SchemaValidationError, match="nope"):
         render.vegalite_spec(bad)
     assert render.vegalite_spec(bad, validate=False)["mark"] == {"type": "nope"}
+
+
+def test_records_skip_altairs_check_of_each_record_and_leave_its_debug_mode_as_it_was(monkeypatch):
+    checked = []
+    original = alt.Data.to_dict
+
+    def to_dict(self, *args, **kwargs):
+        checked.append(kwargs.get("validate"))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(alt.Data, "to_dict", to_dict)
+    alt.Data(values=[{"a": 1}])
+    assert checked == [True]  # what Altair does for inline data at construction, in its default debug mode
+    checked.clear()
+    records = render.Records(values=[{"a": i} for i in range(3)])
+    assert checked == [] and records.values[2] == {"a": 2}
+    assert alt.utils.schemapi.DEBUG_MODE
