@@ -9,8 +9,11 @@
 //   - three figures in plain SVG/HTML: V_G and V_P over the steps, trained on r_P and on r_G; each output's
 //     probability over the steps, trained on r_P; the table of predicted and measured categories with the rule in
 //     words and the measured evidence.
-// Changes are batched with requestAnimationFrame (one computation per frame, however many input events) and the
-// SVG nodes are reused. After every redraw the container fires "rex:redrawn" (detail.ms: the redraw's own time).
+// An input is computed and drawn at once, in a task queued behind it, and the next animation frame renders it: at
+// most once between two frames; what changes after that is computed and drawn in the frame (requestAnimationFrame),
+// once, however many input events. SVG nodes and table cells are reused, and only what differs is written. After
+// every redraw the container fires "rex:redrawn" in the frame that shows it (detail.ms: the time spent computing and
+// drawing it; detail.frame: the part of that inside the frame).
 // Colours come from the container's data-palette (labsupport.charts' palette, passed in by the extension).
 //
 // Importing this module touches no DOM (Node can read PRESETS); mountAll(document) mounts every container.
@@ -272,18 +275,37 @@ export class RewardExplorer {
     this.root = container;
     this.palette = JSON.parse(container.dataset.palette || "{}");
     const preset = PRESETS[container.dataset.preset] ? container.dataset.preset : "stalling";
-    this.frame = 0;
-    this.last = null;  // the latest computed results, redrawn on a resize
+    this.frame = 0;      // the requested animation frame
+    this.early = false;  // whether an update is queued or done since the last frame (schedule)
+    this.work = 0;       // ms spent computing and drawing since the last frame
+    this.last = null;    // the latest computed results, redrawn on a resize
+    this.stale = false;  // whether something is not drawn yet
+    this.dirty = false;  // whether the state changed since the latest computation
+    this.failed = false; // whether the latest update's computation failed
+    // the update queued behind an input (schedule)
+    this.soon = new MessageChannel();
+    this.soon.port1.onmessage = () => { if (this.stale && this.dirty) this.update(); };
+    this.cellColours = new WeakMap();  // table cell -> the background colour written to it
     this.build();
     this.load(preset);
     // Layout is read only in a ResizeObserver callback (after the browser's own layout, so no forced reflow): the
-    // explorer's width, on which the charts are redrawn (not recomputed).
+    // explorer's width, on which the charts are redrawn (not recomputed), and the size of everything below the bar
+    // of controls, which that part's box is given (see explorer.css: a box of fixed size is laid out on its own, so
+    // a redraw lays out the explorer and not the page; only a change of its size reaches the page).
     this.width = this.root.clientWidth;
-    this.resize = new ResizeObserver(() => {
+    this.bodySize = {width: null, height: null};  // px written to .rex-body's style
+    this.resize = new ResizeObserver((entries) => {
       const width = this.root.clientWidth;
       if (width !== this.width) { this.width = width; this.schedule(false); }
+      for (const entry of entries) {
+        // the explorer's content box gives the width, .rex-content's border box the height
+        const [key, px] = entry.target === this.root ? ["width", entry.contentBoxSize[0].inlineSize]
+          : ["height", entry.borderBoxSize[0].blockSize];
+        if (this.bodySize[key] !== px) { this.bodySize[key] = px; this.body.style[key] = `${px}px`; }
+      }
     });
     this.resize.observe(this.root);
+    this.resize.observe(this.content);
   }
 
   // -------------------------------------------------------------------------------------------- controls
@@ -334,8 +356,13 @@ export class RewardExplorer {
       el("figcaption", {}, "Every output whose proxy reward differs from its ground truth: the predicted category "
         + "(the paper's rules at π₀, the rule in words) and the measured one (training with the error against "
         + "training with it corrected, same horizon; the evidence in words)."));
-    r.append(bar, this.note, this.outputs, el("p", {class: "rex-line"}, this.summary, " ", this.status),
-      this.message, valueFigure, probFigure, tableFigure);
+    // Everything a redraw changes is in one box whose size the script sets (see the constructor): laying out its
+    // content is the whole of a redraw's layout. The bar stays outside: a <select> keeps any box around it from
+    // being laid out on its own (Chromium).
+    this.content = el("div", {class: "rex-content"}, this.note, this.outputs,
+      el("p", {class: "rex-line"}, this.summary, " ", this.status), this.message, valueFigure, probFigure, tableFigure);
+    this.body = el("div", {class: "rex-body"}, this.content);
+    r.append(bar, this.body);
 
     r.addEventListener("input", (e) => this.onInput(e));
     r.addEventListener("change", (e) => this.onChange(e));
@@ -439,8 +466,15 @@ export class RewardExplorer {
       : `[data-field="${field}"]${output === undefined ? ":not([data-output])" : `[data-output="${output}"]`}`;
     for (const other of this.root.querySelectorAll(`input${selector}`)) if (other !== input) this.sync(other);
     input.removeAttribute("aria-invalid");
-    this.presetMenu.value = "custom";
+    this.customised();
     this.schedule(true);
+  }
+
+  /** The preset menu says "your own settings". Set only when it says otherwise: in Chromium every assignment to a
+   * <select>'s value, even of the value it has, makes the browser's autofill re-read every form control of the page
+   * in a task of its own (a layout of the page and some 2-3 ms per slider step). */
+  customised() {
+    if (this.presetMenu.value !== "custom") this.presetMenu.value = "custom";
   }
 
   onInput(e) {
@@ -471,7 +505,7 @@ export class RewardExplorer {
       return;
     }
     this.state.names[i] = name;
-    this.presetMenu.value = "custom";
+    this.customised();
     this.buildOutputs();  // labels and titles carry the name
     this.schedule(true);
   }
@@ -495,7 +529,7 @@ export class RewardExplorer {
     } else {
       return;
     }
-    this.presetMenu.value = "custom";
+    this.customised();
     this.buildOutputs();
     this.schedule(true);
   }
@@ -506,29 +540,52 @@ export class RewardExplorer {
 
   // -------------------------------------------------------------------------------------------- computing, drawing
 
-  /** Redraw at the next animation frame (recomputing first when `compute`); many calls, one redraw. */
+  /** Show the state in the next animation frame, recomputing first when `compute` (the state changed). A change of
+   * state is computed and drawn at once, in a task queued behind the input, so that the frame only renders it; this
+   * is done once between two frames (what changes after it is computed and drawn in the frame, once). */
   schedule(compute) {
     this.dirty = this.dirty || compute;
+    this.stale = true;
     if (!this.frame) this.frame = requestAnimationFrame(() => this.redraw());
+    if (compute && !this.early) {
+      this.early = true;
+      this.soon.port2.postMessage(null);
+    }
   }
 
-  redraw() {
-    this.frame = 0;
+  /** Compute (when the state changed) and draw; `this.work` adds the time taken. A failed computation is said, and
+   * nothing is drawn. */
+  update() {
     const start = performance.now();
+    this.stale = false;
+    this.failed = false;
     if (this.dirty || !this.last) {
       this.dirty = false;
       try {
         this.last = this.compute();
+        this.say("");
       } catch (err) {
         this.say(`Not updated: ${err.message}`);
-        return;
+        this.failed = true;
       }
-      this.say("");
     }
-    this.draw(this.last);
-    const ms = performance.now() - start;
-    this.status.textContent = `(updated in ${ms.toFixed(1)} ms)`;
-    this.root.dispatchEvent(new CustomEvent("rex:redrawn", {detail: {ms}}));
+    if (!this.failed) this.draw(this.last);
+    this.work += performance.now() - start;
+  }
+
+  /** The animation frame: whatever is not drawn yet is, and "rex:redrawn" says what it took (detail.ms: computing
+   * and drawing what the frame shows, detail.frame: the part of it done in the frame). */
+  redraw() {
+    this.frame = 0;
+    this.early = false;
+    const start = performance.now();
+    if (this.stale) this.update();
+    const work = this.work;
+    this.work = 0;
+    if (this.failed) return;
+    this.status.textContent = `(updated in ${work.toFixed(1)} ms)`;
+    const frame = performance.now() - start;
+    this.root.dispatchEvent(new CustomEvent("rex:redrawn", {detail: {ms: work, frame}}));
   }
 
   /** Everything the figures show, from the core: both trainings and the categories. */
@@ -595,21 +652,22 @@ export class RewardExplorer {
       body.replaceChildren(el("tr", {}, cell));
     } else {
       if (body.querySelector(".rex-empty")) body.replaceChildren();
-      while (body.rows.length < rows.length) body.append(el("tr", {}, ...COLUMNS.map(() => el("td"))));
+      while (body.rows.length < rows.length) {
+        body.append(el("tr", {}, ...COLUMNS.map(([heading]) => el("td", {"data-column": heading}))));
+      }
       while (body.rows.length > rows.length) body.lastElementChild.remove();
+      // only what differs is written (an attribute or a style written, even unchanged, costs a style recalculation)
       rows.forEach((row, i) => {
         const tr = body.rows[i];
-        tr.dataset.output = row.output;
-        tr.dataset.name = row.name;
+        update(tr, {"data-output": row.output, "data-name": row.name});
         COLUMNS.forEach(([heading, text], j) => {
           const td = tr.cells[j];
           const value = text(row);
           if (td.textContent !== value) td.textContent = value;
-          td.dataset.column = heading;
           if (COLOURED.has(heading)) {
-            const colour = colours[value];
+            const colour = colours[value] || "";
             td.classList.toggle("rex-category", Boolean(colour));
-            td.style.background = colour || "";
+            if (this.cellColours.get(td) !== colour) { this.cellColours.set(td, colour); td.style.background = colour; }
           }
         });
       });

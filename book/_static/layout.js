@@ -1,7 +1,10 @@
 /* Marks the article's sideways-scrolling boxes (see layout.css) while their content is wider than the box: the
    attribute data-overflow names the edges where content is cut off ("left", "right" or "left right"), and
-   layout.css fades those edges. Updated when a box is scrolled or resized, and when content arrives later
-   (MathJax typesets after load, widgets and charts render after load).
+   layout.css fades those edges. Updated when a box is scrolled or resized, and when content arrives or changes later
+   (MathJax typesets after load, widgets and charts render after load, an explorer redraws its table).
+   Boxes are measured where the browser has laid the page out already, so that measuring forces no layout of its own
+   and adds nothing to a frame: in a ResizeObserver callback (a new or resized box), in a scroll event, and, for a box
+   whose content changed, when the browser is next idle (after the frame that shows the change).
    Charts (vega's SVG, shrunk to the column by layout.css) shrink to no less than MIN_SCALE of their drawn size, so
    that their text stays legible; a chart that would have to shrink further scrolls in its own box instead. */
 (() => {
@@ -26,53 +29,85 @@
     else box.removeAttribute("data-overflow");
   }
 
+  // reported after layout: when a box is resized, and once when it starts being observed
   const resized = new ResizeObserver((entries) => entries.forEach((entry) => mark(entry.target)));
   const watched = new WeakSet();
 
-  function visit(box) {
-    if (!watched.has(box)) {
-      watched.add(box);
-      resized.observe(box);
-      box.addEventListener("scroll", () => mark(box), {passive: true});
-    }
-    mark(box);
+  function watch(box) {
+    if (watched.has(box)) return;
+    watched.add(box);
+    resized.observe(box);
+    box.addEventListener("scroll", () => mark(box), {passive: true});
   }
 
-  // the boxes in ``root`` (charts' minimum widths too), and the boxes around it, whose content ``root`` is part of
+  // Boxes whose content changed, measured together when the browser is next idle. A box the browser does not render
+  // now (in a section off-screen, see layout.css) is observed anew instead: measuring it would make the browser lay
+  // its section out, and the new observation is reported once it is rendered.
+  const changedBoxes = new Set();
+  const whenIdle = window.requestIdleCallback ? (f) => requestIdleCallback(f, {timeout: 200})
+                                              : (f) => setTimeout(f, 50);
+
+  function measureChanged() {
+    for (const box of changedBoxes) {
+      if (!box.isConnected) continue;
+      if (box.checkVisibility && !box.checkVisibility({contentVisibilityAuto: true})) {
+        resized.unobserve(box);
+        resized.observe(box);
+      } else {
+        mark(box);
+      }
+    }
+    changedBoxes.clear();
+  }
+
+  function measureSoon(box) {
+    watch(box);
+    if (!changedBoxes.size) whenIdle(measureChanged);
+    changedBoxes.add(box);
+  }
+
+  // the boxes around `node`, whose content `node` is part of
+  function enclosing(node) {
+    const boxes = [];
+    for (let box = node.closest(BOXES); box; box = box.parentElement && box.parentElement.closest(BOXES)) {
+      boxes.push(box);
+    }
+    return boxes;
+  }
+
+  // the boxes in `root` (charts' minimum widths too) and around it
   function scan(root) {
     root.querySelectorAll(".labsupport-chart svg.marks").forEach(limitShrinking);
-    root.querySelectorAll(BOXES).forEach(visit);
-    for (let box = root.closest(BOXES); box; box = box.parentElement && box.parentElement.closest(BOXES)) visit(box);
+    root.querySelectorAll(BOXES).forEach(watch);
+    enclosing(root).forEach(measureSoon);
   }
 
   // Content that changes after load is looked at where it changed only (an explorer redrawing as the reader drags a
-  // slider changes a few nodes many times a second), once per frame.
-  const changed = new Set();
-  let pending = false;
-
-  function flush() {
-    pending = false;
-    const article = document.querySelector(".bd-article");
-    for (const node of changed) {
-      if (node.isConnected && article && article.contains(node)) scan(node);
+  // slider changes a few nodes many times a second): new elements are searched for boxes, and the boxes around a
+  // change are measured when the browser is next idle.
+  function changed(records) {
+    const around = new Set();
+    const added = new Set();
+    for (const record of records) {
+      if (record.type === "childList") {
+        for (const node of record.addedNodes) if (node.nodeType === Node.ELEMENT_NODE) added.add(node);
+      } else {
+        added.add(record.target);  // a new class: it may have become a box, or hold a chart
+      }
+      around.add(record.target);
     }
-    changed.clear();
-  }
-
-  function later(records) {
-    for (const record of records) changed.add(record.target);
-    if (!pending) {
-      pending = true;
-      requestAnimationFrame(flush);
-    }
+    for (const node of added) if (node.isConnected) scan(node);
+    const boxes = new Set();
+    for (const node of around) if (node.isConnected) enclosing(node).forEach((box) => boxes.add(box));
+    boxes.forEach(measureSoon);
   }
 
   function start() {
     const article = document.querySelector(".bd-article");
     if (!article) return;
     scan(article);
-    new MutationObserver(later).observe(article, {childList: true, subtree: true, attributeFilter: ["class"]});
-    window.addEventListener("resize", () => later([{target: article}]));
+    new MutationObserver(changed).observe(article, {childList: true, subtree: true, attributeFilter: ["class"]});
+    window.addEventListener("resize", () => article.querySelectorAll(BOXES).forEach(measureSoon));
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
