@@ -51,7 +51,7 @@ browser:
 
 # The code standard: ruff's rules and mypy's settings are in pyproject.toml.
 lint: venv-test
-	$(PY) -m ruff check labsupport tools tests benchmarks
+	$(PY) -m ruff check labsupport tools tests benchmarks book
 	$(PY) -m mypy
 
 test: venv-test browser

@@ -34,8 +34,6 @@ from sphinx.util.docutils import SphinxDirective
 
 FOLDER = Path(__file__).resolve().parent.parent / "_explorer"
 
-#: Presets the view knows (``explorer.mjs``'s PRESETS), in the order of its menu.
-PRESETS = ("stalling", "reward-hacking", "promoted-stall", "below-the-mean", "never-sampled", "hides-best")
 
 # Imports explorer.mjs from <content root>/_static/ once per page and mounts every explorer container on it.
 LOADER = """const root = document.documentElement.dataset.content_root ?? "";
@@ -46,6 +44,15 @@ import(root + "_static/explorer.mjs")
 
 class reward_explorer(nodes.General, nodes.Element):  # noqa: N801 (docutils names nodes in lower case)
     """The container of one explorer; ``preset`` and ``palette`` (a JSON string) are its attributes."""
+
+
+def presets() -> tuple[str, ...]:
+    """The presets the view knows, in the order of its menu: those of the notebook explorer,
+    ``labsupport.widgets.PRESETS`` (``explorer.mjs`` holds the same table; tests/test_explorer_browser.py checks that
+    they agree)."""
+    from labsupport import widgets
+
+    return tuple(widgets.PRESETS)
 
 
 def palette() -> dict:
@@ -63,13 +70,13 @@ SERIES_FALLBACK = ("#4c78a8", "#f58518", "#e45756", "#72b7b2", "#54a24b", "#eeca
 
 
 class RewardExplorerDirective(SphinxDirective):
-    """``{reward-explorer}`` with option ``:preset:`` (one of :data:`PRESETS`, default ``stalling``)."""
+    """``{reward-explorer}`` with option ``:preset:`` (one of :func:`presets`, default the first, ``stalling``)."""
 
     has_content = False
-    option_spec = {"preset": lambda value: directives.choice(value, PRESETS)}
+    option_spec = {"preset": lambda value: directives.choice(value, presets())}
 
     def run(self) -> list[nodes.Node]:
-        node = reward_explorer(preset=self.options.get("preset", PRESETS[0]), palette=json.dumps(palette()))
+        node = reward_explorer(preset=self.options.get("preset", presets()[0]), palette=json.dumps(palette()))
         self.set_source_info(node)
         return [node]
 
