@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import gc
 import html
 import math
 import time
@@ -289,6 +290,17 @@ def _html_item(text: str) -> dict:
 # ------------------------------------------------------------------------------------------------ the explorer
 
 
+@functools.cache
+def _settle_heap() -> None:
+    """Once per process: collect the garbage, then exclude every object alive now (the imported libraries' several
+    hundred thousand) from the cyclic garbage collector's later passes (``gc.freeze``). Without it, a full pass over
+    them paused one update in every 20 to 40 for about 150 ms while a slider was dragged; with it, the slowest of 80
+    updates took under 50 ms. Objects frozen are still freed when no reference to them remains; only a cycle among
+    them that later becomes garbage is kept."""
+    gc.collect()
+    gc.freeze()
+
+
 class RewardErrorExplorer:
     """Presets, and for every output sliders for r_G, r_P and pi_0; curves and error categories that follow them.
 
@@ -338,7 +350,8 @@ class RewardErrorExplorer:
         outputs: the ipywidgets Output areas, same keys.
         message: the latest error text, or ``""`` after a successful update; ``message_area`` shows it.
         last_update_seconds: wall time of the latest update (training, categorising, charting, redrawing);
-            ``status`` shows it.
+            ``status`` shows it. The first explorer of a process collects the garbage and freezes the objects alive
+            then (``gc.freeze``), so that the garbage collector's full passes no longer pause updates.
         widget: the top-level VBox; a notebook cell ending in the explorer shows it.
         names, steps, record_every: the current outputs' names, horizon and recording interval (read-only);
         seeds, measure, device: the settings given to the constructor.
@@ -399,6 +412,7 @@ class RewardErrorExplorer:
                     self.preset.value = key
         if not self.update():
             raise ValueError(self.message)
+        _settle_heap()
 
     # -------------------------------------------------------------------------------------------- controls
 
