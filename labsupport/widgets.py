@@ -29,6 +29,7 @@ the widget; the previous charts and results stay.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import dataclasses
 import functools
@@ -296,9 +297,11 @@ def _settle_heap() -> None:
     hundred thousand) from the cyclic garbage collector's later passes (``gc.freeze``). Without it, a full pass over
     them paused one update in every 20 to 40 for about 150 ms while a slider was dragged; with it, the slowest of 80
     updates took under 50 ms. Objects frozen are still freed when no reference to them remains; only a cycle among
-    them that later becomes garbage is kept."""
+    them that later becomes garbage is kept, until the interpreter exits: they are unfrozen then, so that its last
+    collection frees them (extension modules such as Triton's report objects left unfreed as leaks)."""
     gc.collect()
     gc.freeze()
+    atexit.register(gc.unfreeze)
 
 
 class RewardErrorExplorer:

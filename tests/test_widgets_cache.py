@@ -153,11 +153,12 @@ def test_a_spec_whose_data_is_not_top_level_is_built_every_time():
 
 def test_the_first_explorer_of_a_process_settles_the_heap_once(monkeypatch):
     """Full garbage-collection passes over the libraries' objects paused an update now and then: the first explorer
-    collects, then freezes what is alive; later ones do nothing more."""
+    collects, then freezes what is alive (and has it unfrozen at exit); later ones do nothing more."""
     calls = []
     monkeypatch.setattr(widgets.gc, "collect", lambda *args: calls.append("collect") or 0)
     monkeypatch.setattr(widgets.gc, "freeze", lambda: calls.append("freeze"))
+    monkeypatch.setattr(widgets.atexit, "register", lambda fn: calls.append(fn))
     widgets._settle_heap.cache_clear()
     widgets.explorer()
     widgets.explorer(r_true=[1.0, 0.0], r_proxy=[0.0, 1.0])
-    assert calls == ["collect", "freeze"]
+    assert calls == ["collect", "freeze", widgets.gc.unfreeze]  # unfrozen at exit, for the last collection
