@@ -227,7 +227,8 @@ def train(
     dtype = float_dtype("dtype", dtype)
     dev = resolve_device(device)
     b, n = problem.batch_size, problem.n_outputs
-    records = len(record_steps(steps, record_every))  # kept on the device in dtype, returned in float64
+    record_at = record_steps(steps, record_every)
+    records = len(record_at)  # kept on the device in dtype, returned in float64
     fast = fused_backend(backend, dev, lambda fused: fused.unsupported(problem, algorithm, dev, dtype))
     memory(f"training {b} x {n} outputs with {records} records",
            b * n * (records * (dtype.itemsize + 8) + (FUSED_TENSORS if fast else STEP_TENSORS) * dtype.itemsize),
@@ -241,7 +242,6 @@ def train(
         log_pi0=placed.init_logits,
         uniforms=_uniform_source(b, seed, dev, dtype, noise_ids),
     )
-    record_at = record_steps(steps, record_every)
     levels = None if track_level is None else _levels(track_level, b, dev, dtype)
     bar = progress_bar(steps, progress, steps * b * n)
     tiny = (backend == "auto" and dev.type == "cpu" and dtype == torch.float64 and type(algorithm) is ExactPG
