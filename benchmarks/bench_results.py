@@ -8,8 +8,9 @@ Prints medians over ``--repeat`` trainings of one problem (after a first trainin
 inputs to the device and dtype, once: ``Bandit.placed``, timed on its own):
 
 (a) ``train`` returning (results kept where training left them);
-(k) the training alone, on the inputs already placed: the fused kernel (``labsupport.fused.run``) with
-    ``--backend fused``, else the torch step loop; ``train``'s overhead is a / k;
+(k) the training alone, on the inputs already placed: ``train``'s own inner call
+    (``labsupport.simulate.Prepared.execute``: the fused kernel with ``--backend fused``, else the torch step loop),
+    so that a / k is all that ``train`` adds: argument checks, memory estimate, placement look-up, the Run;
 (b) the first read of ``run.probs`` (device -> host copy and float64 conversion, done lazily); (a + b) / a is what a
     caller who reads the results pays relative to one who keeps them on the device.
 
@@ -28,9 +29,7 @@ import numpy as np
 import torch
 
 import labsupport as ls
-from labsupport.algorithms import StepInput
-from labsupport.policies import SoftmaxPolicy
-from labsupport.simulate import _train_steps, fused_backend, record_steps, resolve_device
+from labsupport.simulate import prepare
 
 
 def sync(device: str) -> None:
@@ -57,23 +56,16 @@ def main() -> None:
                         record_every=None, progress=False)
 
     def kernel():
-        """The training alone on the inputs train placed: what train does between its checks and its Run."""
-        placed = prob.placed(device, dtype)
-        record_at = record_steps(args.steps, None)
-        theta = placed.theta0.clone()
-        if fused is not None:
-            return fused.run(prob, algorithm, args.steps, placed.r_proxy, theta, placed.init_logits, placed.r_true,
-                             record_at, 0, None, None)
-        inp = StepInput(policy=SoftmaxPolicy(None), reward=placed.r_proxy, log_pi0=placed.init_logits,
-                        uniforms=None)
-        return _train_steps(algorithm, args.steps, theta, inp, record_at, None, placed.r_true, None)
+        """The training alone, on the inputs train placed: train's own inner call (Prepared.execute)."""
+        return prepared.execute()
 
-    device, dtype, algorithm = resolve_device(args.device), torch.float32, ls.ExactPG(lr=0.1)
-    fused = fused_backend(args.backend, device, lambda f: f.unsupported(prob, algorithm, device, dtype))
     start = time.perf_counter()
     train()  # the first training: places the inputs (and compiles the fused kernel)
     sync(args.device)
     first = time.perf_counter() - start
+    prepared = prepare(prob, ls.ExactPG(lr=0.1), args.steps, device=args.device, backend=args.backend,
+                       record_every=None)
+    fused, device = prepared.fused, prepared.placed.theta0.device
     kernel()  # warm-up
     returned, alone, read = [], [], []
     for _ in range(args.repeat):

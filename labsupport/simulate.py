@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 from ._checks import choice, count, flag, float_dtype, memory
 from .algorithms import Algorithm, ExactPG, StepInput
 from .policies import SoftmaxPolicy
-from .problems import Bandit, renamed
+from .problems import Bandit, Placed, renamed
 
 #: above this many output-updates (steps x B x N) a progress bar is shown by default
 PROGRESS_THRESHOLD = 2e8
@@ -214,6 +214,68 @@ def train(
     Returns:
         A :class:`Run` with ``probs`` of shape (records, B, N).
     """
+    prepared = prepare(problem, algorithm, steps, reward, seed, device, record_every, dtype, common_noise,
+                       track_level, backend)
+    b, n = problem.batch_size, problem.n_outputs
+    bar = progress_bar(prepared.steps, progress, prepared.steps * b * n)
+    probs, hit = prepared.execute(bar)
+    if bar is not None:
+        bar.close()
+    return Run(
+        steps=np.asarray(prepared.record_at),
+        probs=probs,  # type: ignore[arg-type]  # a tensor, converted on first read (Run.probs), as are the rewards
+        r_true=problem.r_true,  # type: ignore[arg-type]  # a tensor until read, like probs
+        r_proxy=problem.r_proxy,  # type: ignore[arg-type]
+        names=problem.names,
+        reward=reward,
+        algorithm=algorithm,
+        hit_steps=hit,  # type: ignore[arg-type]
+    )
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A training checked, sized and placed by :func:`prepare`, ready to run: what :func:`train` does between its
+    checks and its :class:`Run`. :meth:`execute` may be called again (it starts from theta_0 and the seed each
+    time), which is how ``benchmarks/bench_results.py`` times the training alone against ``train``."""
+
+    problem: Bandit
+    algorithm: Algorithm
+    steps: int
+    reward: str
+    seed: int
+    record_at: list[int]
+    placed: Placed
+    noise_ids: torch.Tensor | None
+    levels: torch.Tensor | None
+    fused: ModuleType | None  # labsupport.fused when the fused kernel runs this training
+    numpy_loop: bool  # a tiny float64 ExactPG problem on the CPU: the numpy loop
+
+    def execute(self, bar: Any = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Run the training: policy probabilities (records, B, N) on the device in the training dtype, and the
+        first-passage steps (B,) when a level is tracked, else ``None``."""
+        placed, theta = self.placed, self.placed.theta0.clone()
+        trained = placed.r_true if self.reward == "true" else placed.r_proxy
+        if self.numpy_loop:
+            return _train_exact_numpy(self.algorithm.lr, self.steps, theta, trained,
+                                      self.record_at, self.levels, placed.r_true)
+        if self.fused is not None:
+            return self.fused.run(self.problem, self.algorithm, self.steps, trained, theta, placed.init_logits,
+                                  placed.r_true, self.record_at, self.seed, self.noise_ids, self.levels, bar)
+        b = self.problem.batch_size
+        inp = StepInput(policy=SoftmaxPolicy(placed.features), reward=trained, log_pi0=placed.init_logits,
+                        uniforms=_uniform_source(b, self.seed, theta.device, theta.dtype, self.noise_ids))
+        return _train_steps(self.algorithm, self.steps, theta, inp, self.record_at, self.levels, placed.r_true, bar)
+
+
+def prepare(problem: Bandit, algorithm: Algorithm, steps: int, reward: str = "proxy", seed: int = 0,
+            device: str = "auto", record_every: int | None = 1, dtype: torch.dtype = torch.float32,
+            common_noise: Sequence[int] | np.ndarray | torch.Tensor | None = None,
+            track_level: float | Sequence[float] | np.ndarray | torch.Tensor | None = None,
+            backend: str = "auto") -> Prepared:
+    """:func:`train`'s arguments checked, its memory estimated against the limit, the path chosen (the numpy loop,
+    the fused kernel or the torch step loop) and the problem placed on the device (:meth:`Bandit.placed`, once per
+    problem, device and dtype). Arguments as in :func:`train`."""
     if not isinstance(problem, Bandit):
         raise ValueError(f"problem must be a labsupport.Bandit; got {type(problem).__name__}")
     if not isinstance(algorithm, Algorithm):
@@ -234,37 +296,12 @@ def train(
            b * n * (records * (dtype.itemsize + 8) + (FUSED_TENSORS if fast else STEP_TENSORS) * dtype.itemsize),
            "record fewer with record_every (None keeps the first and last) or train fewer runs at a time", dev)
     placed = problem.placed(dev, dtype)  # moved once per problem, device and dtype; the rewards checked to fit dtype
-    theta = placed.theta0.clone()
-    noise_ids = _noise_ids(common_noise, b, dev)
-    inp = StepInput(
-        policy=SoftmaxPolicy(placed.features),
-        reward=placed.r_true if reward == "true" else placed.r_proxy,
-        log_pi0=placed.init_logits,
-        uniforms=_uniform_source(b, seed, dev, dtype, noise_ids),
-    )
-    levels = None if track_level is None else _levels(track_level, b, dev, dtype)
-    bar = progress_bar(steps, progress, steps * b * n)
-    tiny = (backend == "auto" and dev.type == "cpu" and dtype == torch.float64 and type(algorithm) is ExactPG
-            and not algorithm.kl and problem.features is None and b * n <= NUMPY_AT_MOST)
-    if tiny:
-        probs, hit = _train_exact_numpy(algorithm.lr, steps, theta, inp.reward, record_at, levels, placed.r_true)
-    elif fast is not None:
-        probs, hit = fast.run(problem, algorithm, steps, inp.reward, theta, inp.log_pi0, placed.r_true,
-                              record_at, seed, noise_ids, levels, bar)
-    else:
-        probs, hit = _train_steps(algorithm, steps, theta, inp, record_at, levels, placed.r_true, bar)
-    if bar is not None:
-        bar.close()
-    return Run(
-        steps=np.asarray(record_at),
-        probs=probs,  # converted on first read (Run.probs), as are the rewards (copied then)
-        r_true=problem.r_true,  # type: ignore[arg-type]  # a tensor until read, like probs
-        r_proxy=problem.r_proxy,  # type: ignore[arg-type]
-        names=problem.names,
-        reward=reward,
-        algorithm=algorithm,
-        hit_steps=hit,
-    )
+    numpy_loop = (backend == "auto" and dev.type == "cpu" and dtype == torch.float64 and type(algorithm) is ExactPG
+                  and not algorithm.kl and problem.features is None and b * n <= NUMPY_AT_MOST)
+    return Prepared(problem=problem, algorithm=algorithm, steps=steps, reward=reward, seed=seed, record_at=record_at,
+                    placed=placed, noise_ids=_noise_ids(common_noise, b, dev),
+                    levels=None if track_level is None else _levels(track_level, b, dev, dtype), fused=fast,
+                    numpy_loop=numpy_loop)
 
 
 def _train_steps(algorithm, steps, theta, inp, record_at, levels, r_true, bar):

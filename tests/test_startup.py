@@ -154,6 +154,31 @@ def test_training_a_problem_again_copies_and_converts_nothing_of_batch_size(monk
     assert np.array_equal(other.r_true, prob.r_true.numpy()) and not np.array_equal(other.probs, probs)
 
 
+@pytest.mark.parametrize("dtype, algorithm", [("float64", "exact"), ("float32", "rloo"), ("float64", "grpo")])
+def test_a_prepared_training_runs_again_from_the_start_and_is_what_train_returns(dtype, algorithm):
+    """``prepare(...).execute()`` is train's inner call (what the results benchmark times alone): executing it again
+    starts from theta_0 and the seed, and gives train's result (the numpy loop for tiny float64 ExactPG, the step
+    loop otherwise)."""
+    import numpy as np
+    import torch
+
+    from labsupport.simulate import prepare
+
+    rule = {"exact": ls.ExactPG(lr=0.5), "rloo": ls.RLOO(k=4, lr=0.5), "grpo": ls.GRPO(group=4, lr=0.5)}[algorithm]
+    prob = ls.paper_bandit(p_star=[0.05, 0.1, 0.2])
+    args = dict(steps=30, seed=7, record_every=10, dtype=getattr(torch, dtype), track_level=0.6, device="cpu")
+    prepared = prepare(prob, rule, **args)
+    assert prepared.numpy_loop == (algorithm == "exact") and prepared.fused is None
+    theta0 = prepared.placed.theta0.clone()
+    first, hit = prepared.execute()
+    again, hit_again = prepared.execute()
+    assert torch.equal(first, again) and torch.equal(hit, hit_again)
+    assert torch.equal(prepared.placed.theta0, theta0)  # the placed parameters are trained on a copy
+    run = ls.train(prob, rule, **args)
+    assert np.array_equal(run.probs, first.to(torch.float64).numpy()) and np.array_equal(run.hit_steps, hit.numpy())
+    assert not torch.equal(first[0], first[-1])  # it trained
+
+
 def test_a_bandit_keeps_the_copy_for_its_latest_device_and_dtype_and_pickles_without_it():
     import pickle
 
