@@ -164,7 +164,8 @@ class Bandit:
         Made on the first call and kept for the latest device and dtype, so that training the same problem again (on
         the other reward, with another algorithm or seed) copies nothing (at B = 1,048,576 runs of 64 outputs the
         inputs are 2 GiB of float64 to move and convert). The kept copy lives as long as the Bandit (on a GPU,
-        B x N x 4 bytes per tensor in float32); on the CPU in float64 the tensors are the Bandit's own.
+        B x N x 4 bytes per tensor in float32) or until :meth:`release`; on the CPU in float64 the tensors are the
+        Bandit's own.
         """
         key = (torch.device(device), dtype)
         kept = self.__dict__.get("_placed")
@@ -179,6 +180,11 @@ class Bandit:
         placed = Placed(true, proxy, logits, theta0, features)
         object.__setattr__(self, "_placed", (key, placed))
         return placed
+
+    def release(self) -> None:
+        """Drop the copy kept by :meth:`placed`, e.g. to give its GPU memory back while the Bandit is still needed
+        (``torch.cuda.empty_cache()`` then returns it to the device). The next training places the problem again."""
+        object.__setattr__(self, "_placed", None)
 
     def __getstate__(self) -> dict:
         """Pickled without the copies kept by :meth:`placed` (they may live on a GPU)."""

@@ -189,9 +189,12 @@ def test_a_bandit_keeps_the_copy_for_its_latest_device_and_dtype_and_pickles_wit
     assert single.r_proxy.dtype == torch.float32 and prob.placed("cpu", torch.float32) is single
     double = prob.placed(torch.device("cpu"), torch.float64)
     assert double.r_true is prob.r_true and double.theta0 is prob.theta0  # in float64 on the CPU: its own tensors
-    assert prob.placed("cpu", torch.float32) is not single  # one kept copy: the latest
+    latest = prob.placed("cpu", torch.float32)
+    assert latest is not single and prob.placed("cpu", torch.float32) is latest  # one kept copy: the latest
     restored = pickle.loads(pickle.dumps(prob))
     assert "_placed" not in restored.__dict__ and torch.equal(restored.r_proxy, prob.r_proxy)
+    prob.release()
+    assert prob.__dict__["_placed"] is None and prob.placed("cpu", torch.float32) is not latest  # placed anew
     with pytest.raises(ValueError, match="r_proxy holds 1e\\+30"):
         ls.Bandit(r_true=[0, 1], r_proxy=[0, 1e30]).placed("cpu", torch.float32)
 
