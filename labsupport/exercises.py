@@ -13,8 +13,10 @@ Two kinds of exercise:
   included, and reports the first one it gets wrong (e.g. "for rewards [1, 0, 0] your advantages are [...]; expected
   [...]: did you leave the sampled output itself in its baseline?").
 * **predict, then run**: the reader writes a prediction (one of a few named choices) before running the experiment;
-  ``check_<name>(prediction)`` runs it, shows the outcome and why, and compares. A missing prediction does not pass.
-  :func:`compare_prediction` is the generic part, for new exercises of this kind.
+  ``check_<name>(prediction)`` runs it, shows the outcome and why, and compares. A missing prediction, or one that is
+  not among the choices (a typo), does not pass and does not see the outcome either: the message asks for a
+  prediction and names the choice a typo was probably meant as, so that running the cells top to bottom gives nothing
+  away. :func:`compare_prediction` is the generic part, for new exercises of this kind.
 
 Layout of one exercise in a lab notebook (four cells, in this order; the tests find them by their tags, so the tests
 cannot drift from the notebook)::
@@ -45,6 +47,7 @@ and equations are named in words, not with ``{cite}`` or ``{eq}`` roles, which J
 
 from __future__ import annotations
 
+import difflib
 import html
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -115,7 +118,7 @@ def _fmt(x: Any) -> str:
     a = np.asarray(x, dtype=float)
     if a.ndim == 0:
         return f"{float(a):.4g}"
-    return "[" + ", ".join(f"{v:.4g}" for v in a.ravel()) + "]"
+    return "[" + ", ".join(_fmt(v) for v in a) + "]"
 
 
 def _call(exercise: str, fn: Callable, *args: Any) -> tuple[Any, Verdict | None]:
@@ -134,15 +137,35 @@ def _call(exercise: str, fn: Callable, *args: Any) -> tuple[Any, Verdict | None]
     return value, None
 
 
+def _shape_words(shape: tuple[int, ...]) -> str:
+    """A shape as the messages name it: "a single number", "an array of shape (5,)"."""
+    return "a single number" if shape == () else f"an array of shape {shape}"
+
+
 def _numbers(exercise: str, value: Any, shape: tuple[int, ...], what: str) -> np.ndarray | Verdict:
-    """``value`` as a float array of the given shape, or a verdict that says what it is instead."""
+    """``value`` as a float array of the given shape, or a verdict that says what it is instead (a string, a single
+    number where one per output is wanted, an array with an extra axis, ...)."""
     try:
+        if isinstance(value, (str, bytes)) or (isinstance(value, (list, tuple)) and
+                                               any(isinstance(v, (str, bytes)) for v in value)):
+            raise TypeError("text")
         a = np.asarray(value.detach().cpu() if hasattr(value, "detach") else value, dtype=float)
     except (TypeError, ValueError):
-        return Verdict(exercise, False, f"{what} should be numbers; got {value!r}")
-    if a.shape != shape:
-        return Verdict(exercise, False, f"{what} should have shape {shape}; got shape {a.shape} ({value!r})")
-    return a
+        return Verdict(exercise, False, f"your {what} should be numbers ({_shape_words(shape)}); got {value!r}.")
+    if a.shape == shape:
+        return a
+    got = f"got {_shape_words(a.shape)} ({_fmt(a) if a.size <= 12 else f'{a.size} numbers'})"
+    if shape == () and a.size == 1:
+        hint = ": return the number itself, e.g. float(x) or x.item(), not an array holding it"
+    elif shape == ():
+        hint = ": one number in all is wanted, not one per output"
+    elif a.size == int(np.prod(shape)):
+        hint = f": the right number of entries, but return them as a flat array of shape {shape}"
+    elif a.ndim == 0:
+        hint = f": one number per entry is wanted, {shape[0]} of them"
+    else:
+        hint = ""
+    return Verdict(exercise, False, f"your {what} should be {_shape_words(shape)}; {got}{hint}.")
 
 
 def _close(a: np.ndarray, b: np.ndarray, tol: float = 1e-6) -> bool:
@@ -163,12 +186,18 @@ def compare_prediction(exercise: str, prediction: Any, outcome: str, choices: Se
     if outcome.lower() not in names:
         raise ValueError(f"outcome must be one of {list(choices)}; got {outcome!r}")
     if prediction is None or prediction is Ellipsis:
-        return Verdict(exercise, False, f"write your prediction first (one of {list(choices)}), then run this cell "
-                                        f"again. The outcome: {outcome}. {why}")
+        return Verdict(exercise, False, f"write your prediction first: set the variable in the cell above to one of "
+                                        f"{list(choices)} (in quotes) and run this cell again; the outcome and why "
+                                        "are shown once you have predicted.")
     guess = str(prediction).strip().lower()
     if guess not in names:
-        return Verdict(exercise, False, f"your prediction {prediction!r} is not one of {list(choices)}. "
-                                        f"The outcome: {outcome}. {why}")
+        meant = [c for c in names if guess and guess in c]
+        meant = meant if len(meant) == 1 else difflib.get_close_matches(guess, names, n=1, cutoff=0.6)
+        advice = (f"did you mean {choices[names.index(meant[0])]!r}?" if meant else
+                  "write one of them as text, in quotes." if not isinstance(prediction, str) else
+                  "copy one of them exactly.")
+        return Verdict(exercise, False, f"your prediction {prediction!r} is not one of {list(choices)}: {advice} "
+                                        "The outcome is shown once your prediction is one of the choices.")
     if guess == outcome.lower():
         return Verdict(exercise, True, f"you predicted {outcome}, and so it is. {why}")
     return Verdict(exercise, False, f"you predicted {guess}; the outcome is {outcome}. {why}")
@@ -225,12 +254,18 @@ def check_predicted_category(fn: Callable, exercise: str = "5a") -> Verdict:
             value, failed = _call(exercise, fn, r_true.copy(), r_proxy.copy(), pi0.copy(), y)
             if failed is not None:
                 return failed
+            if str(value).strip().lower() not in theory.CATEGORIES:
+                return Verdict(exercise, False, f"your function returned {value!r} (called with r_true = "
+                                                f"{_fmt(r_true)}, r_proxy = {_fmt(r_proxy)}, pi0 = {_fmt(pi0)}, y = "
+                                                f"{y}), which is not a category: return one of "
+                                                f"{list(theory.CATEGORIES)}, as text.")
             if str(value).strip().lower() != row["predicted"]:
+                before = (f" (Right on the {total} error{'s' if total > 1 else ''} checked before this one.)"
+                          if total else "")
                 return Verdict(exercise, False,
                                f"for r_true = {_fmt(r_true)}, r_proxy = {_fmt(r_proxy)}, pi0 = {_fmt(pi0)} and the "
                                f"error on output {y}, you said {value!r}; the rules say {row['predicted']!r} "
-                               f"({row['kind']}): {row['rule']}. Hint: {_RULE_HINTS[row['kind']]}. "
-                               + (f"(Right on the {total} errors checked before this one.)" if total else ""))
+                               f"({row['kind']}): {row['rule']}. Hint: {_RULE_HINTS[row['kind']]}.{before}")
             total += 1
     return Verdict(exercise, True, f"your rules agree with labsupport's on all {total} errors, every rule included.")
 
@@ -261,8 +296,10 @@ def check_rate_change(fn: Callable, exercise: str = "5b") -> Verdict:
         checks.append(((r_true, pi0, e, delta), f"r_true = {_fmt(r_true)}, pi0 = {_fmt(pi0)}, e = {e}, delta = {delta}",
                        expected, [(own_term, "this is only the error's own term delta pi(e)^2 A_G(e): the error also "
                                              "raises V_P by delta pi(e), which lowers the proxy advantage of every "
-                                             "output (the -S part)"),
-                                  (-expected, "the sign is flipped")]))
+                                             "output (the -S part, S = sum_y pi(y)^2 A_G(y); sum_y pi(y) A_G(y) "
+                                             "is always 0, so it cannot stand in for S)"),
+                                  (-expected, "the sign is flipped"),
+                                  (expected / delta, "this is the change per unit of delta; multiply by delta")]))
     return _check_cases(exercise, fn, checks, "rate change",
                         "compare with delta pi(e) (pi(e) A_G(e) - S), S = sum_y pi(y)^2 A_G(y), A_G at pi0",
                         f"your formula matches labsupport's dV_G/dt on all {len(cases)} cases.")
@@ -338,6 +375,9 @@ def check_hacc_one_prompt(fn: Callable, exercise: str = "6b") -> Verdict:
                                                        "forgiven"),
                  (metrics.hacc(rc, rr, np.full(len(rc), r_true.mean())), "V_hat is the mean *proxy* reward of the "
                                                                          "responses, not the mean ground truth")]
+        slips += [(len(rc) * expected, "this is the number of pairs ranked right or forgiven; HAcc is their share "
+                                       "of the untied pairs"),
+                  (100 * expected, "this is a percentage; HAcc is a share between 0 and 1")]
         if pairs.n_ties:
             slips.append((len(rc) * expected / (len(rc) + pairs.n_ties), "you counted the tied pairs (equal r_G) "
                                                                          "in the denominator; drop them"))
@@ -367,7 +407,7 @@ def check_rloo_advantages(fn: Callable, exercise: str = "6c") -> Verdict:
         value, failed = _call(exercise, fn, np.array(rewards))
         if failed is not None:
             return failed
-        got = _numbers(exercise, value, (k,), "the advantages")
+        got = _numbers(exercise, value, (k,), "advantages")
         if isinstance(got, Verdict):
             return got
         if _close(got, expected):
@@ -379,6 +419,9 @@ def check_rloo_advantages(fn: Callable, exercise: str = "6c") -> Verdict:
             hint = "you subtracted no baseline"
         elif _close(got, -expected):
             hint = "the sign is flipped: the advantage is the reward minus the baseline"
+        elif _close(got, ls.GRPO(group=k).advantages(r)[0].numpy()):
+            hint = ("this is GRPO's advantage (the group mean subtracted, then divided by the standard deviation); "
+                    "RLOO divides by nothing and leaves each sample out of its own baseline")
         else:
             hint = "the baseline of sample i is (sum of all rewards - r_i) / (k - 1)"
         return Verdict(exercise, False, f"for rewards {_fmt(rewards)} your advantages are {_fmt(got)}; expected "
@@ -405,7 +448,7 @@ def check_credits(fn: Callable, exercise: str = "7a") -> Verdict:
         value, failed = _call(exercise, fn, list(seq))
         if failed is not None:
             return failed
-        got = _numbers(exercise, value, (2,), "(binary, partial)")
+        got = _numbers(exercise, value, (2,), "answer (binary, partial)")
         if isinstance(got, Verdict):
             return got
         if _close(got, np.array([binary[i], partial[i]])):
@@ -433,7 +476,7 @@ def check_grpo_advantages(fn: Callable, exercise: str = "7b") -> Verdict:
         value, failed = _call(exercise, fn, r.copy())
         if failed is not None:
             return failed
-        got = _numbers(exercise, value, r.shape, "the advantages")
+        got = _numbers(exercise, value, r.shape, "advantages")
         if isinstance(got, Verdict):
             return got
         if _close(got, expected):
@@ -481,7 +524,9 @@ def _check_cases(exercise: str, fn: Callable, cases: Sequence[tuple], what: str,
 
     Each case is ``(args, shown, expected, slips)``: the arguments (arrays are passed as copies), how the message
     names them, the expected value, and ``(value, hint)`` pairs, the value each likely slip returns; a wrong answer
-    that matches no slip gets ``fallback``. Values agree within ``tol``, relative and absolute."""
+    that matches no slip gets ``fallback``, one that matches several (two slips can give the same value on one case)
+    gets each of their hints, and one with a NaN or an infinity says so. Values agree within ``tol``, relative and
+    absolute."""
     for args, shown, expected, slips in cases:
         expected = np.asarray(expected, dtype=float)
         value, failed = _call(exercise, fn, *[a.copy() if isinstance(a, np.ndarray) else a for a in args])
@@ -492,7 +537,14 @@ def _check_cases(exercise: str, fn: Callable, cases: Sequence[tuple], what: str,
             return got
         if _close(got, expected, tol):
             continue
-        hint = next((h for v, h in slips if _close(got, np.asarray(v, dtype=float), tol)), fallback)
+        hints = [h for v, h in slips if _close(got, np.asarray(v, dtype=float), tol)]
+        if not np.all(np.isfinite(got)):
+            hint = ("it holds a NaN or an infinity: look for a division by zero (or a log of 0) in your code; "
+                    + fallback)
+        elif len(hints) > 1:
+            hint = "on this input two slips give this value. Either: " + ". Or: ".join(hints)
+        else:
+            hint = hints[0] if hints else fallback
         return Verdict(exercise, False, f"for {shown} your {what} is {_fmt(got)}; expected {_fmt(expected)}. "
                                         f"Hint: {hint}.")
     return Verdict(exercise, True, passed)
@@ -532,7 +584,11 @@ def check_exact_gradient(fn: Callable, exercise: str = "1a") -> Verdict:
         cases.append(((r, pi), f"r = {_fmt(r)} and pi = {_fmt(pi)}", grad, [
             (pi * r, "you left out the baseline: dV/dz_y = pi(y) (r(y) - V) with V = sum_y pi(y) r(y) (it made no "
                      "difference where V = 0)"),
+            (pi * (r - r.mean()), "the baseline V is the expected reward sum_y pi(y) r(y), weighted by the policy, "
+                                  "not the plain mean of r"),
             (adv, "this is the advantage A(y) = r(y) - V; the gradient weights it by pi(y)"),
+            (r, "this is r itself, the gradient with respect to the probabilities pi; the exercise asks for the "
+                "gradient with respect to the logits z, through the softmax"),
             (-grad, "the sign is flipped: the gradient points to where V rises")]))
     return _check_cases(exercise, fn, cases, "gradient", "dV/dz_y = pi(y) (r(y) - sum_z pi(z) r(z))",
                         f"your gradient matches labsupport.theory.gradient_at on all {len(cases)} policies, the "
@@ -568,6 +624,8 @@ def check_reinforce_direction(fn: Callable, exercise: str = "1b") -> Verdict:
             (expected * len(y), "you summed over the samples; REINFORCE averages them (divide by K)"),
             (direction(r, pi, y, "mean"), "this subtracts the mean of the K rewards, a baseline; the exercise asks "
                                           "for none"),
+            (pi * (r - pi @ r), "this is the exact gradient of Lab exercise 1a, which needs no samples; the "
+                                "direction is built from the sampled outputs only"),
             (-expected, "the sign is flipped")]))
     return _check_cases(exercise, fn, cases, "direction", "g = (1/K) sum_k r(y_k) (e_{y_k} - pi)",
                         f"your direction matches labsupport's REINFORCE step on all {len(cases)} draws (one to "
@@ -671,8 +729,13 @@ def check_attracts(fn: Callable, exercise: str = "2c") -> Verdict:
                         "dz/dt = Phi Phi^T (pi * A), and an output's logit can fall although its advantage is "
                         "positive (or rise although it is negative)"),
                 (g @ phi > 0, "this is the sign of the gradient with respect to theta (one entry per feature); "
-                              "the logits are z = Phi theta, so they move as Phi times it")]))
-    return _check_cases(exercise, fn, cases, "answer", "compute dz/dt = Phi Phi^T (pi * A) and take its sign",
+                              "the logits are z = Phi theta, so they move as Phi times it"),
+                (phi @ phi.T @ g, "these are the logit velocities dz/dt themselves; return True where one is "
+                                  "positive, False elsewhere"),
+                (np.sign(phi @ phi.T @ g), "these are the signs -1, 0, +1 of the velocities; return True where the "
+                                           "logit rises, False elsewhere (a falling logit is False, not -1)")]))
+    return _check_cases(exercise, fn, cases, "answer (one True or False per output)",
+                        "compute dz/dt = Phi Phi^T (pi * A); a logit rises where its velocity is positive",
                         f"your answer matches labsupport.theory.attracts in all {len(cases) // 2} geometries, "
                         "under r_G and r_P.")
 
@@ -699,7 +762,11 @@ def check_reward_variance(fn: Callable, exercise: str = "3a") -> Verdict:
         cases.append(((r, pi), f"r = {_fmt(r)} and pi = {_fmt(pi)}", var, [
             (np.var(r), "this weights every output equally; under the policy, output y counts with weight pi(y)"),
             (np.sqrt(var), "this is the standard deviation; the exercise asks for its square"),
-            (pi @ r**2, "this is E[r^2]; subtract (E[r])^2")]))
+            (pi @ r**2, "this is E[r^2]; subtract (E[r])^2"),
+            (pi @ (r - r.mean()) ** 2, "the mean V in (r(y) - V)^2 is the expected reward sum_y pi(y) r(y), "
+                                       "weighted by the policy, not the plain mean of r"),
+            (np.sum((pi * (r - pi @ r)) ** 2), "this weights output y by pi(y)^2: that is ||grad V||^2, the "
+                                               "quantity of Lab exercise 3b; the variance weights it by pi(y)")]))
     return _check_cases(exercise, fn, cases, "variance", "Var = sum_y pi(y) (r(y) - V)^2, V = sum_y pi(y) r(y)",
                         f"your variance matches labsupport's Run.variance on all {len(cases)} policies, a nearly "
                         "deterministic one and a constant reward included.")
@@ -720,7 +787,9 @@ def check_gradient_norm(fn: Callable, exercise: str = "3b") -> Verdict:
             (_variance(r, pi), "this is Var_pi[r] = sum_y pi(y) A(y)^2: the gradient weights output y by pi(y)^2, "
                                "not pi(y), which is why ||grad V||^2 <= max_y pi(y) Var"),
             (np.sqrt(expected), "this is the norm; the exercise asks for its square"),
-            (pi**2 @ r**2, "you left out the baseline: A(y) = r(y) - V")]))
+            (pi**2 @ r**2, "you left out the baseline: A(y) = r(y) - V"),
+            (pi**2 @ (r - r.mean()) ** 2, "the baseline V is the expected reward sum_y pi(y) r(y), weighted by "
+                                          "the policy, not the plain mean of r")]))
     return _check_cases(exercise, fn, cases, "||grad V||^2", "||grad V||^2 = sum_y (pi(y) A(y))^2",
                         f"your squared norm matches labsupport.theory.value_rate on all {len(cases)} policies.")
 
@@ -832,11 +901,12 @@ def check_beneficial_proxy(fn: Callable, exercise: str = "4c") -> Verdict:
     import labsupport as ls
     from labsupport import theory
     cases = _demotion_cases()
+    answers = []
     for r_true, pi0, y in cases:
         value, failed = _call(exercise, fn, r_true.copy(), pi0.copy(), y)
         if failed is not None:
             return failed
-        got = _numbers(exercise, value, (), "the proxy reward")
+        got = _numbers(exercise, value, (), "proxy reward r_P(y)")
         if isinstance(got, Verdict):
             return got
         shown = f"r_true = {_fmt(r_true)}, pi0 = {_fmt(pi0)} and y = {y}"
@@ -844,6 +914,7 @@ def check_beneficial_proxy(fn: Callable, exercise: str = "4c") -> Verdict:
             return Verdict(exercise, False, f"for {shown} you return r_P(y) = {_fmt(got)}: a finite reward that "
                                             f"differs from r_G(y) = {_fmt(r_true[y])} is needed, else there is no "
                                             "error.")
+        answers.append(float(got))
         r_proxy = r_true.copy()
         r_proxy[y] = got
         problem = _bandit(r_true, pi0).with_rewards(r_proxy=r_proxy)
@@ -857,7 +928,7 @@ def check_beneficial_proxy(fn: Callable, exercise: str = "4c") -> Verdict:
                                             "mean, A_P0(y) <= 0; a reward no higher than any other output's will do.")
     r_true, pi0, y = cases[1]
     r_proxy = r_true.copy()
-    r_proxy[y] = float(np.asarray(fn(r_true.copy(), pi0.copy(), y), dtype=float))
+    r_proxy[y] = answers[1]
     row = ls.categorize(_bandit(r_true, pi0).with_rewards(r_proxy=r_proxy), steps=2000).iloc[0]
     if row.measured != "beneficial":
         return Verdict(exercise, False, f"the rules say beneficial on all {len(cases)} cases, but on the toy with "

@@ -145,12 +145,21 @@ def test_lab_names_its_own_exercises_apart_from_the_chapters(lab):
 # ------------------------------------------------------------------------------------------------ the framework
 
 
-def test_compare_prediction_shows_the_outcome_whatever_the_prediction():
+def test_compare_prediction_shows_the_outcome_once_the_prediction_is_one_of_the_choices():
+    """A blank prediction or a typo does not see the outcome (running the lab top to bottom, or mistyping a choice,
+    would otherwise give it away before the reader has predicted); a typo is told which choice it was probably meant
+    as, a number that it should be text."""
     choices = ("harmful", "benign", "beneficial")
     blank = exercises.compare_prediction("9z", None, "benign", choices, "Because.")
-    assert not blank and "write your prediction" in blank.message and "benign" in blank.message
+    assert not blank and "write your prediction" in blank.message and "Because" not in blank.message
+    assert "The outcome" not in blank.message and "['harmful', 'benign', 'beneficial']" in blank.message
     typo = exercises.compare_prediction("9z", "benine", "benign", choices, "Because.")
-    assert not typo and "not one of" in typo.message
+    assert not typo and "not one of" in typo.message and "did you mean 'benign'?" in typo.message
+    assert "Because" not in typo.message
+    part = exercises.compare_prediction("9z", "twice", "a", ("a", "about twice as long"), "Because.")
+    assert "did you mean 'about twice as long'?" in part.message and "Because" not in part.message
+    number = exercises.compare_prediction("9z", 0.98, "benign", choices, "Because.")
+    assert not number and "as text, in quotes" in number.message and "Because" not in number.message
     wrong = exercises.compare_prediction("9z", "harmful", "benign", choices, "Because.")
     assert not wrong and "you predicted harmful; the outcome is benign. Because." in wrong.message
     right = exercises.compare_prediction("9z", "  Benign ", "benign", choices, "Because.")
@@ -214,3 +223,93 @@ def test_predictions_of_labs_1_to_4_show_the_measured_outcome():
     assert exercises.check_shift_prediction("larger") and not exercises.check_shift_prediction("smaller")
     assert exercises.check_proxy_variance_prediction("smaller") and "r_P 0.1900, r_G 0.8200" in \
         exercises.check_proxy_variance_prediction("larger").message
+
+
+def test_a_lab_prediction_left_blank_or_mistyped_gives_nothing_away():
+    """The lab's starter (prediction = None) and a mistyped choice show neither the outcome nor its numbers: on the
+    toy the shift multiplies the spread by 2.0324 / 0.3924 = 5.2 and the rest of the check's explanation."""
+    for prediction in (None, "large"):
+        verdict = exercises.check_shift_prediction(prediction)
+        assert not verdict and "5.2 times" not in verdict.message and "2.0324" not in verdict.message
+    assert "did you mean 'larger'?" in exercises.check_shift_prediction("large").message
+    assert "did you mean 'rises'?" in exercises.check_star_prediction("rise").message
+    assert "did you mean 'over 90%'?" in exercises.check_silent_prediction("over 90").message
+    assert "98.1%" in exercises.check_silent_prediction("under 10%").message     # a valid wrong choice sees it
+
+
+def test_checks_say_what_is_wrong_with_the_type_or_shape_of_an_answer():
+    var = lambda r, pi: pi @ (r - pi @ r) ** 2                                 # noqa: E731
+    wrapped = exercises.check_reward_variance(lambda r, pi: np.array([var(r, pi)]))
+    assert not wrapped and "should be a single number" in wrapped.message and "float(x)" in wrapped.message
+    per_output = exercises.check_beneficial_proxy(lambda r, pi, y: np.where(np.arange(len(r)) == y, r.min(), r))
+    assert "not one per output" in per_output.message and "your the" not in per_output.message
+    text = exercises.check_reward_variance(lambda r, pi: "0.82")   # 0.82 is the toy's variance, but as text
+    assert not text and "should be numbers" in text.message
+    extra_axis = exercises.check_exact_gradient(lambda r, pi: (pi * (r - pi @ r))[None])
+    assert "flat array of shape (5,)" in extra_axis.message
+    scalar = exercises.check_rloo_advantages(lambda r: float(r[0] - r[1:].mean()))
+    assert "got a single number (1)" in scalar.message and "3 of them" in scalar.message
+    nan = exercises.check_exact_gradient(lambda r, pi: pi * np.nan)
+    assert not nan and "NaN or an infinity" in nan.message and "division by zero" in nan.message
+
+
+def test_checks_name_more_slips():
+    """Each answer is a typical wrong one, and the message names its slip with the numbers of the first case it gets
+    wrong: on the toy (r_G = (1, 0.8, -1, -1, -1), pi_0 = (0.05, 0.5, 0.15, 0.15, 0.15), V_G = 0) the plain mean of
+    r_G is -0.24, so pi (r - mean r) = (0.062, 0.52, -0.114, ...), and the variance about it is 0.82 + 0.24^2 =
+    0.8776."""
+    plain_mean = exercises.check_exact_gradient(lambda r, pi: pi * (r - r.mean()))
+    assert "not the plain mean of r" in plain_mean.message and "[0.062, 0.52, -0.114" in plain_mean.message
+    both = exercises.check_exact_gradient(lambda r, pi: r)     # at the toy's pi_0 r_G is also the advantage
+    assert "two slips" in both.message and "with respect to the probabilities" in both.message
+    assert "this is the advantage" in both.message
+    sampled = exercises.check_reinforce_direction(lambda r, pi, s: pi * (r - pi @ r))
+    assert "exact gradient of Lab exercise 1a" in sampled.message
+    velocity = lambda r, pi, phi: phi @ phi.T @ (pi * (r - pi @ r))          # noqa: E731
+    assert "logit velocities dz/dt themselves" in exercises.check_attracts(velocity).message
+    assert "not -1" in exercises.check_attracts(lambda r, pi, phi: np.sign(velocity(r, pi, phi))).message
+    plain_var = exercises.check_reward_variance(lambda r, pi: pi @ (r - r.mean()) ** 2)
+    assert "your variance is 0.8776" in plain_var.message and "not the plain mean" in plain_var.message
+    neighbour = exercises.check_reward_variance(lambda r, pi: np.sum((pi * (r - pi @ r)) ** 2))
+    assert "your variance is 0.23" in neighbour.message and "Lab exercise 3b" in neighbour.message
+    assert "not the plain mean" in exercises.check_gradient_norm(
+        lambda r, pi: np.sum((pi * (r - r.mean())) ** 2)).message
+    # S taken as sum pi A_G, which is 0: the answer is the error's own term
+    zero_s = exercises.check_rate_change(lambda r, p, e, d: d * p[e] * (p[e] * (r[e] - p @ r) - p @ (r - p @ r)))
+    assert "cannot stand in for S" in zero_s.message
+    per_delta = exercises.check_rate_change(
+        lambda r, p, e, d: p[e] * (p[e] * (r[e] - p @ r) - np.sum(p ** 2 * (r - p @ r))))
+    assert "multiply by delta" in per_delta.message and "your rate change is -0.04275" in per_delta.message
+
+    def hacc(r_true, r_proxy, scale):
+        pairs = [(i, j) for i in range(len(r_true)) for j in range(len(r_true)) if r_true[i] > r_true[j]]
+        good = [r_proxy[i] > r_proxy[j] or r_proxy[j] < r_proxy.mean() for i, j in pairs]
+        return sum(good) * scale(len(pairs))
+    count = exercises.check_hacc_one_prompt(lambda t, p: hacc(t, p, lambda n: 1))
+    assert "your HAcc is 2;" in count.message and "number of pairs" in count.message
+    percent = exercises.check_hacc_one_prompt(lambda t, p: hacc(t, p, lambda n: 100 / n))
+    assert "your HAcc is 66.67" in percent.message and "percentage" in percent.message
+    grpo = exercises.check_rloo_advantages(lambda r: (r - r.mean()) / (r.std() + 1e-8))
+    assert "[1.414, -0.7071, -0.7071]" in grpo.message and "GRPO's advantage" in grpo.message
+
+
+def test_rule_check_names_an_answer_that_is_no_category_and_counts_in_words():
+    typo = exercises.check_predicted_category(lambda rt, rp, p, y: "harmfull")
+    assert not typo and "'harmfull'" in typo.message and "not a category" in typo.message
+    # right on the toy's first canonical error (beneficial), wrong on the second (hides the best output)
+    first_only = exercises.check_predicted_category(lambda rt, rp, p, y: "beneficial")
+    assert "(Right on the 1 error checked before this one.)" in first_only.message
+
+
+def test_beneficial_proxy_check_calls_the_function_once_per_case():
+    """The measured case reuses the answer the rules were asked about: a function that answers five times and then
+    raises (or answers differently) gets a verdict, not a traceback."""
+    calls = []
+
+    def five_answers(r_true, pi0, y):
+        calls.append(y)
+        if len(calls) > 5:
+            raise RuntimeError("called a sixth time")
+        return float(r_true.min())
+    verdict = exercises.check_beneficial_proxy(five_answers)
+    assert verdict.passed and len(calls) == 5, verdict
