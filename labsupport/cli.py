@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import textwrap
 from typing import Optional, Sequence
@@ -39,14 +40,26 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(f"{self.prog}: error: {message} (see --help)")
 
 
-def _parser(prog: str = PROG) -> argparse.ArgumentParser:
+def _unknown_options(prog: str, argv: Sequence[str]) -> Optional[str]:
+    """The message naming the unknown options in argv, if any. argparse reports a missing COMMAND or FILE before
+    them (``labsupport --frob`` says only that COMMAND is required), so they are looked for with both optional."""
+    try:
+        _, extra = _parser(prog, lenient=True).parse_known_args(argv)
+    except (_UsageError, SystemExit):
+        return None
+    unknown = [a for a in extra if a.startswith("-") and a != "-"]
+    return f"{prog}: error: unrecognized arguments: {' '.join(unknown)} (see --help)" if unknown else None
+
+
+def _parser(prog: str = PROG, lenient: bool = False) -> argparse.ArgumentParser:
+    """The command line's parser; ``lenient``: COMMAND and FILE optional (to find unknown options, see above)."""
     parser = _Parser(
         prog=prog,
         description="Practitioner tools of the book 'Imperfect Rewards'.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    commands.required = True
+    commands.required = not lenient
     rm = commands.add_parser(
         "rm-report",
         help="score your own reward model (Acc, Acc-W, HAcc, HAcc-W)",
@@ -59,7 +72,8 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
         epilog=rmreport.INPUT_FORMAT + f"\nExample: {prog} rm-report {rmreport.EXAMPLE}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    rm.add_argument("file", metavar="FILE", help="JSON Lines file of response, pair and v_hat records (format below)")
+    rm.add_argument("file", metavar="FILE", nargs="?" if lenient else None,
+                    help="JSON Lines file of response, pair and v_hat records (format below)")
     rm.add_argument(
         "--json",
         metavar="OUT",
@@ -82,7 +96,17 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
     return parser
 
 
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return os.path.abspath(a) == os.path.abspath(b)
+
+
 def _rm_report(args: argparse.Namespace) -> int:
+    if args.json_out not in (None, "-") and _same_file(args.file, args.json_out):
+        raise rmreport.RMReportError(f"--json {args.json_out!r} is the input FILE; the report would overwrite the "
+                                     "records (choose another OUT)", names_source=True)
     report = rmreport.rm_report(args.file, length_norm=args.length_norm, ties=args.ties)
     if args.json_out == "-":
         json.dump(report.to_dict(), sys.stdout, indent=2)
@@ -94,7 +118,8 @@ def _rm_report(args: argparse.Namespace) -> int:
                 json.dump(report.to_dict(), out, indent=2)
                 out.write("\n")
         except OSError as exc:
-            raise rmreport.RMReportError(f"cannot write {args.json_out}: {exc.strerror or exc}") from None
+            raise rmreport.RMReportError(f"cannot write {args.json_out!r}: {exc.strerror or exc}",
+                                         names_source=True) from None
     print(report.format_table())
     if args.json_out is not None:
         print(f"\n  JSON written to {args.json_out}")
@@ -104,16 +129,19 @@ def _rm_report(args: argparse.Namespace) -> int:
 def main(argv: Optional[Sequence[str]] = None, prog: str = PROG) -> int:
     """Run one command; ``argv`` defaults to ``sys.argv[1:]``, ``prog`` names the program in usage and help.
     Returns 0, or 2 after a one-line error on stderr."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
         args = _parser(prog).parse_args(argv)
     except _UsageError as exc:
-        print(exc, file=sys.stderr)
+        print(_unknown_options(prog, argv) or exc, file=sys.stderr)
         return 2
     except SystemExit as exc:  # --help, --version
         return exc.code if isinstance(exc.code, int) else 0
     try:
         return _rm_report(args)
     except (rmreport.RMReportError, OSError) as exc:
-        where = f"{args.file}: " if getattr(exc, "line", None) is not None else ""  # "data.jsonl: line 7: ..."
+        # "data.jsonl: line 7: ...", "data.jsonl: no records: ..."; "cannot read 'data.jsonl': ..." names it already
+        where = "" if getattr(exc, "names_source", True) else f"{args.file}: "
         print(f"{args.command}: error: {where}{exc}", file=sys.stderr)
         return 2
+

@@ -85,12 +85,16 @@ MAX_PAIRS_PER_PROMPT = 10**9
 
 
 class RMReportError(ValueError):
-    """A problem with the input of :func:`rm_report`; ``line`` (1-based) and ``field`` say where, when known."""
+    """A problem with the input of :func:`rm_report`; ``line`` (1-based) and ``field`` say where, when known.
+    ``names_source``: the message names the file itself ("cannot read 'x.jsonl': ..."), so a caller that prefixes
+    messages with the file's name leaves this one as it is."""
 
-    def __init__(self, message: str, line: Optional[int] = None, field: Optional[str] = None, where: str = "line"):
+    def __init__(self, message: str, line: Optional[int] = None, field: Optional[str] = None, where: str = "line",
+                 names_source: bool = False):
         super().__init__(message if line is None else f"{where} {line}: {message}")
         self.line = line
         self.field = field
+        self.names_source = names_source
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -322,6 +326,7 @@ class _Reader:
         self.score: list[float] = []
         self.policy: list[bool] = []
         self.response_id: list[Id] = []
+        self.records = 0  # every record read (responses, pairs, v_hat)
 
     def error(self, message: str, line: int, field_name: Optional[str] = None) -> RMReportError:
         return RMReportError(message, line, field_name, self.where)
@@ -369,6 +374,7 @@ class _Reader:
         if not isinstance(rec, Mapping):
             kind = type(rec).__name__
             raise self.error(f"expected a JSON object (one record per line); got {kind} {_show(rec)}", line)
+        self.records += 1
         if "response" in rec:
             self.add_response(rec, line)
         elif "chosen" in rec or "rejected" in rec:
@@ -455,7 +461,11 @@ class _Reader:
 
     def finish(self) -> None:
         if not self.proxy:
-            raise RMReportError("no response records: nothing to score (see the input format with --help)")
+            if not self.records:
+                what = "the file is empty (or holds only blank lines)" if self.where == "line" else "no records given"
+                raise RMReportError(f"no records: {what}; nothing to score (see the input format with --help)")
+            raise RMReportError(f"no response records among the {_plural(self.records, 'record')} (pair and v_hat "
+                                "records only); nothing to score (see the input format with --help)")
         problems: list[RMReportError] = []
         for p in self.prompts.values():
             for chosen, rejected, line in p.pairs:
@@ -478,26 +488,72 @@ class _Reader:
             raise min(problems, key=lambda e: e.line or 0)  # each made by self.error, with its line
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+#: how files that are not JSON Lines text begin (first bytes -> what the file is), for the message that refuses them
+_NOT_TEXT = {
+    b"PK\x03\x04": "a ZIP archive (an Excel .xlsx workbook?)",
+    b"\xd0\xcf\x11\xe0": "an Excel .xls workbook (or another Office document)",
+    b"\x1f\x8b": "gzip-compressed (decompress it first)",
+    b"PAR1": "a Parquet file",
+    b"\xff\xfe": "UTF-16 text (it starts with a UTF-16 byte-order mark; save it as UTF-8)",
+    b"\xfe\xff": "UTF-16 text (it starts with a UTF-16 byte-order mark; save it as UTF-8)",
+}
+
+
+def _not_utf8(raw: bytes, number: int, exc: UnicodeDecodeError) -> str:
+    """The message for a line that is not UTF-8: what the file is when its first bytes say so, else the bad byte."""
+    if number == 1:
+        for magic, what in _NOT_TEXT.items():
+            if raw.startswith(magic):
+                return f"not valid UTF-8 text: the file is {what}; rm-report reads JSON Lines text (see --help)"
+    return (f"not valid UTF-8 text: byte 0x{raw[exc.start]:02x} at byte {exc.start + 1} of the line (save the file "
+            "as UTF-8)")
+
+
+def _not_json(text: str) -> str:
+    """What a line that is not JSON looks like instead, when that is clear: CSV, UTF-16, a multi-line document."""
+    stripped = text.strip()
+    if "\x00" in text:
+        return "; the line holds NUL bytes (UTF-16 text? save the file as UTF-8)"
+    if stripped in ("[", "{"):
+        return ("; a JSON document spread over several lines? rm-report reads JSON Lines: one whole JSON object "
+                "per line")
+    if not stripped.startswith(("{", "[")):
+        for sep, name in (("\t", "tab"), (";", "semicolon"), (",", "comma")):
+            if sep in stripped:
+                return (f"; the line looks like {name}-separated values (CSV): rm-report reads JSON Lines, one JSON "
+                        "object per line (see --help)")
+        return "; rm-report reads JSON Lines, one JSON object per line (see --help)"
+    return ""
+
+
 def _read_lines(source: Any, reader: _Reader) -> None:
+    if isinstance(source, (str, os.PathLike)) and not str(source):
+        raise RMReportError("the path of the input file is empty ('')", names_source=True)
     try:
         handle = open(source, "rb") if isinstance(source, (str, os.PathLike)) else source.open("rb")
     except OSError as exc:
-        raise RMReportError(f"cannot read {source!s}: {exc.strerror or exc}") from None
+        stdin = " (FILE is a path: standard input is not read)" if str(source) == "-" else ""
+        raise RMReportError(f"cannot read {str(source)!r}: {exc.strerror or exc}{stdin}", names_source=True) from None
     with handle:
         for number, raw in enumerate(handle, start=1):
             try:
                 text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
-            except UnicodeDecodeError:
-                raise reader.error("not valid UTF-8 text", number) from None
+            except UnicodeDecodeError as exc:
+                raise reader.error(_not_utf8(raw, number, exc), number) from None
             if not text.strip():
                 continue
             try:
-                record = json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_int=_parse_int)
+                # without the line break, an error at the end of the line is at its last column, not "column 1"
+                record = json.loads(text.rstrip("\r\n"), object_pairs_hook=_no_duplicate_keys, parse_int=_parse_int)
             except _DuplicateKey as dup:
                 raise reader.error(f"field {_show(dup.args[0])} appears twice in the record", number,
                                    dup.args[0]) from None
             except json.JSONDecodeError as exc:
-                raise reader.error(f"invalid JSON: {exc.msg} (column {exc.colno})", number) from None
+                raise reader.error(f"invalid JSON: {exc.msg} (column {exc.colno}){_not_json(text)}", number) from None
             except RecursionError:
                 raise reader.error("invalid record: JSON nested too deeply", number) from None
             reader.add(record, number)
@@ -623,8 +679,9 @@ def _report(rd: _Reader, source: str, length_norm: bool, ties: str) -> RMReport:
     n_ties = int(ties_per_prompt.sum())
     if n_pairs == 0:
         raise RMReportError(
-            f"no preference pairs: {len(proxy)} responses in {n_prompts} prompts, {n_ties} tied pairs dropped; "
-            "give scores that differ within a prompt, or pair records"
+            f"no preference pairs: {_plural(len(proxy), 'response')} in {_plural(n_prompts, 'prompt')}, "
+            f"{_plural(n_ties, 'tied pair')} dropped; give a prompt two or more responses with different scores, "
+            "or pair records"
         )
 
     # V_hat: the v_hat record, else the mean proxy reward of the prompt's policy samples

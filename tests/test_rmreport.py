@@ -375,18 +375,62 @@ def test_the_missing_v_hat_message_names_the_prompt(tmp_path, capsys):
 @pytest.mark.parametrize(
     "content, words",
     [
-        (b"", "no response records"),
-        (b"\n\n", "no response records"),
-        (b"\xff\xfe{}\n", "line 1: not valid UTF-8"),
+        (b"", "no records: the file is empty"),
+        (b"\n\n", "no records: the file is empty (or holds only blank lines)"),
+        (b'{"prompt": "p", "v_hat": 0.5}\n', "no response records among the 1 record (pair and v_hat records only)"),
+        (b"\xff\xfe{}\n", "line 1: not valid UTF-8 text: the file is UTF-16 text"),
+        ("{}\n".encode("utf-16-le"), "line 1: invalid JSON: Expecting property name enclosed in double quotes "
+                                      "(column 2); the line holds NUL bytes (UTF-16 text?"),
+        (b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00\xb7", "line 1: not valid UTF-8 text: the file is a ZIP "
+                                                           "archive (an Excel .xlsx workbook?)"),
+        ((OK1 + "\n" + OK2.replace('"p"', '"caf\xe9"')).encode("latin-1"),
+         "line 2: not valid UTF-8 text: byte 0xe9 at byte 16 of the line"),
+        (b"prompt,response,proxy,logp,length\np,a,1.0,-5.0,4\n", "line 1: invalid JSON: Expecting value (column 1); "
+                                                               "the line looks like comma-separated values (CSV)"),
+        (b"prompt;response;proxy\np;a;1,0\n", "line 1: invalid JSON: Expecting value (column 1); the line looks "
+                                             "like semicolon-separated values (CSV)"),
+        (b"prompt\tresponse\tproxy\n", "the line looks like tab-separated values (CSV)"),
+        (f"[\n  {OK1},\n  {OK2}\n]\n".encode(), "line 1: invalid JSON: Expecting value (column 2); a JSON document "
+                                                "spread over several lines?"),
         ((OK1 + "\n" + OK2.replace('"score": 0.0', '"score": 1.0') + "\n").encode(), "no preference pairs"),
+        (OK1.encode(), "no preference pairs: 1 response in 1 prompt, 0 tied pairs dropped; give a prompt two or more "
+                       "responses with different scores"),
     ],
 )
 def test_whole_file_problems_exit_2_with_one_line(tmp_path, capsys, content, words):
+    """One line that names the file and says what is wrong with it: empty, not UTF-8 (UTF-16, a workbook, a
+    Latin-1 character), CSV instead of JSON Lines, a JSON document over several lines, no pairs."""
     path = tmp_path / "bad.jsonl"
     path.write_bytes(content)
     assert cli.main(["rm-report", str(path)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and words in err, err
+    assert err.count("\n") == 1 and err.startswith(f"rm-report: error: {path}: ") and words in err, err
+
+
+def test_json_out_that_is_the_input_file_is_refused_and_the_file_kept(tmp_path, capsys):
+    path = tmp_path / "records.jsonl"
+    path.write_bytes(EXAMPLE.read_bytes())
+    for out in (str(path), str(tmp_path / "." / "records.jsonl")):
+        assert cli.main(["rm-report", str(path), "--json", out]) == 2
+        out_text, err = capsys.readouterr()
+        assert out_text == "" and err == (f"rm-report: error: --json {out!r} is the input FILE; the report would "
+                                          "overwrite the records (choose another OUT)\n")
+        assert path.read_bytes() == EXAMPLE.read_bytes()
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--frob"], "python -m labsupport: error: unrecognized arguments: --frob (see --help)"),
+    (["rm-report", "--frob"], "python -m labsupport: error: unrecognized arguments: --frob (see --help)"),
+    (["rm-report", "--vers"], "python -m labsupport: error: unrecognized arguments: --vers (see --help)"),
+    (["rm-report", "-"], "rm-report: error: cannot read '-': No such file or directory (FILE is a path: standard "
+                         "input is not read)"),
+    (["rm-report", ""], "rm-report: error: the path of the input file is empty ('')"),
+])
+def test_unknown_options_and_odd_paths_are_named(tmp_path, monkeypatch, capsys, argv, words):
+    """argparse says only that COMMAND or FILE is missing when an unknown option comes first; the option is named."""
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(argv, prog="python -m labsupport") == 2
+    assert capsys.readouterr().err == words + "\n"
 
 
 def test_usage_errors_exit_2_with_one_line(tmp_path, capsys):
