@@ -48,8 +48,12 @@ def as_tensor(name: str, value: TensorLike, dtype: torch.dtype | None = None) ->
     try:
         if isinstance(value, (list, tuple)) and any(isinstance(v, np.ndarray) for v in value):
             value = np.asarray(value, dtype=float)  # rows given as arrays: one conversion, not one per element
+        elif not isinstance(value, (torch.Tensor, np.ndarray)) and hasattr(value, "__array__"):
+            value = np.array(value)  # a pandas Series or DataFrame: a copy of its values (a view is read-only)
+        if isinstance(value, np.ndarray) and value.dtype.kind not in "biuf":
+            value = _real_array(value)
         t = torch.as_tensor(value, dtype=dtype).detach().clone()
-    except (TypeError, ValueError, RuntimeError) as exc:
+    except (TypeError, ValueError, RuntimeError, OverflowError) as exc:
         raise ValueError(f"{name} must be numeric (list, numpy array or tensor); got {_short_repr(value)}") from exc
     if t.ndim not in (1, 2):
         raise ValueError(f"{name} must have shape (N,) or (B, N); got shape {tuple(t.shape)}")
@@ -59,31 +63,42 @@ def as_tensor(name: str, value: TensorLike, dtype: torch.dtype | None = None) ->
     return t
 
 
+def _real_array(a: np.ndarray) -> np.ndarray:
+    """An array of Python or numpy numbers (dtype object) as floats; text, complex numbers or dates: TypeError."""
+    if a.dtype.kind != "O" or any(isinstance(v, (str, bytes, complex, np.complexfloating)) for v in a.flat):
+        raise TypeError(f"dtype {a.dtype}")
+    return a.astype(float)
+
+
 def positive(name: str, value: float) -> float:
     """Return value as float if it is a finite number > 0."""
     if not _is_real(value) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0; got {value!r}")
+        raise ValueError(f"{name} must be a finite number > 0; got {_short_repr(value)}")
     return float(value)
 
 
 def non_negative(name: str, value: float) -> float:
     """Return value as float if it is a finite number >= 0."""
     if not _is_real(value) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
+        raise ValueError(f"{name} must be a finite number >= 0; got {_short_repr(value)}")
     return float(value)
 
 
 def finite(name: str, value: float) -> float:
     """Return value as float if it is a finite number."""
     if not _is_real(value) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number; got {value!r}")
+        raise ValueError(f"{name} must be a finite number; got {_short_repr(value)}")
     return float(value)
 
 
 def count(name: str, value: int, minimum: int = 0) -> int:
-    """Return value as int if it is an integer (Python or numpy) >= minimum."""
+    """Return value as int if it is an integer (Python or numpy) >= minimum. A float with an integer value (``1e4``)
+    is refused with a hint to write it as an integer."""
     if not _is_integer(value) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
+        hint = ""
+        if _is_real(value) and math.isfinite(value) and float(value).is_integer() and value >= minimum:
+            hint = f" (a float; give the integer {int(value):_})"
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {_short_repr(value)}{hint}")
     return int(value)
 
 
@@ -97,14 +112,14 @@ def flag(name: str, value: object, allow_none: bool = False) -> bool | None:
         return None
     if not isinstance(value, (bool, np.bool_)):
         also = " or None" if allow_none else ""
-        raise ValueError(f"{name} must be True or False{also}; got {value!r}")
+        raise ValueError(f"{name} must be True or False{also}; got {_short_repr(value)}")
     return bool(value)
 
 
 def choice(name: str, value: object, options: Collection[str]) -> str:
     """Return value if it is one of options."""
     if not isinstance(value, str) or value not in options:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}; got {value!r}")
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}; got {_short_repr(value)}")
     return value
 
 
@@ -116,7 +131,8 @@ def float_dtype(name: str, value: torch.dtype | str) -> torch.dtype:
         return getattr(torch, value)
     if value in (torch.float32, torch.float64):
         return value
-    raise ValueError(f"{name} must be torch.float32 or torch.float64 (or 'float32' / 'float64'); got {value!r}")
+    raise ValueError(f"{name} must be torch.float32 or torch.float64 (or 'float32' / 'float64'); "
+                     f"got {_short_repr(value)}")
 
 
 def fits_dtype(name: str, values: torch.Tensor, dtype: torch.dtype) -> None:
@@ -148,7 +164,11 @@ def memory(what: str, estimate_bytes: float, change: str, device: torch.device |
 
 
 def _short_repr(value: object) -> str:
-    text = repr(value)
+    """repr(value) on one line (a DataFrame's repr spans several), cut to 60 characters."""
+    try:
+        text = " ".join(repr(value).split())
+    except ValueError:  # an int too long to print (Python's limit of 4,300 digits)
+        text = f"<an integer of about {value.bit_length() * math.log10(2):.0f} digits>"  # type: ignore[attr-defined]
     return text if len(text) <= 60 else text[:57] + "..."
 
 

@@ -63,16 +63,39 @@ __all__ = [
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-def _numpy(x: ArrayLike) -> np.ndarray:
-    """numpy view of x; torch tensors are detached and moved to the CPU first."""
+def _numpy(x: ArrayLike, name: str) -> np.ndarray:
+    """numpy view of x; torch tensors are detached and moved to the CPU first. A ragged list (rows of different
+    lengths) is a ValueError naming ``name``."""
     if hasattr(x, "detach"):
         x = x.detach().cpu().numpy()
-    return np.asarray(x)
+    try:
+        return np.asarray(x)
+    except ValueError:  # numpy: "setting an array element with a sequence ... inhomogeneous shape"
+        raise ValueError(f"{name} must be a flat list or 1-D array of numbers; got a ragged list "
+                         f"{_short(x)}") from None
 
 
-def _float(a: np.ndarray, name: str) -> np.ndarray:
+def _short(value: object) -> str:
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _float(a: np.ndarray, name: str, given: object = None) -> np.ndarray:
+    """a as floats; text (even "1.0"), complex numbers and integers beyond the float range are refused by name.
+    ``given``: the list a was made from, whose entries the message shows (numpy turns [1.0, "x"] into text)."""
+    if a.dtype.kind in "USOc":
+        entries = given if isinstance(given, (list, tuple)) and len(given) == a.size else a.flat
+        for i, v in enumerate(entries):
+            v = v.item() if isinstance(v, np.generic) else v
+            if isinstance(v, (str, bytes, complex)):
+                at = np.unravel_index(i, a.shape)
+                kind = "complex number" if isinstance(v, complex) else "text"
+                raise ValueError(f"{name} must hold real numbers; got {kind} {_short(v)} at index "
+                                 f"{at[0] if len(at) == 1 else tuple(int(j) for j in at)}")
     try:
         return a.astype(float)
+    except OverflowError:
+        raise ValueError(f"{name} holds an integer beyond the float range (about 1.8e308)") from None
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be numeric; got dtype {a.dtype}") from None
 
@@ -90,12 +113,14 @@ def _check_finite(a: np.ndarray, name: str, allow_nan: bool = False) -> None:
 def as_vector(x: ArrayLike, name: str) -> np.ndarray:
     """x as a non-empty, finite, 1-D float array; ``name`` is the argument the error message names. The input check
     of every metric, shared with the studies that compute metrics on their own arrays."""
-    a = _numpy(x)
+    a = _numpy(x, name)
+    if a.ndim == 0:
+        raise ValueError(f"{name} must be 1-D (one entry per pair or response); got the scalar {_short(x)}")
     if a.ndim != 1:
         raise ValueError(f"{name} must be 1-D; got shape {a.shape}")
     if a.size == 0:
         raise ValueError(f"{name} is empty; need at least one entry")
-    a = _float(a, name)
+    a = _float(a, name, x)
     _check_finite(a, name)
     return a
 
@@ -125,18 +150,18 @@ def _ragged(x: ArrayLike, name: str) -> np.ndarray:
     Infinities are refused and every group must hold at least one value. Trailing all-NaN columns are dropped, so two
     inputs with the same groups have the same shape however they were padded.
     """
-    if isinstance(x, (list, tuple)) and any(np.ndim(_numpy(row)) >= 1 for row in x):
+    if isinstance(x, (list, tuple)) and any(np.ndim(_numpy(row, f"{name}[{i}]")) >= 1 for i, row in enumerate(x)):
         rows = []
         for i, row in enumerate(x):
-            r = _numpy(row)
+            r = _numpy(row, f"{name}[{i}]")
             if r.ndim > 1:
                 raise ValueError(f"{name}[{i}] must be 1-D; got shape {r.shape}")
-            rows.append(_float(np.atleast_1d(r), f"{name}[{i}]"))
+            rows.append(_float(np.atleast_1d(r), f"{name}[{i}]", row))
         a = np.full((len(rows), max(r.size for r in rows)), np.nan)
         for i, r in enumerate(rows):
             a[i, : r.size] = r
     else:
-        a = _numpy(x)
+        a = _numpy(x, name)
         if a.ndim not in (1, 2):
             raise ValueError(f"{name} must have shape (P,) or (P, K), or be a list of 1-D arrays; got shape {a.shape}")
         a = _float(a, name) if a.ndim == 2 else _float(a, name)[:, None]
@@ -544,7 +569,9 @@ def pair_blocks(prompt_ids: ArrayLike, scores: ArrayLike, tol: float = 0.0,
         ids = np.empty(len(prompt_ids), dtype=object)  # keep Python values: np.asarray(["1", 1]) makes both "1"
         ids[:] = prompt_ids
     else:
-        ids = _numpy(prompt_ids)
+        ids = _numpy(prompt_ids, "prompt_ids")
+    if ids.ndim == 0:
+        raise ValueError(f"prompt_ids must be 1-D (one id per response); got the scalar {_short(prompt_ids)}")
     if ids.ndim != 1:
         raise ValueError(f"prompt_ids must be 1-D; got shape {ids.shape}")
     if ids.size == 0:
@@ -555,20 +582,44 @@ def pair_blocks(prompt_ids: ArrayLike, scores: ArrayLike, tol: float = 0.0,
     block = count("block", block, minimum=1)
     if not isinstance(tie, str) or tie not in TIE_CONVENTIONS:
         raise ValueError(f"tie must be one of {', '.join(map(repr, TIE_CONVENTIONS))}; got {tie!r}")
-    return _pair_blocks(ids, s, tol, block, tie == "keep")
+    return _pair_blocks(_prompt_codes(ids), s, tol, block, tie == "keep")
 
 
-def _pair_blocks(ids: np.ndarray, s: np.ndarray, tol: float, block: int, keep_ties: bool
-                 ) -> Iterator[PreferencePairs]:
+def _prompt_codes(ids: np.ndarray) -> np.ndarray:
+    """Each response's prompt as 0, 1, ... in order of first appearance; ids compare as Python values. An id that
+    cannot be compared so (a list, a dict) or a NaN (not equal to itself: each NaN would be a prompt of its own) is a
+    ValueError naming its index."""
     codes: dict = {}
-    group = np.fromiter((codes.setdefault(k, len(codes)) for k in ids.tolist()), dtype=np.intp, count=ids.size)
+    values = ids.tolist()
+    try:
+        group = np.fromiter((codes.setdefault(k, len(codes)) for k in values), dtype=np.intp, count=ids.size)
+    except TypeError:
+        i = next(i for i, k in enumerate(values) if not _hashable(k))
+        raise ValueError(f"prompt_ids must hold hashable ids such as strings or integers; got "
+                         f"{type(values[i]).__name__} {_short(values[i])} at index {i}") from None
+    for i, k in enumerate(values):
+        if k != k:  # NaN
+            raise ValueError(f"prompt_ids must not hold NaN (a missing prompt id?); got {_short(k)} at index {i}")
+    return group
+
+
+def _hashable(value: object) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _pair_blocks(group: np.ndarray, s: np.ndarray, tol: float, block: int, keep_ties: bool
+                 ) -> Iterator[PreferencePairs]:
     order = np.argsort(group, kind="stable")  # by prompt (first appearance), then position
     end = np.repeat(np.cumsum(np.bincount(group)), np.bincount(group))  # per row of `order`: its prompt's end
-    rows = np.arange(ids.size)
+    rows = np.arange(group.size)
     partners = end - 1 - rows  # row r pairs with rows r+1 .. end-1 of its prompt
     done = np.cumsum(partners)
     a = 0
-    while a < ids.size:
+    while a < group.size:
         b = max(a + 1, int(np.searchsorted(done, (done[a - 1] if a else 0) + block, side="right")))
         k = partners[a:b]
         first = np.repeat(rows[a:b] + 1 - (np.cumsum(k) - k), k)
@@ -673,6 +724,16 @@ _STATISTICS: dict[str, Callable[[ArrayLike, ArrayLike], float]] = {
 }
 
 
+def _one_number(stat: Callable[[np.ndarray, np.ndarray], float], x: np.ndarray, y: np.ndarray) -> float:
+    """stat(x, y), which must be one real number (or nan)."""
+    value = stat(x, y)
+    a = _numpy(value, "stat's result")
+    if a.ndim != 0 or a.dtype.kind not in "iuf":
+        raise ValueError(f"stat must return one number for each resample; {getattr(stat, '__name__', 'stat')}(x, y) "
+                         f"returned {_short(value)}")
+    return float(a)
+
+
 def bootstrap_ci(
     x: ArrayLike,
     y: ArrayLike,
@@ -707,7 +768,7 @@ def bootstrap_ci(
 
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, x.size, size=(int(n_resamples), x.size))
-    values = np.array([stat(x[i], y[i]) for i in draws], dtype=float)
+    values = np.array([_one_number(stat, x[i], y[i]) for i in draws], dtype=float)
     defined = np.isfinite(values)
     if not defined.all():
         warnings.warn(

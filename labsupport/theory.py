@@ -42,11 +42,26 @@ SAMPLED_SEEDS = 16
 CATEGORIZE_BYTES_PER_ENTRY = 160
 
 
+#: how far a row of ``probs`` given to the functions below may sum from 1 (records of float32 runs are within 1e-6)
+PROBS_SUM_TOL = 1e-4
+
+
 def _probs(problem: Bandit, probs: ArrayLike | None) -> torch.Tensor:
+    """The policy the formulas are evaluated at: the initial one, or ``probs`` checked to be distributions."""
     _bandit(problem)
     if probs is None:
         return problem.init_probs
-    return _shaped("probs", probs, (problem.batch_size, problem.n_outputs))
+    p = _shaped("probs", probs, (problem.batch_size, problem.n_outputs))
+    if (p < 0).any():
+        at = (p < 0).nonzero()[0].tolist()
+        raise ValueError(f"probs must be probabilities (>= 0); got {p[tuple(at)].item():.4g} at index {at}")
+    sums = p.sum(-1)
+    off = ((sums - 1).abs() > PROBS_SUM_TOL).nonzero().flatten()
+    if off.numel():
+        row = int(off[0])
+        raise ValueError(f"probs must sum to 1 over the {problem.n_outputs} outputs; row {row} sums to "
+                         f"{sums[row].item():.6g}")
+    return p
 
 
 def _bandit(problem: object) -> Bandit:
@@ -165,7 +180,7 @@ def predict(problem: Bandit, negligible: float = 1e-6) -> list[dict]:
 
     Returns one dict per error with keys run, output, index, r_true, r_proxy, pi0, predicted, kind, rule.
     """
-    non_negative("negligible", negligible)
+    _negligible(negligible)
     p = _bandit(problem).init_probs
     a_g = _advantage(problem, "true", p)
     a_p = _advantage(problem, "proxy", p)
@@ -184,6 +199,13 @@ def predict(problem: Bandit, negligible: float = 1e-6) -> list[dict]:
         rows.append(dict(run=b, output=problem.names[y], index=y, r_true=rg, r_proxy=rp, pi0=pi0,
                          predicted=predicted, kind=kind, rule=rule))
     return rows
+
+
+def _negligible(value: float) -> float:
+    """A probability threshold in [0, 1]: above 1 every output would count as never sampled."""
+    if non_negative("negligible", value) > 1:
+        raise ValueError(f"negligible must be a probability in [0, 1]; got {value!r}")
+    return float(value)
 
 
 def _clean(x: float) -> float:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -100,11 +101,13 @@ CASES = [
     ("Bandit rewards over float32", lambda: train(problem=ls.Bandit(r_true=[1e39, 0, -1])), "r_true"),
     ("Bandit proxy over float32", lambda: train(problem=ls.Bandit(r_true=[1, 0, -1], r_proxy=[-1e39, 0, 1])),
      "float32"),
+    ("Bandit r_true text Series", lambda: ls.Bandit(r_true=pd.Series(["1", "0"])), "r_true"),
     # algorithms
     ("ExactPG lr negative", lambda: ls.ExactPG(lr=-1.0), "lr"),
     ("ExactPG lr text", lambda: ls.ExactPG(lr="0.1"), "lr"),
     ("ExactPG lr NaN", lambda: ls.ExactPG(lr=math.nan), "lr"),
     ("ExactPG lr bool", lambda: ls.ExactPG(lr=True), "lr"),
+    ("ExactPG lr DataFrame", lambda: ls.ExactPG(lr=pd.DataFrame({"lr": [0.1, 0.2]})), "lr"),
     ("ExactPG kl negative", lambda: ls.ExactPG(lr=0.1, kl=-1.0), "kl"),
     ("Reinforce samples 0", lambda: ls.Reinforce(lr=0.1, samples=0), "samples"),
     ("Reinforce samples float", lambda: ls.Reinforce(lr=0.1, samples=2.5), "samples"),
@@ -120,6 +123,8 @@ CASES = [
     ("train algorithm", lambda: train(algorithm="ExactPG"), "algorithm"),
     ("train steps negative", lambda: train(steps=-1), "steps"),
     ("train steps float", lambda: train(steps=2.5), "steps"),
+    ("train steps 1e4", lambda: train(steps=1e4), "steps must be an integer >= 0; got 10000.0 (a float; give the "
+                                                 "integer 10_000)"),
     ("train reward", lambda: train(reward="both"), "reward"),
     ("train seed", lambda: train(seed=-1), "seed"),
     ("train record_every 0", lambda: train(record_every=0), "record_every"),
@@ -141,6 +146,10 @@ CASES = [
     ("value_at theta shape", lambda: theory.value_at(toy(), theta=[0.0, 1.0]), "theta"),
     ("gradient_at theta shape", lambda: theory.gradient_at(toy(), theta=np.zeros((2, 5))), "theta"),
     ("predict negligible", lambda: theory.predict(toy(), negligible=-1.0), "negligible"),
+    ("predict negligible above 1", lambda: theory.predict(toy(), negligible=2.0), "negligible must be a probability"),
+    ("values probs sum", lambda: theory.values(toy(), probs=[0.2, 0.2, 0.2, 0.2, 0.1]), "row 0 sums to 0.9"),
+    ("prob_velocity probs negative", lambda: theory.prob_velocity(toy(), probs=[-0.2, 0.6, 0.2, 0.2, 0.2]),
+     "probs must be probabilities (>= 0); got -0.2"),
     ("categorize list", lambda: ls.categorize([1, 2, 3]), "problem"),
     ("categorize algorithm", lambda: categorize(algorithm="ExactPG"), "algorithm"),
     ("categorize steps 0", lambda: categorize(steps=0), "steps"),
@@ -156,6 +165,12 @@ CASES = [
     ("acc NaN", lambda: metrics.acc([math.nan], [1.0]), "r_chosen"),
     ("acc 2-D", lambda: metrics.acc([[1.0]], [[1.0]]), "r_chosen"),
     ("acc text", lambda: metrics.acc(["a"], [1.0]), "r_chosen"),
+    ("acc numbers as text", lambda: metrics.acc(["1.0"], [0.0]), "r_chosen must hold real numbers; got text '1.0'"),
+    ("acc one text entry", lambda: metrics.acc([1.0, "x"], [0.0, 0.0]), "got text 'x' at index 1"),
+    ("acc complex", lambda: metrics.acc([1 + 1j], [0.0]), "r_chosen must hold real numbers; got complex"),
+    ("acc ragged", lambda: metrics.acc([[1.0], [1.0, 2.0]], [1.0, 2.0]), "r_chosen"),
+    ("acc int beyond float", lambda: metrics.acc([10**400], [0]), "r_chosen"),
+    ("hacc v_hat scalar", lambda: metrics.hacc([1.0, 2.0], [0.0, 3.0], 1.0), "v_hat must be 1-D (one entry per"),
     ("acc_w logp inf", lambda: metrics.acc_w([1.0], [0.0], [-math.inf], [-1.0]), "logp_chosen"),
     ("acc_w len_rejected missing", lambda: metrics.acc_w([1.0], [0.0], [-1.0], [-1.0], [2]), "len_rejected"),
     ("acc_w len 0", lambda: metrics.acc_w([1.0], [0.0], [-1.0], [-1.0], [0], [1]), "len_chosen"),
@@ -166,6 +181,12 @@ CASES = [
     ("preference_pairs tol", lambda: metrics.preference_pairs(["a"], [1.0], tol=-1.0), "tol"),
     ("preference_pairs tol text", lambda: metrics.preference_pairs(["a"], [1.0], tol="0"), "tol"),
     ("preference_pairs scores", lambda: metrics.preference_pairs(["a", "a"], [1.0]), "scores"),
+    ("preference_pairs dict ids", lambda: metrics.preference_pairs([{"a": 1}, {"a": 1}], [1.0, 0.0]),
+     "prompt_ids must hold hashable ids"),
+    ("preference_pairs NaN ids", lambda: metrics.preference_pairs(np.array([1.0, np.nan, np.nan]), [1.0, 0.0, 2.0]),
+     "prompt_ids must not hold NaN"),
+    ("bootstrap_ci stat array", lambda: metrics.bootstrap_ci([1.0, 2.0], [1.0, 2.0], lambda x, y: x, 5), "stat"),
+    ("bootstrap_ci stat text", lambda: metrics.bootstrap_ci([1.0, 2.0], [1.0, 2.0], lambda x, y: "x", 5), "stat"),
     ("bootstrap_ci stat", lambda: metrics.bootstrap_ci([1.0, 2.0], [1.0, 2.0], "tau"), "stat"),
     ("bootstrap_ci n_resamples", lambda: metrics.bootstrap_ci([1.0, 2.0], [1.0, 2.0], "pearson", 0), "n_resamples"),
     ("bootstrap_ci level", lambda: metrics.bootstrap_ci([1.0, 2.0], [1.0, 2.0], "pearson", level=1.5), "level"),
@@ -222,6 +243,24 @@ ACCEPTED = [
                                                                      np.int64(5), level=np.float64(0.9))),
     ("preference_pairs tol float32", lambda: metrics.preference_pairs(["a", "a"], [1.0, 0.0], tol=np.float32(0.5))),
 ]
+
+
+def test_rewards_from_pandas_are_their_values():
+    """A Series is a row of rewards and a DataFrame a batch (rows: problems, columns: outputs)."""
+    frame = pd.DataFrame([[1.0, 0.8, -1.0], [0.0, 1.0, 0.5]], columns=["a", "b", "c"])
+    prob = ls.Bandit(r_true=frame, r_proxy=pd.Series([1.0, -1.0, -1.0]))
+    assert prob.r_true.tolist() == [[1.0, 0.8, -1.0], [0.0, 1.0, 0.5]]
+    assert prob.r_proxy.tolist() == [[1.0, -1.0, -1.0]] * 2
+
+
+def test_theory_takes_probs_that_are_distributions():
+    """A record of a float32 run (rows sum to 1 within rounding) is taken, and gives V_G = <probs, r_G>; a row that
+    is off by 1e-3 is refused, naming the row."""
+    probs = train(steps=200, dtype="float32").probs[-1]
+    v_g, _ = theory.values(toy(), probs=probs)
+    assert v_g == pytest.approx(probs @ np.array(TOY["r_true"]), rel=1e-12)
+    with pytest.raises(ValueError, match=r"^probs must sum to 1 over the 5 outputs; row 1 sums to 1\.001$"):
+        theory.values(toy().rows([0, 0]), probs=[[0.2] * 5, [0.2, 0.2, 0.2, 0.2, 0.201]])
 
 
 def _one_line(exc: BaseException) -> str:
