@@ -10,8 +10,9 @@ Commands:
         (see :mod:`labsupport.rmreport` for the input format)
 
 ``main(argv)`` returns the exit status: 0 on success, 2 on any error, which is printed to stderr as one line
-("rm-report: error: ...") and never as a traceback. The command line starts without PyTorch: ``rm-report``
-needs numpy only, and the package imports its other modules on first use.
+("rm-report: error: ...") and never as a traceback; 141, silently, when the reader of the output stops early.
+The command line starts without PyTorch: ``rm-report`` needs numpy only, and the package imports its other modules
+on first use.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ __all__ = ["main"]
 
 #: the program name in usage lines: the console script's; ``python -m labsupport`` passes its own
 PROG = "labsupport"
+#: the exit status when the reader of stdout closes it early (``... | head -1``): 128 + SIGPIPE, what a shell
+#: reports for a program the signal stopped, with nothing on stderr
+BROKEN_PIPE = 141
 
 
 class _UsageError(Exception):
@@ -138,7 +142,12 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = PROG) -> int:
     except SystemExit as exc:  # --help, --version
         return exc.code if isinstance(exc.code, int) else 0
     try:
-        return _rm_report(args)
+        status = _rm_report(args)
+        sys.stdout.flush()  # a reader that went away (| head) is found here, not at the interpreter's exit
+        return status
+    except BrokenPipeError:  # the reader of stdout stopped early: not an error of the input, nothing to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's flush writes nowhere
+        return BROKEN_PIPE
     except (rmreport.RMReportError, OSError) as exc:
         # "data.jsonl: line 7: ...", "data.jsonl: no records: ..."; "cannot read 'data.jsonl': ..." names it already
         where = "" if getattr(exc, "names_source", True) else f"{args.file}: "

@@ -60,6 +60,8 @@ over all pairs (groups); length-normalised by default (log pi_0(y) / length); th
 Any other field, a duplicate key, a non-finite number (NaN, Infinity, 1e400, an integer beyond the float range), a
 length above 2^53 or a wrong type is an error naming the line and the field; a line that is not JSON (or nests too
 deeply to read) is an error naming the line. A prompt may give at most 10^9 pairs from its scores.
+A CSV file or a spreadsheet is refused as such; with one column per field, pandas converts it:
+pd.read_csv("responses.csv").to_json("responses.jsonl", orient="records", lines=True).
 Output: the metrics are finite and lie in [0, 1] for any accepted input; a value that cannot be finite (V_hat, the
 mean proxy reward of policy samples near the float limit, can overflow) is written as null in --json, so the JSON
 is always valid.

@@ -497,6 +497,20 @@ def test_cli_error_is_one_line_without_traceback(tmp_path):
     assert done.stderr == f"rm-report: error: {path}: line 2: field 'proxy' must be a finite number; got 'abc'\n"
 
 
+def test_cli_output_to_a_closed_pipe_exits_quietly():
+    """``rm-report FILE | head -1``: the reader goes away; no "error: [Errno 32] Broken pipe" and no traceback."""
+    import os
+
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the command writes a byte
+    try:
+        done = subprocess.run([sys.executable, "-m", "labsupport", "rm-report", str(EXAMPLE)], cwd=ROOT, stdout=write,
+                              stderr=subprocess.PIPE, text=True, timeout=300)
+    finally:
+        os.close(write)
+    assert (done.returncode, done.stderr) == (cli.BROKEN_PIPE, "")
+
+
 def _random_records(seed: int, prompts: int, per_prompt: int) -> list[dict]:
     rng = np.random.default_rng(seed)
     out = []
