@@ -110,6 +110,62 @@ def test_leak_check_finds_solutions_in_a_master():
     assert tool.hidden_test_names(master) >= {"test_softmax_hidden", "test_pg_hidden", "test_first_step_hidden"}
 
 
+def public_test(name: str, test: str):
+    """The public test function ``test`` of the master ``name``, defined from its cell (the call that ends the cell is
+    left out), as the student version runs it."""
+    for cell in cells(MASTERS / f"{name}.ipynb"):
+        src = source(cell)
+        if cell["cell_type"] == "code" and src.startswith(f"def {test}("):
+            namespace: dict = {}
+            exec(src.rsplit("\n\n", 1)[0], namespace)
+            return namespace[test]
+    raise AssertionError(f"{name} has no public test {test}")
+
+
+def failure(test, *answers) -> str:
+    """The message a public test fails with on ``answers`` (an AssertionError, not another exception)."""
+    with pytest.raises(AssertionError) as failed:
+        test(*answers)
+    return str(failed.value)
+
+
+def test_public_tests_say_what_is_wrong_with_a_typical_wrong_answer():
+    """The public checks a student runs name the quantity, its value and what was expected, so that a failing
+    ``grader.check`` helps: an unchanged placeholder, one step too few, a log-probability for a probability, an array
+    for a list, outcome probabilities that count the joint success twice (0.6 + 0.08 + ... sums to 1.03, not 1)."""
+    import numpy as np
+
+    def softmax(z):
+        z = np.asarray(z, dtype=float)
+        return np.exp(z - z.max(-1, keepdims=True)) / np.exp(z - z.max(-1, keepdims=True)).sum(-1, keepdims=True)
+
+    def exact_pg(theta0, r, lr, steps, phi=None):
+        theta, probs = np.array(theta0, dtype=float), []
+        for _ in range(steps + 1):
+            probs.append(softmax(theta))
+            theta = theta + lr * probs[-1] * (r - probs[-1] @ r)
+        return np.array(probs)
+
+    a1 = "a1-policy-gradient"
+    assert "returned None" in failure(public_test(a1, "test_softmax_public"), lambda z: None)
+    assert "sums to 1.1, not 1" in failure(public_test(a1, "test_softmax_public"), lambda z: softmax(z) * 1.1)
+    pg = public_test(a1, "test_pg_public")
+    pg(exact_pg)                                                        # the right answer passes
+    assert "shape (4, 3); expected (steps + 1, N) = (5, 3)" in failure(pg, lambda *a, **k: exact_pg(*a, **k)[1:])
+    assert "initial policy" in failure(pg, lambda *a, **k: np.log(exact_pg(*a, **k)))
+    no_baseline = failure(public_test(a1, "test_tabular_public"), lambda th, r, phi=None: float(softmax(th) @ r),
+                          lambda th, r, phi=None: softmax(th) * r)
+    assert "sums to zero" in no_baseline and "-0.9" in no_baseline
+    rising = public_test(a1, "test_rising_public")
+    rising([0], [np.int64(0), np.int64(1)])                             # numpy ints are ints
+    assert "Python list" in failure(rising, np.array([0]), [0, 1])
+    p = np.array([1 - 0.6 - 0.08, 0.6, 0.08, 0.03])                     # P(C1) and P(C2) with the joint success in
+    twice = failure(public_test("a5-verifiable-reward-design", "test_q1_public"), p, np.full(4, 0.25))
+    assert "sums to 1.03, not 1" in twice and "disjoint" in twice
+    steps = failure(public_test("a3-stalling", "test_q1_public"), np.full((3, 5), 0.2), [1, 2, 3], [5, -1, 7])
+    assert "a -1 means never" in steps
+
+
 # ---------------------------------------------------------------------------------- building and grading (slow)
 
 
