@@ -7,7 +7,7 @@ The browser test serves that folder on 127.0.0.1 (fixture ``book_server``) and o
 (Debian's ``/usr/bin/chromium``, or ``$CHROMIUM``) driven by Playwright (fixture ``browser``, started once). A page
 fails when it requests any other host, logs a console error or throws, leaves raw TeX visible once MathJax has
 finished, has a chart with nothing drawn, an ipywidget left unrendered, or, at 1280 or 390 px wide, an element cut
-off at the edge of its box. Without Chromium or Playwright the browser test is skipped, unless ``REQUIRE_BROWSER=1``
+off at the edge of its box, or, at 1280 px, a display equation wider than the column. Without Chromium or Playwright the browser test is skipped, unless ``REQUIRE_BROWSER=1``
 (then it fails).
 """
 
@@ -236,13 +236,38 @@ LEGIBLE = """() => {
   return problems;
 }"""
 
+# Runs in a laid-out page: the display equations of the article wider than their box. On a phone a long formula
+# scrolls inside its box (CLIPPED accepts that: layout.css gives it a fade); on a laptop every formula fits the column,
+# so that no reader at that width scrolls sideways to read one (a wide one is broken into lines: aligned, cases).
+WIDE_EQUATIONS = """async () => {
+  await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+  const hide = document.createElement("style");  // the screen-reader copy of a formula is not what the reader sees
+  hide.textContent = "mjx-assistive-mml { display: none !important; }";
+  document.head.appendChild(hide);
+  const wide = Array.from(document.querySelectorAll(".bd-article mjx-container[display='true']"))
+    .filter(m => m.getClientRects().length > 0 && m.scrollWidth > m.clientWidth + 1)
+    .map(m => {
+      const math = m.closest(".math");
+      const number = math && math.querySelector(".eqno") ? "equation " + math.querySelector(".eqno").textContent
+        .replace(/#/g, "").trim() : "an unnumbered equation";
+      const section = m.closest("section[id]");
+      return `${number}${section ? " (section #" + section.id + ")" : ""} is ${m.scrollWidth} px wide in a ` +
+             `${m.clientWidth} px column`;
+    });
+  hide.remove();
+  return wide;
+}"""
+
 #: the widths every page is checked at: a laptop and a phone
 WIDTHS = (1280, 390)
+#: the width at which every display equation fits the column (WIDE_EQUATIONS)
+LAPTOP = 1280
 
 
 def inspect_page(browser, base: str, page_path: str, widths: tuple[int, ...] = WIDTHS) -> list[str]:
     """Everything wrong with one page, as messages prefixed by the page path: loaded at the first of ``widths``,
-    then checked for clipped elements at each of them (900 px high)."""
+    then checked for clipped elements at each of them (900 px high), and at ``LAPTOP`` for display equations wider
+    than the column."""
     page, problems = watched_page(browser, base, widths[0])
     try:
         page.goto(base + page_path, wait_until="load")
@@ -254,6 +279,8 @@ def inspect_page(browser, base: str, page_path: str, widths: tuple[int, ...] = W
         for width in widths:
             page.set_viewport_size({"width": width, "height": 900})
             problems += [f"at {width} px: {p}" for p in page.evaluate(CLIPPED)]
+            if width == LAPTOP:
+                problems += [f"at {width} px: {p}" for p in page.evaluate(WIDE_EQUATIONS)]
     finally:
         page.close()
     return [f"{page_path}: {p}" for p in problems]
@@ -298,6 +325,35 @@ def test_clipping_check_tells_cut_content_from_scroll_boxes(browser, tmp_path: P
     assert fade == "right"
 
 
+EQUATIONS_PAGE = """<!doctype html><html><head><link rel="stylesheet" href="layout.css"><script src="layout.js"></script>
+</head><body><article class="bd-article" style="width: 600px">
+  <section id="wide"><div class="math"><span class="eqno">(1.1)</span>
+    <mjx-container display="true" style="display: block"><span style="display: inline-block; width: 900px">x</span>
+    </mjx-container></div></section>
+  <section id="fits"><div class="math"><span class="eqno">(1.2)</span>
+    <mjx-container display="true" style="display: block"><span style="display: inline-block; width: 300px">y</span>
+    </mjx-container></div></section>
+</article></body></html>"""
+
+
+def test_equation_check_flags_a_formula_wider_than_the_column(browser, tmp_path: Path):
+    """WIDE_EQUATIONS names a display equation wider than its column (which the book's layout.css lets scroll inside
+    its box, so CLIPPED accepts it) by number, section and widths, and passes one that fits."""
+    for name in ("layout.css", "layout.js"):
+        shutil.copy(BOOK / "_static" / name, tmp_path / name)
+    (tmp_path / "page.html").write_text(EQUATIONS_PAGE)
+    with serve(tmp_path) as base:
+        page = browser.new_page(viewport={"width": 800, "height": 600})
+        try:
+            page.goto(base + "page.html", wait_until="load")
+            wide = page.evaluate(WIDE_EQUATIONS)
+            clipped = page.evaluate(CLIPPED)
+        finally:
+            page.close()
+    assert len(wide) == 1 and wide[0].startswith("equation (1.1) (section #wide) is 900 px wide in a 600 px"), wide
+    assert not clipped, clipped  # a scroll box with a fade: not cut off, only too wide for a laptop
+
+
 def test_legibility_check_flags_overlapping_and_shortened_labels(browser, tmp_path: Path):
     """LEGIBLE flags a chart whose long category labels overlap and one whose legend labels are cut short, and passes
     a chart of the package drawn by its renderer (which lets no label be cut short)."""
@@ -328,6 +384,30 @@ def test_legibility_check_flags_overlapping_and_shortened_labels(browser, tmp_pa
     assert any('chart "crowded": axis texts overlap' in p for p in problems), problems
     assert any('chart "cut": label cut short' in p for p in problems), problems
     assert not [p for p in problems if "crowded" not in p and "cut" not in p], problems
+
+# The search controls of the page that a reader sees (drawn, with a size), by where they sit.
+SEARCH_CONTROLS = """() => Array.from(document.querySelectorAll(".search-button__button"))
+  .filter(b => b.getClientRects().length > 0 && b.getBoundingClientRect().height > 0)
+  .map(b => (b.closest(".bd-header, .bd-sidebar-primary, .bd-header-article") || {className: "elsewhere"})
+            .className.split(" ")[0])"""
+
+
+def test_one_search_control_at_each_width(browser, built_book: Path, book_server: str):
+    """A reader sees one search control, not two: at 1280 px the primary sidebar's search field (the theme's top bar,
+    which repeats it and takes 64 px of the window, is hidden by layout.css), at 390 px the article header's button."""
+    seen = {}
+    for width in WIDTHS:
+        page = browser.new_page(viewport={"width": width, "height": 900})
+        try:
+            page.goto(book_server + "intro.html", wait_until="load")
+            seen[width] = page.evaluate(SEARCH_CONTROLS)
+            seen[f"top bar at {width}"] = page.eval_on_selector(".bd-header", "h => h.getBoundingClientRect().height")
+        finally:
+            page.close()
+    assert seen[1280] == ["bd-sidebar-primary"], seen
+    assert seen[390] == ["bd-header-article"], seen
+    assert seen["top bar at 1280"] == 0 and seen["top bar at 390"] == 0, seen
+
 
 # Runs in a page with kernel-free interactive charts: moves each chart's first range slider to its other end and
 # reports the charts whose drawing did not change.
