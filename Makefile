@@ -37,10 +37,12 @@ serve:
 book: build-book serve
 
 # JupyterLab at the repository root, opened on notebooks/: charts load the vendored browser libraries through the
-# server (book/_vendor, fetched here when npm can), so they draw offline.
+# server (book/_vendor, fetched here when npm can), so they draw offline. As root (a container), Jupyter needs
+# --allow-root to start at all.
 lab: venv
 	$(PY) tools/vendor_assets.py
-	.venv/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks
+	.venv/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks \
+	  $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 # Debian's chromium for the browser test: installed when missing and this user may (root with apt-get).
 browser:
