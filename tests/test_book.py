@@ -409,6 +409,38 @@ def test_one_search_control_at_each_width(browser, built_book: Path, book_server
     assert seen["top bar at 1280"] == 0 and seen["top bar at 390"] == 0, seen
 
 
+def test_sidebar_buttons_of_the_article_header_work(browser, built_book: Path, book_server: str):
+    """The buttons a reader sees at the top of a chapter: on a phone (390 px) the menu button opens the book's
+    chapters over the page, and a chapter link there leads to its page; the list button opens the page's sections; at
+    1280 px the menu button hides the chapters' sidebar. (The themes bind their toggles to the first button of each
+    kind in the page, the hidden top bar's; book/_static/layout.js hands the visible buttons' clicks to those.)"""
+    chapter = "chapters/04-taxonomy.html"
+    phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    try:
+        phone.goto(book_server + chapter, wait_until="load")
+        phone.tap(".bd-header-article .primary-toggle")
+        phone.wait_for_function("document.querySelector('#pst-primary-sidebar-modal').open", timeout=WAIT_MS)
+        link = phone.locator("#pst-primary-sidebar-modal a[href$='bibliography.html']")
+        assert link.is_visible()
+        link.click()
+        phone.wait_for_url("**/bibliography.html", timeout=WAIT_MS)
+        phone.goto(book_server + chapter, wait_until="load")
+        phone.tap(".bd-header-article .secondary-toggle")
+        phone.wait_for_function("document.querySelector('#pst-secondary-sidebar-modal').open", timeout=WAIT_MS)
+        assert phone.locator("#pst-secondary-sidebar-modal a[href='#the-reward-error-explorer']").is_visible()
+    finally:
+        phone.close()
+    laptop = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        laptop.goto(book_server + chapter, wait_until="load")
+        assert laptop.locator(".bd-sidebar-primary").is_visible()
+        laptop.click(".bd-header-article .primary-toggle")
+        laptop.wait_for_function("!document.querySelector('.bd-sidebar-primary').checkVisibility({visibilityProperty: "
+                                 "true})", timeout=WAIT_MS)
+    finally:
+        laptop.close()
+
+
 # Runs in a page with kernel-free interactive charts: moves each chart's first range slider to its other end and
 # reports the charts whose drawing did not change.
 MOVE_SLIDERS = """async () => {

@@ -113,3 +113,27 @@
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();
 })();
+
+/* The sidebar buttons of the article's header (the menu: the book's chapters; the list: this page's sections) open
+   their sidebars. Both themes bind a sidebar toggle to the first element of its class in the page, which is the
+   theme's top bar's (hidden: layout.css), so the buttons a reader sees did nothing: a click on one is handed to the
+   bound one (which, on a narrow window, opens the sidebar over the page and, at 992 px and wider, shows or hides the
+   chapters' sidebar). */
+(() => {
+  "use strict";
+  function forwardToggles() {
+    for (const kind of [".primary-toggle", ".secondary-toggle"]) {
+      const bound = document.querySelector(kind);
+      document.querySelectorAll(".bd-header-article " + kind).forEach((button) => {
+        if (!bound || button === bound) return;
+        button.addEventListener("click", (event) => {
+          event.preventDefault();
+          event.stopPropagation();
+          bound.click();
+        });
+      });
+    }
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", forwardToggles);
+  else forwardToggles();
+})();
