@@ -63,6 +63,18 @@ def test_book_builds_every_toc_page(built_book: Path):
     assert not unexecuted, f"notebook pages without any output (not executed?): {unexecuted}"
 
 
+def test_every_page_has_a_tab_icon(built_book: Path):
+    """Every page links the book's icon (book/_static/favicon.svg, set in _config.yml), and the link resolves to a
+    file of the built site, so no browser asks for a /favicon.ico that is not there."""
+    missing = {}
+    for page in built_pages(built_book, redirects=False):
+        links = re.findall(r'<link rel="icon" href="([^"]+)"', (built_book / page).read_text())
+        resolved = [(built_book / page).parent / href.split("?")[0] for href in links]
+        if not resolved or not all(f.is_file() and f.read_text().lstrip().startswith("<svg") for f in resolved):
+            missing[page] = links
+    assert not missing, f"pages without a working tab icon: {missing}"
+
+
 def test_chapters_are_numbered_and_labs_keep_their_own_headings(built_book: Path):
     """Chapter titles carry their number and equations are numbered per chapter; a lab page's title and headings
     show only the numbers written in the notebook (no "1.10. Lab 1" or "5.7.4.3. 4.3 ...")."""
