@@ -23,6 +23,7 @@ from __future__ import annotations
 import warnings
 from importlib import import_module
 from types import ModuleType
+from typing import Any
 
 __version__ = "0.1.0"
 
@@ -47,7 +48,7 @@ MOVED = {"sweeps": "studies.sweeps", "rlhf": "studies.rlhf", "verifiable": "stud
 __all__ = sorted([*NAMES, "metrics", "theory"], key=lambda n: (n[0].islower(), n))
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     """Import ``name`` from its submodule on first access and keep it as a module attribute."""
     if name in NAMES:
         value = getattr(import_module(f".{NAMES[name]}", __name__), name)

@@ -40,7 +40,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Union
 
 import altair as alt
@@ -157,14 +157,14 @@ def _line_records(frame: pd.DataFrame, x: str, y: str, color: str | None = None,
     return _data(frame, [x, y, *groups, facet, *tooltip])
 
 
-def _scale(colors: dict[str, str] | None, present) -> alt.Scale | alt.UndefinedType:
+def _scale(colors: dict[str, str] | None, present: Iterable[object]) -> alt.Scale | alt.UndefinedType:
     """A fixed colour scale when every value present has a colour in ``colors``."""
     if colors and set(map(str, present)) <= set(colors):
         return alt.Scale(domain=list(colors), range=list(colors.values()))
     return alt.Undefined
 
 
-def _finish(chart, title: str, width: int | None, height: int, facet: str | None = None):
+def _finish(chart: Any, title: str, width: int | None, height: int, facet: str | None = None) -> Any:
     """Size the chart (``width`` None: the default for a single or a faceted panel), facet it by ``facet`` when
     given (two panels per row), and set its title."""
     chart = chart.properties(width=width or (FACET_WIDTH if facet else WIDTH), height=height)
@@ -278,13 +278,13 @@ def prob_curves(data: Data, color: str = "output", facet: str | None = "label", 
                       width=width, height=height)
 
 
-def _category(value) -> str:
+def _category(value: object) -> str:
     """The category a cell names (harmful / benign / beneficial / unclassified), or "" for other cells."""
     text = str(value).lower()
     return next((c for c in ("harmful", "beneficial", "benign", "unclassified") if c in text), "")
 
 
-def _cell(value) -> str:
+def _cell(value: object) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
     return f"{value:.3g}" if isinstance(value, (float, np.floating)) else str(value)

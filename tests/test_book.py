@@ -7,8 +7,8 @@ The browser test serves that folder on 127.0.0.1 (fixture ``book_server``) and o
 (Debian's ``/usr/bin/chromium``, or ``$CHROMIUM``) driven by Playwright (fixture ``browser``, started once). A page
 fails when it requests any other host, logs a console error or throws, leaves raw TeX visible once MathJax has
 finished, has a chart with nothing drawn, an ipywidget left unrendered, or, at 1280 or 390 px wide, an element cut
-off at the edge of its box, or, at 1280 px, a display equation wider than the column. Without Chromium or Playwright the browser test is skipped, unless ``REQUIRE_BROWSER=1``
-(then it fails).
+off at the edge of its box, or, at 1280 px, a display equation wider than the column. Without Chromium or
+Playwright the browser test is skipped, unless ``REQUIRE_BROWSER=1`` (then it fails).
 """
 
 from __future__ import annotations
@@ -337,8 +337,8 @@ def test_clipping_check_tells_cut_content_from_scroll_boxes(browser, tmp_path: P
     assert fade == "right"
 
 
-EQUATIONS_PAGE = """<!doctype html><html><head><link rel="stylesheet" href="layout.css"><script src="layout.js"></script>
-</head><body><article class="bd-article" style="width: 600px">
+EQUATIONS_PAGE = """<!doctype html><html><head><link rel="stylesheet" href="layout.css">
+<script src="layout.js"></script></head><body><article class="bd-article" style="width: 600px">
   <section id="wide"><div class="math"><span class="eqno">(1.1)</span>
     <mjx-container display="true" style="display: block"><span style="display: inline-block; width: 900px">x</span>
     </mjx-container></div></section>

@@ -466,7 +466,8 @@ def offline_responses(task: SequenceTask, n: int, generator: torch.Generator) ->
     return torch.where((kind == 2)[None, :, None], rnd, corrupted)
 
 
-def _pair_pool(task: SequenceTask, source: str, n: int, init_logits: torch.Tensor, generator: torch.Generator):
+def _pair_pool(task: SequenceTask, source: str, n: int, init_logits: torch.Tensor, generator: torch.Generator
+               ) -> tuple[torch.Tensor, torch.Tensor]:
     """n candidate pairs per prompt from ``source``: (P, n, L) twice."""
     if source == "offline":
         return offline_responses(task, n, generator), offline_responses(task, n, generator)
