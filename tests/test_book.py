@@ -366,6 +366,34 @@ def test_equation_check_flags_a_formula_wider_than_the_column(browser, tmp_path:
     assert not clipped, clipped  # a scroll box with a fade: not cut off, only too wide for a laptop
 
 
+PROSE = "the proxy stops the policy from stalling on this output, leaving better outputs to attract probability"
+TABLE_PAGE = f"""<!doctype html><html><head><link rel="stylesheet" href="layout.css"></head><body>
+<article class="bd-article" style="width: 358px"><div class="pst-scrollable-table-container"><table>
+<thead><tr><th>rule</th><th>category</th><th>kind</th><th>what the error does</th></tr></thead>
+<tbody>{"<tr><td>a rule of a few words</td><td>beneficial</td><td>demoted mediocre output</td>"
+        f"<td>{PROSE}</td></tr>" * 3}</tbody></table></div></article></body></html>"""
+
+
+def test_a_table_with_a_column_of_prose_scrolls_on_a_phone_in_rows_of_a_few_lines(browser, tmp_path: Path):
+    """At 390 px a table wider than the column scrolls sideways, and its columns wrap at 16rem (a prose cell of about
+    100 characters in at most 5 lines), not at the 7rem minimum, which made chapter 4's table 1,896 px tall."""
+    shutil.copy(BOOK / "_static" / "layout.css", tmp_path / "layout.css")
+    (tmp_path / "page.html").write_text(TABLE_PAGE)
+    with serve(tmp_path) as base:
+        page = browser.new_page(viewport={"width": 390, "height": 800})
+        try:
+            page.goto(base + "page.html", wait_until="load")
+            box = page.eval_on_selector(".pst-scrollable-table-container", "e => [e.clientWidth, e.scrollWidth]")
+            cell = page.eval_on_selector("td:last-child", "e => [e.getBoundingClientRect().width, "
+                                         "e.getBoundingClientRect().height, parseFloat(getComputedStyle(e).fontSize)]")
+        finally:
+            page.close()
+    assert box[1] > box[0], f"the table should scroll sideways: {box}"
+    width, height, font = cell
+    assert 200 <= width <= 16 * 16 + 40, f"a prose column wraps at 16rem (and its padding): {width} px wide"
+    assert height <= 5 * 1.5 * font + 24, f"a prose cell {height} px tall in a {font} px font: more than 5 lines"
+
+
 def test_legibility_check_flags_overlapping_and_shortened_labels(browser, tmp_path: Path):
     """LEGIBLE flags a chart whose long category labels overlap and one whose legend labels are cut short, and passes
     a chart of the package drawn by its renderer (which lets no label be cut short)."""
