@@ -89,8 +89,8 @@ def one_torch_thread() -> Iterator[None]:
 
 def watched_page(browser, base: str, width: int):
     """A new browser page ``width`` px wide (900 px high) and the list its problems are recorded in: a request to any
-    host but ``base``'s (recorded, then refused, so the page never waits for it), a console error (except for
-    Chromium's own request for /favicon.ico: the book has none) and an uncaught exception."""
+    host but ``base``'s (recorded, then refused, so the page never waits for it), a console error and an uncaught
+    exception."""
     import urllib.parse
 
     loopback = urllib.parse.urlsplit(base).netloc
@@ -103,7 +103,7 @@ def watched_page(browser, base: str, width: int):
             problems.append(f"request to another host: {request.url}")
 
     def on_console(message):
-        if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico"):
+        if message.type == "error":
             problems.append(f"console error: {message.text} ({message.location.get('url')})")
 
     page.on("request", on_request)
