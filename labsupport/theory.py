@@ -377,12 +377,18 @@ def _corrected(r_proxy_row: torch.Tensor, index: int, value: float) -> torch.Ten
     return fixed
 
 
+def _steps(count: float) -> str:
+    """``count`` steps in words, rounded to a whole number: "1 step", "0 steps", "12 steps"."""
+    whole = f"{count:.0f}"
+    return f"{whole} step" if whole == "1" else f"{whole} steps"
+
+
 def _verdict(t_err: np.ndarray, t_fix: np.ndarray, hit_err: np.ndarray, hit_fix: np.ndarray, v_err: np.ndarray,
              v_fix: np.ndarray, span: float, level: float, steps: int, tol: float) -> dict:
     def when(t, hit):
-        mean = t.mean()
-        return f"{mean:.0f} steps" if hit.all() else f"not reached in {steps} steps" if not hit.any() else \
-            f"{mean:.0f} steps (some seeds never)"
+        mean = _steps(t.mean())
+        return mean if hit.all() else f"not reached in {_steps(steps)}" if not hit.any() else \
+            f"{mean} (some seeds never)"
 
     if hit_err.any() or hit_fix.any():
         effect = (t_fix.mean() - t_err.mean()) / max(t_err.mean(), 1.0)
@@ -393,7 +399,7 @@ def _verdict(t_err: np.ndarray, t_fix: np.ndarray, hit_err: np.ndarray, hit_fix:
     else:
         effect = float("nan")
         score = (v_err - v_fix) / span
-        evidence = (f"V_G >= {level:.3g} not reached in {steps} steps either way; final V_G {v_err:.3g} with the "
+        evidence = (f"V_G >= {level:.3g} not reached in {_steps(steps)} either way; final V_G {v_err:.3g} with the "
                     f"error vs {v_fix:.3g} once corrected")
     measured = "beneficial" if score > tol else "harmful" if score < -tol else "benign"
     return dict(measured=measured, effect=float(effect), evidence=evidence)

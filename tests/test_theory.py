@@ -192,3 +192,24 @@ def test_the_reward_argument_is_reward_everywhere_and_the_old_names_warn():
             theory.value_rate(prob, train_on="both")
     with pytest.raises(ValueError, match="give only reward"):
         run.steps_to(0.5, reward="proxy", which="true")
+
+
+@pytest.mark.parametrize(("err", "fix", "hit_fix", "horizon", "evidence"), [
+    ([1.0, 1.0], [2.0, 2.0], True, 5, "1 step with the error, 2 steps once corrected"),
+    ([1.0, 1.0], [1.0, 1.0], False, 1, "1 step with the error, not reached in 1 step once corrected"),
+    ([0.6, 1.4], [0.0, 0.0], True, 5, "1 step with the error, 0 steps once corrected"),
+])
+def test_a_measured_verdict_counts_one_step_in_the_singular(err, fix, hit_fix, horizon, evidence):
+    hit = np.array([True, True])
+    verdict = theory._verdict(np.array(err), np.array(fix), hit, hit & hit_fix, np.array(0.5), np.array(0.5), 1.0,
+                              0.9, horizon, 0.1)
+    assert evidence in verdict["evidence"]
+
+
+@pytest.mark.parametrize(("horizon", "words"), [(1, "not reached in 1 step either way"),
+                                                (3, "not reached in 3 steps either way")])
+def test_a_level_never_reached_names_the_horizon_in_the_right_number(horizon, words):
+    never = np.array([False])
+    verdict = theory._verdict(np.array([1.0]), np.array([1.0]), never, never, np.array(0.5), np.array(0.4), 1.0, 0.9,
+                              horizon, 0.01)
+    assert words in verdict["evidence"]
