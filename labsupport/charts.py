@@ -709,6 +709,8 @@ SIGN_REGIONS = {
     (True, False): ("beneficial", "demoted mediocre output: beneficial\n(hides the best output: harmful)"),
     (True, True): ("unclassified", "both above the mean:\nthe rules are silent"),
 }
+#: line height (px) of the labels of :data:`SIGN_REGIONS` on the sign map (font size 11)
+SIGN_LINE_HEIGHT = 13
 
 
 def sign_map(data: Data, x: str = "A_G", y: str = "A_P", color: str = "error", *, step: str = "step", title: str,
@@ -743,8 +745,12 @@ def sign_map(data: Data, x: str = "A_G", y: str = "A_P", color: str = "error", *
                       scale=_scale(CATEGORY_COLORS, quads["category"]),
                       legend=alt.Legend(orient="bottom", direction="vertical")),
         tooltip=[alt.Tooltip(field="rule", type="nominal")])
+    # a label at the bottom grows upwards: its first line is lifted by the lines below it, which would otherwise
+    # run over the x axis
     words = [alt.Chart(_data(quads.iloc[[k]], ["tx", "ty", "rule"])).mark_text(
-        align=row.align, baseline=row.baseline, lineBreak="\n", fontSize=11, limit=width / 2 - 8).encode(
+        align=row.align, baseline=row.baseline, lineBreak="\n", fontSize=11, lineHeight=SIGN_LINE_HEIGHT,
+        dy=-SIGN_LINE_HEIGHT * row.rule.count("\n") if row.baseline == "bottom" else 0,
+        limit=width / 2 - 8).encode(
         x=alt.X(field="tx", type="quantitative", scale=sx), y=alt.Y(field="ty", type="quantitative", scale=sy),
         text=alt.Text(field="rule", type="nominal")) for k, row in enumerate(quads.itertuples())]
     records = int(frame["record"].max())

@@ -104,6 +104,19 @@ def test_sign_map_shades_the_four_quadrants_of_the_rules():
     assert sorted(t["data"]["values"][0]["rule"] for t in texts) == sorted(r for _, r in charts.SIGN_REGIONS.values())
 
 
+def test_sign_map_lifts_a_label_at_the_bottom_by_its_extra_lines():
+    """A label of a lower quadrant ends at the bottom of the plot: its first line is lifted by one line height per
+    line below it, so no line runs over the x axis; a label of an upper quadrant hangs from the top, unshifted."""
+    spec = charts.vegalite_spec(charts.sign_map(_sign_records(), title="Signs"))
+    texts = [l for l in spec["layer"] if l["mark"]["type"] == "text"]
+    assert any("\n" in t["data"]["values"][0]["rule"] for t in texts if t["mark"]["baseline"] == "bottom")
+    for t in texts:
+        mark, lines = t["mark"], t["data"]["values"][0]["rule"].count("\n") + 1
+        assert mark["lineBreak"] == "\n" and mark["lineHeight"] == charts.SIGN_LINE_HEIGHT
+        lift = (lines - 1) * mark["lineHeight"] if mark["baseline"] == "bottom" else 0
+        assert mark.get("dy", 0) == -lift, (t["data"]["values"][0]["rule"], mark)
+
+
 def test_sign_map_paths_and_the_slider_over_records():
     spec = charts.vegalite_spec(charts.sign_map(_sign_records(), title="Signs"))
     lines = [l for l in spec["layer"] if l["mark"]["type"] == "line"]
