@@ -1,14 +1,18 @@
-"""Committed notebooks hold no outputs and no volatile metadata, and tools/clean_notebooks.py is what cleans them."""
+"""Committed notebooks hold no outputs and no volatile metadata, and tools/clean_notebooks.py is what cleans them;
+their relative links resolve in the repository, and (through book/_ext/lab_links.py) in the book."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
+import urllib.parse
 from pathlib import Path
 
 import pytest
+from markdown_it import MarkdownIt
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOL = ROOT / "tools" / "clean_notebooks.py"
@@ -82,3 +86,76 @@ def test_command_line_check_and_clean(tmp_path):
     assert again.returncode == 0 and again.stdout == "", again.stdout
     bad = subprocess.run([*run, str(tmp_path / "missing.ipynb")], capture_output=True, text=True, check=False)
     assert bad.returncode != 0 and "missing.ipynb" in bad.stderr and "neither a notebook nor a folder" in bad.stderr
+
+
+# ------------------------------------------------------------------------------------------------ relative links
+
+BOOK = ROOT / "book"
+LABS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+spec = importlib.util.spec_from_file_location("lab_links", BOOK / "_ext" / "lab_links.py")
+lab_links = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(lab_links)
+
+
+def relative_links(nb: dict) -> list[str]:
+    """The relative link and image targets of the notebook's Markdown cells, without #anchors (http(s), mailto and
+    in-page links left out)."""
+    md = MarkdownIt("commonmark")
+    targets = []
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "markdown":
+            continue
+        source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+        for token in md.parse(source):
+            for child in token.children or []:
+                target = child.attrGet("href") if child.type == "link_open" else child.attrGet("src")
+                if child.type in ("link_open", "image") and target:
+                    target = urllib.parse.unquote(target.split("#", 1)[0])
+                    if target and not target.startswith(("http://", "https://", "mailto:")):
+                        targets.append(target)
+    return targets
+
+
+def unresolved(folder: Path, targets: list[str], within: Path) -> list[str]:
+    """The targets that, read from ``folder`` (without following links), leave ``within`` or name no file."""
+    bad = []
+    for target in targets:
+        path = Path(os.path.normpath(folder / target))
+        if not path.is_relative_to(within):
+            bad.append(f"{target} (outside {within})")
+        elif not path.is_file():
+            bad.append(f"{target} (no such file)")
+    return bad
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=[p.name for p in COMMITTED])
+def test_relative_links_resolve_in_the_repository(path):
+    """Opened from the repository (JupyterLab in the repository root, GitHub's notebook view), every relative link of
+    a notebook's Markdown names a file of the repository."""
+    targets = relative_links(json.loads(path.read_text(encoding="utf-8")))
+    bad = unresolved(path.parent, targets, ROOT)
+    assert not bad, f"{path.relative_to(ROOT)} has broken links: {bad}"
+
+
+@pytest.mark.parametrize("path", LABS, ids=[p.name for p in LABS])
+def test_a_labs_links_resolve_in_the_book(path):
+    """In the book the lab is book/notebooks/<name>; after lab_links' rewrite of its source (the .ipynb text, as
+    Sphinx's source-read passes it), every relative link names a file of the book, and the lab links to a chapter."""
+    text = lab_links.rewrite(f"notebooks/{path.stem}", path.read_text(encoding="utf-8"))
+    targets = relative_links(json.loads(text))
+    assert any(t.startswith("../chapters/") for t in targets), f"{path.name} links to no chapter"
+    bad = unresolved(BOOK / "notebooks", targets, BOOK)
+    assert not bad, f"{path.relative_to(ROOT)} has links that are broken in the book: {bad}"
+
+
+def test_the_hook_rewrites_only_a_labs_links_to_the_book():
+    lab = '"See [Chapter 4](../book/chapters/04-taxonomy.md#sec), ![a](<../book/_static/x.svg>).\\n",'
+    assert lab_links.rewrite("notebooks/04-taxonomy-lab", lab) == (
+        '"See [Chapter 4](../chapters/04-taxonomy.md#sec), ![a](<../_static/x.svg>).\\n",')
+    chapter = "The [lab](../notebooks/04-taxonomy-lab.ipynb) and [a path](../book/chapters/x.md)."
+    assert lab_links.rewrite("chapters/04-taxonomy", chapter) == chapter
+    other = "[a](../booklet/x.md) [b](../../book/x.md) [c](https://example.org/../book/x)"
+    assert lab_links.rewrite("notebooks/04-taxonomy-lab", other) == other
+    source = [lab]
+    lab_links.source_read(None, "notebooks/04-taxonomy-lab", source)
+    assert source == [lab_links.rewrite("notebooks/04-taxonomy-lab", lab)]
