@@ -380,6 +380,13 @@ def _positive(frame: pd.DataFrame, columns: Sequence[str | None], builder: str, 
                              f"(on a step axis, drop step 0 before charting)")
 
 
+def _axis(log: bool) -> alt.Axis | alt.UndefinedType:
+    """The axis of a scale, log or not. A log axis removes overlapping labels greedily, left to right (Vega-Lite's
+    own choice for log axes, which the renderer's ``labelOverlap: true`` would replace by parity: every other label
+    dropped until none overlap, decades included, on an axis whose ticks are not evenly spaced)."""
+    return alt.Axis(labelOverlap="greedy") if log else alt.Undefined
+
+
 def _tip(frame: pd.DataFrame, column: str, title: str | None = None) -> alt.Tooltip:
     if pd.api.types.is_numeric_dtype(frame[column]):
         return alt.Tooltip(field=column, type="quantitative", title=title or column, format=".4g")
@@ -425,13 +432,14 @@ def band_curves(data: Data, x: str, y: str, color: str | None = None, *, low: st
     tips += [_tip(frame, x, x_title), _tip(frame, y, y_title), *[_tip(frame, c) for c in (low, high) if c]]
     tips += [_tip(frame, c) for c in tooltip]
     y_scale = alt.Scale(type="log" if log_y else "linear", domain=list(y_domain) if y_domain else alt.Undefined)
-    common: dict[str, Any] = {"x": alt.X(field=x, type="quantitative", title=x_title,
+    common: dict[str, Any] = {"x": alt.X(field=x, type="quantitative", title=x_title, axis=_axis(log_x),
                          scale=alt.Scale(type="log") if log_x else alt.Undefined)}
     legend = alt.Legend(orient="top") if facet else alt.Undefined
     if color:
         common["color"] = alt.Color(field=color, type="nominal", title=color,
                                     scale=_scale(colors, frame[color].unique()), legend=legend)
-    line = dict(common, y=alt.Y(field=y, type="quantitative", title=y_title, scale=y_scale), tooltip=tips)
+    line = dict(common, y=alt.Y(field=y, type="quantitative", title=y_title, scale=y_scale, axis=_axis(log_y)),
+                tooltip=tips)
     if dash:
         order = list(dict.fromkeys(frame[dash].astype(str)))  # dash patterns by first appearance: first is solid
         line["strokeDash"] = alt.StrokeDash(field=dash, type="nominal", title=dash, sort=order, legend=alt.Legend(
@@ -439,7 +447,7 @@ def band_curves(data: Data, x: str, y: str, color: str | None = None, *, low: st
     separate = [c for c in (dash, detail) if c]  # one band per line, also where lines differ only in dash
     layers = []
     if low and high:
-        area = dict(common, y=alt.Y(field=low, type="quantitative", title=y_title, scale=y_scale),
+        area = dict(common, y=alt.Y(field=low, type="quantitative", title=y_title, scale=y_scale, axis=_axis(log_y)),
                     y2=alt.Y2(field=high))
         if separate:
             area["detail"] = [alt.Detail(field=c, type="nominal") for c in separate]
@@ -561,7 +569,7 @@ def category_explorer(curves: pd.DataFrame, cells: pd.DataFrame, first: str, sec
     x_scale = alt.Scale(type="log" if log_x else "linear", domain=[float(curves[x].min()), float(curves[x].max())])
     lines = alt.Chart(_data(curves, [first, second, x, y, color])).mark_line(
         strokeWidth=2, point=alt.OverlayMarkDef(filled=True, opacity=0, size=40)).encode(
-        x=alt.X(field=x, type="quantitative", title=x_title, scale=x_scale),
+        x=alt.X(field=x, type="quantitative", title=x_title, scale=x_scale, axis=_axis(log_x)),
         y=alt.Y(field=y, type="quantitative", title=y_title, scale=alt.Scale(domain=[lo, hi])),
         color=alt.Color(field=color, type="nominal", title=color, scale=_scale(colors, curves[color].unique()),
                         legend=alt.Legend(orient="top")),

@@ -42,11 +42,14 @@ CDN = {  # the same versions Altair's own HTML output asks for
     "vega-embed": f"https://cdn.jsdelivr.net/npm/vega-embed@{alt.VEGAEMBED_VERSION}",
 }
 #: vega-embed's options for every chart, before those given to :func:`enable`. SVG (not canvas): the book's
-#: stylesheet (book/_static/layout.css) scales a chart wider than its column down to fit.
+#: stylesheet (book/_static/layout.css) scales a chart wider than its column down to fit. Axis labels are never
+#: truncated; labels closer than 4 px count as overlapping and are thinned out (on a log axis, "30 40 50" would
+#: otherwise run together).
 EMBED_OPTIONS: dict[str, Any] = {
     "actions": {"export": True, "source": False, "compiled": False, "editor": False},
     "tooltip": {"theme": "light"}, "renderer": "svg",
-    "config": {"background": "white", "legend": {"labelLimit": 0}, "axis": {"labelLimit": 0, "labelOverlap": True}}}
+    "config": {"background": "white", "legend": {"labelLimit": 0},
+               "axis": {"labelLimit": 0, "labelOverlap": True, "labelSeparation": 4}}}
 #: the vendored browser libraries of a source checkout (``tools/vendor_assets.py`` fills them); an installed package
 #: has none there, and its charts in JupyterLab load the libraries from the CDN
 VENDOR_VEGA = Path(__file__).resolve().parent.parent / "book" / "_vendor" / "vega"

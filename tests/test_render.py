@@ -44,6 +44,24 @@ def test_render_returns_the_spec_an_html_fragment_and_a_title():
     assert options == {**render.EMBED_OPTIONS, "config": {"range": {"category": ["#000000"]}}}
 
 
+def test_axis_labels_keep_a_gap_between_them():
+    """Axis labels closer than 4 px count as overlapping, so Vega thins them out instead of running them together
+    (on a log axis, "30 4050"); on a log axis of the book's builders the thinning is greedy, so every decade keeps
+    its label (parity, the config's, would drop every other label, decades included)."""
+    from labsupport import charts
+
+    axis = render.EMBED_OPTIONS["config"]["axis"]
+    assert axis["labelOverlap"] is True and axis["labelSeparation"] >= 4 and axis["labelLimit"] == 0
+    frame = {"K": [1, 2, 4, 8, 16, 32, 64], "v": [3, 1.5, 0.75, 0.4, 0.2, 0.1, 0.05]}
+    for log_x, log_y in [(True, False), (False, True), (True, True)]:
+        spec = render.vegalite_spec(charts.band_curves(frame, "K", "v", log_x=log_x, log_y=log_y, low="v", high="v",
+                                                       max_steps=None, title="t", x_title="K", y_title="v"))
+        for layer in spec["layer"]:
+            for channel, log in (("x", log_x), ("y", log_y)):
+                axis = layer["encoding"][channel].get("axis", {})
+                assert axis.get("labelOverlap") == ("greedy" if log else None), (channel, layer["mark"], axis)
+
+
 def test_enable_makes_the_renderer_active_with_its_options():
     previous, options = alt.renderers.active, alt.renderers.options
     try:
