@@ -40,6 +40,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Union
 
@@ -290,10 +291,22 @@ def _cell(value: object) -> str:
     return f"{value:.3g}" if isinstance(value, (float, np.floating)) else str(value)
 
 
-def _table_cells(data: Data, columns: Sequence[str] | None = None) -> tuple[list[str], list[str], list[str],
-                                                                          list[dict[str, str]]]:
-    """What :func:`category_table` draws: its columns, its row labels, the extra tooltip columns (rule, evidence)
-    and one inline record per cell (row, column, text, category and the extra columns)."""
+#: the category table's cells: column width (px), font size, line height (px), and the width of one character of
+#: that font, estimated on the wide side, by which a cell's text is broken into lines that fit its column
+CELL_WIDTH, CELL_FONT, CELL_LINE, CELL_CHAR = 80, 11, 13, 6.5
+
+
+def _wrap(text: str, width: float) -> str:
+    """``text`` broken at spaces into lines of at most ``width`` px (estimated), joined by newlines; a word longer
+    than that keeps a line of its own."""
+    return "\n".join(textwrap.wrap(text, max(1, int(width // CELL_CHAR)), break_long_words=False)) or text
+
+
+def _table_cells(data: Data, columns: Sequence[str] | None = None, cell_width: int = CELL_WIDTH
+                 ) -> tuple[list[str], list[str], list[str], list[dict[str, str]], int]:
+    """What :func:`category_table` draws: its columns, its row labels, the extra tooltip columns (rule, evidence),
+    one inline record per cell (row, column, text broken into lines that fit ``cell_width``, category and the extra
+    columns) and the most lines a cell takes."""
     frame = _frame(data, ["output"], "category_table").reset_index(drop=True)
     shown = ("r_true", "r_proxy", "pi0", "predicted", "kind", "measured", "effect")
     columns = [c for c in shown if c in frame.columns] if columns is None else list(columns)
@@ -301,23 +314,25 @@ def _table_cells(data: Data, columns: Sequence[str] | None = None) -> tuple[list
     several = "run" in frame.columns and frame["run"].nunique() > 1
     rows = [f"run {r.run}: {r.output}" if several else str(r.output) for r in frame.itertuples()]
     extra = [c for c in ("rule", "evidence") if c in frame.columns]
-    cells = [dict(row=rows[i], column=c, text=_cell(frame.at[i, c]),
+    cells = [dict(row=rows[i], column=c, text=_wrap(_cell(frame.at[i, c]), cell_width - 8),
                   category=_category(frame.at[i, c]) if c in ("predicted", "measured") else "",
                   **{e: _cell(frame.at[i, e]) for e in extra})
              for i in range(len(frame)) for c in columns]
-    return columns, rows, extra, cells
+    return columns, rows, extra, cells, max((cell["text"].count("\n") + 1 for cell in cells), default=1)
 
 
 def category_table(data: Data, columns: Sequence[str] | None = None, *,
                    title: str = "Reward errors and their categories",
-                   cell_width: int = 80, row_height: int = 24) -> alt.Chart:
+                   cell_width: int = CELL_WIDTH, row_height: int = 24) -> alt.Chart:
     """A :func:`labsupport.categorize` frame drawn as a table; the predicted and measured cells take the colour of
     their category. Hover a row for the rule that fired and the measured evidence.
 
     ``columns``: which columns to show (default: those of r_true, r_proxy, pi0, predicted, kind, measured, effect
-    that the frame has). Rows are labelled by output (and run, when the frame holds several runs).
+    that the frame has). Rows are labelled by output (and run, when the frame holds several runs). Every column is
+    ``cell_width`` px wide; a text longer than that (e.g. the kind "demoted mediocre output") is broken into lines,
+    and every row is then tall enough for the most lines a cell takes (at least ``row_height`` px).
     """
-    columns, rows, extra, cells = _table_cells(data, columns)
+    columns, rows, extra, cells, lines = _table_cells(data, columns, cell_width)
     base = alt.Chart().encode(  # the data joins the layer last: Altair deep-copies the layers' data when combining
         x=alt.X("column:N", sort=columns, title=None, axis=alt.Axis(orient="top", labelAngle=0)),
         y=alt.Y("row:N", sort=rows, title="output"),
@@ -331,11 +346,14 @@ def category_table(data: Data, columns: Sequence[str] | None = None, *,
     light = json.dumps(["", *(k for k, c in CATEGORY_COLORS.items() if c in LIGHT_COLORS)])  # black text on these
     # Channel objects, not a shorthand string or alt.condition's dict, which Altair would parse against the schema
     # on every call (several ms; the explorer builds this table on every slider change). The spec is the same.
-    text = base.mark_text(fontSize=11, limit=cell_width - 6).encode(
+    # a cell's lines are centred on its row: the first is lifted by half a line per line below it
+    text = base.mark_text(fontSize=CELL_FONT, lineBreak="\n", lineHeight=CELL_LINE, limit=cell_width - 6,
+                          dy=alt.expr(f"-{CELL_LINE / 2} * (length(split(datum.text, '\\n')) - 1)")).encode(
         text=alt.Text("text:N"), color=alt.ColorValue(**alt.condition(f"indexof({light}, datum.category) >= 0",
                                                                        alt.value("black"), alt.value("white"))))
+    height = max(row_height, CELL_LINE * lines + 10)
     return (rect + text).properties(title=title, width=cell_width * len(columns),
-                                    height=row_height * max(len(rows), 2), data=Records(values=cells))
+                                    height=height * max(len(rows), 2), data=Records(values=cells))
 
 
 def decomposition_bars(data: Data, value: str = "term", color: str | None = None, facet: str | None = None, *,
@@ -528,7 +546,6 @@ def category_explorer(curves: pd.DataFrame, cells: pd.DataFrame, first: str, sec
         range sliders.
     """
     import re
-    import textwrap
 
     if not categories:
         raise ValueError("category_explorer: categories must name at least one column, e.g. 'predicted'")

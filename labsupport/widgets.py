@@ -228,10 +228,11 @@ class _SpecCache:
     Building a chart with Altair and turning it into its spec costs more than the training behind it, yet from one
     slider change to the next only the chart's inline data (and the title, which names the rule and the horizon)
     change. So each chart's spec is built once per *key*, which holds everything else the spec depends on (the
-    outputs' names, the number of runs, the table's rows and columns), and stored without its data; on a change the
-    new records and title are put into a copy of it. The result is the dict ``charts.vegalite_spec`` gives for the
-    chart built afresh (tests/test_widgets_cache.py checks it after every kind of change). A spec whose inline data
-    is not the single top-level ``data`` is not stored: that chart is built on every change.
+    outputs' names, the number of runs, the table's rows and columns and the most lines a cell of it takes), and
+    stored without its data; on a change the new records and title are put into a copy of it. The result is the dict
+    ``charts.vegalite_spec`` gives for the chart built afresh (tests/test_widgets_cache.py checks it after every kind
+    of change). A spec whose inline data is not the single top-level ``data`` is not stored: that chart is built on
+    every change.
     """
 
     def __init__(self, size: int = 32):
@@ -695,8 +696,8 @@ class RewardErrorExplorer:
             "probs": (("probs", self.names, prob_frame["run"].nunique()), prob_records.values, prob_title),
         }
         if len(categories):
-            columns, rows, extra, cells = charts._table_cells(categories)
-            specs["categories"] = (("categories", *map(tuple, (columns, rows, extra))), cells, None)
+            columns, rows, extra, cells, lines = charts._table_cells(categories)
+            specs["categories"] = (("categories", *map(tuple, (columns, rows, extra)), lines), cells, None)
         items: dict[str, dict] = {}
         built: dict[str, alt.TopLevelMixin | None] = {}
         for key, (structure, records, title) in specs.items():

@@ -148,3 +148,25 @@ def test_sign_map_needs_its_columns():
     with pytest.raises(ValueError, match="no column"):
         charts.sign_map(_sign_records().drop(columns="A_P"), title="t")
     assert np.isfinite(charts.vegalite_spec(charts.sign_map(_sign_records(), title="t"))["width"])
+
+
+@pytest.mark.parametrize("cell_width", [charts.CELL_WIDTH, 110])
+def test_category_table_breaks_a_long_text_into_lines_that_fit_its_column(cell_width):
+    """Every cell shows its whole text: a text wider than the column (by the estimated width of a character) is
+    broken at spaces into lines, centred on the row, and every row is tall enough for the most lines a cell takes."""
+    kinds = ["demoted mediocre output", "hides the best output", "reward hacking", "stalling"]
+    frame = pd.DataFrame({"output": [f"y{i}" for i in range(len(kinds))], "r_true": 0.8, "r_proxy": -1.0,
+                          "predicted": ["beneficial", "harmful", "harmful", "unclassified"], "kind": kinds})
+    spec = charts.vegalite_spec(charts.category_table(frame, cell_width=cell_width))
+    cells = spec["data"]["values"]
+    shown = {c["text"].replace("\n", " ") for c in cells if c["column"] == "kind"}
+    assert shown == set(kinds)                                          # the whole text, in order
+    fits = (cell_width - 6) // charts.CELL_CHAR                         # characters a line of the column holds
+    assert all(len(line) <= fits or " " not in line for c in cells for line in c["text"].split("\n"))  # or a word
+    assert any("\n" in c["text"] for c in cells)                         # "demoted mediocre output" takes lines
+    lines = max(c["text"].count("\n") + 1 for c in cells)
+    text = spec["layer"][1]["mark"]
+    assert text["lineBreak"] == "\n" and text["lineHeight"] == charts.CELL_LINE
+    assert "datum.text" in text["dy"]["expr"]                             # lifted by half a line per extra line
+    assert spec["height"] >= len(kinds) * lines * charts.CELL_LINE
+    assert spec["width"] == cell_width * 4
