@@ -39,9 +39,10 @@ Names: a lab's exercises are lettered, *Lab exercise 6a*, *6b*, *6c* (headings, 
 mentions a chapter exercise says whose it is: "the chapter's Exercise 6.1", linked to the chapter as below.
 
 Links and references in lab notebooks, so that they read the same in JupyterLab and in the book: a chapter is linked
-by its source file relative to the notebook, written ``../../book/chapters/05-stress-testing.md`` (the book's
-copy of the notebook sits in ``book/notebooks/``, so the book resolves the link to the chapter's page; JupyterLab,
-started at the repository root, resolves it to the chapter's source); citations are plain text (Author et al., year)
+by its source file relative to the notebook, written ``../book/chapters/05-stress-testing.md`` (JupyterLab,
+started at the repository root, and GitHub resolve it from ``notebooks/`` to the chapter's source; the book, whose
+copy of the notebook sits in ``book/notebooks/``, reads it as ``../chapters/...``, the chapter's page, through
+``book/_ext/lab_links.py``); citations are plain text (Author et al., year)
 and equations are named in words, not with ``{cite}`` or ``{eq}`` roles, which JupyterLab shows raw.
 """
 

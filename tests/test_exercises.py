@@ -102,8 +102,9 @@ def test_lab_has_objectives_time_exercises_of_both_kinds_and_a_summary(lab):
 @pytest.mark.parametrize("lab", LABS, ids=[p.name[:2] for p in LABS])
 def test_lab_text_reads_the_same_in_jupyterlab_and_in_the_book(lab):
     """No {cite}, {eq} or other role in the markdown (JupyterLab shows them raw), and every link to a chapter names
-    its source as ../../book/chapters/NAME.md: the book, which sees the notebook in book/notebooks/, resolves it to
-    the chapter's page, and JupyterLab, started at the repository root, to the chapter's source."""
+    its source as ../book/chapters/NAME.md: JupyterLab (started at the repository root) and GitHub resolve it from
+    notebooks/ to the chapter's source, and the book, which sees the notebook as book/notebooks/NAME.ipynb, reads it
+    as ../chapters/NAME.md (book/_ext/lab_links.py; tests/test_notebook_hygiene.py checks every link of the rewrite)."""
     cells = json.loads(lab.read_text(encoding="utf-8"))["cells"]
     text = "\n".join(source(c) for c in cells if c["cell_type"] == "markdown")
     assert not re.findall(r"\{[a-z:-]+\}`", text), re.findall(r"\{[a-z:-]+\}`[^`]*`", text)
@@ -111,10 +112,10 @@ def test_lab_text_reads_the_same_in_jupyterlab_and_in_the_book(lab):
     assert links, f"{lab.name} links no chapter"
     for link in links:
         chapter = ROOT / "book" / "chapters" / Path(link).name
-        assert link == f"../../book/chapters/{chapter.name}" and chapter.is_file(), link
-        # the book resolves a link lexically from the notebook's place in its source tree, book/notebooks/
-        assert os.path.normpath(ROOT / "book" / "notebooks" / link) == str(chapter)
-        # JupyterLab resolves it from notebooks/ within the server's root (the repository), clamped at that root
+        assert link == f"../book/chapters/{chapter.name}" and chapter.is_file(), link
+        # the repository resolves it from the lab's folder, notebooks/
+        assert os.path.normpath(ROOT / "notebooks" / link) == str(chapter)
+        # JupyterLab resolves it from notebooks/ within the server's root (the repository)
         assert posixpath.normpath(f"/notebooks/{link}") == f"/book/chapters/{chapter.name}"
 
 
