@@ -102,6 +102,17 @@ def count(name: str, value: int, minimum: int = 0) -> int:
     return int(value)
 
 
+#: seeds go to torch's and numpy's generators, which take a signed 64-bit integer
+SEED_LIMIT = 2**63
+
+
+def random_seed(name: str, value: int) -> int:
+    """Return value as int if it is an integer (Python or numpy) in [0, 2**63), the seeds a generator takes."""
+    if _is_integer(value) and not 0 <= value < SEED_LIMIT:
+        raise ValueError(f"{name} must be an integer in [0, 2**63); got {_short_repr(value)}")
+    return count(name, value)
+
+
 @overload
 def flag(name: str, value: object, allow_none: Literal[False] = False) -> bool: ...
 @overload

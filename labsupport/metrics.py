@@ -27,7 +27,7 @@ from typing import Any, Callable, NamedTuple, Union
 
 import numpy as np
 
-from ._checks import count, non_negative
+from ._checks import count, non_negative, random_seed
 
 ArrayLike = Any
 """A list, numpy array or torch tensor."""
@@ -764,7 +764,7 @@ def bootstrap_ci(
     n_resamples = count("n_resamples", n_resamples, minimum=1)
     if not (isinstance(level, (int, float, np.floating)) and 0.0 < level < 1.0):
         raise ValueError(f"level must lie strictly between 0 and 1; got {level!r}")
-    seed = count("seed", seed)
+    seed = random_seed("seed", seed)
 
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, x.size, size=(int(n_resamples), x.size))

@@ -95,6 +95,8 @@ class Bandit:
         n = true.shape[-1]
         if n < 2:
             raise ValueError(f"r_true must have at least 2 outputs; got shape {tuple(true.shape)}")
+        if true.ndim == 2 and true.shape[0] == 0:
+            raise ValueError(f"r_true must hold at least one problem (row); got shape {tuple(true.shape)}")
         if init_probs is not None and init_logits is not None:
             raise ValueError("give init_probs or init_logits, not both")
         if init_probs is not None:

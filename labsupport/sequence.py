@@ -94,7 +94,7 @@ from typing import TYPE_CHECKING, Callable, Optional
 import numpy as np
 import torch
 
-from ._checks import choice, count, flag, float_dtype
+from ._checks import choice, count, finite, flag, float_dtype, non_negative, random_seed
 from .algorithms import Algorithm, ExactPG, drop_silent, silent_groups
 from .simulate import BACKENDS, progress_bar, record_steps, resolve_device, threads
 
@@ -324,6 +324,9 @@ class SequenceTask:
         if not isinstance(t, torch.Tensor) or t.ndim != 5 or t.shape[3] != t.shape[4] or not t.is_floating_point():
             shape = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
             raise ValueError(f"theta0 must be a float tensor of shape (B, P, L, V, V); got {shape}")
+        if not torch.isfinite(t).all():
+            raise ValueError(f"theta0 must be finite; found {t[~torch.isfinite(t)].flatten()[0].item()} in "
+                             f"{tuple(t.shape)} logits")
         if not callable(self.true_reward):
             raise ValueError(f"true_reward must be a function (tokens, runs) -> rewards; got {self.true_reward!r}")
         if self.proxy_reward is not None and not callable(self.proxy_reward):
@@ -360,6 +363,12 @@ class SequenceTask:
             raise ValueError("reward='proxy' needs a task with a proxy_reward; this one has none")
         return fn
 
+    def _scored(self, reward: TaskReward, tokens: torch.Tensor, runs: torch.Tensor) -> torch.Tensor:
+        """``reward(tokens, runs)``, checked to be one reward per response (a tensor of shape tokens.shape[:-1])."""
+        name = ("true_reward" if reward is self.true_reward else "proxy_reward" if reward is self.proxy_reward
+                else "reward")
+        return checked_rewards(name, reward(tokens, runs), tuple(tokens.shape[:-1]))
+
     @torch.no_grad()
     def expected(self, theta: torch.Tensor, reward: TaskReward, generator: Optional[torch.Generator] = None,
                  samples: int = 512) -> torch.Tensor:
@@ -375,7 +384,7 @@ class SequenceTask:
             for start in range(0, b, EVAL_CHUNK):
                 runs = torch.arange(start, min(b, start + EVAL_CHUNK), device=theta.device)
                 lp = self.policy.log_prob(theta[runs], seqs)
-                out.append((lp.exp() * reward(seqs.expand(len(runs), *seqs.shape), runs)).sum(-1))
+                out.append((lp.exp() * self._scored(reward, seqs.expand(len(runs), *seqs.shape), runs)).sum(-1))
             return torch.cat(out)
         if generator is None:
             raise ValueError("generator is None; sampled expectations (task.exact is False) need a torch.Generator")
@@ -383,7 +392,7 @@ class SequenceTask:
             runs = torch.arange(start, min(b, start + EVAL_CHUNK), device=theta.device)
             u = draw_uniforms(generator, (len(runs), p, samples, length), self.draw, theta.dtype)
             tokens = self.policy.sample(self.policy.conditionals(theta[runs]), u)
-            out.append(reward(tokens, runs).mean(-1))
+            out.append(self._scored(reward, tokens, runs).mean(-1))
         return torch.cat(out)
 
 
@@ -436,6 +445,7 @@ class SequenceRun:
     def steps_to(self, level: float, reward: str = "true") -> np.ndarray:
         """Per run, the first recorded step whose V_G (``reward="true"``) or V_P (``"proxy"``) is >= level; -1 if
         never. Shape (B,)."""
+        level = finite("level", level)
         values = self.true_value if choice("reward", reward, ("true", "proxy")) == "true" else self.proxy_value
         hit = values >= level
         return np.where(hit.any(0), self.steps[hit.argmax(0)], -1)
@@ -500,15 +510,14 @@ def train_sequences(task: SequenceTask, algorithm: Algorithm, steps: int, reward
     if not isinstance(algorithm, Algorithm) or isinstance(algorithm, ExactPG):
         raise ValueError(f"algorithm must be a sampled update rule (RLOO, GRPO, PPO or Reinforce); got {algorithm!r}")
     count("steps", steps)
-    count("seed", seed)
+    random_seed("seed", seed)
     count("record_every", record_every, minimum=1)
     count("eval_samples", eval_samples, minimum=1)
     choice("optimizer", optimizer, OPTIMIZERS)
     choice("schedule", schedule, SCHEDULES)
-    if not (isinstance(warmup, (int, float)) and 0 <= warmup < 1):
+    if isinstance(warmup, bool) or not (isinstance(warmup, (int, float, np.floating)) and 0 <= warmup < 1):
         raise ValueError(f"warmup must be a share of the steps in [0, 1); got {warmup!r}")
-    if not (isinstance(weight_decay, (int, float)) and weight_decay >= 0):
-        raise ValueError(f"weight_decay must be a number >= 0; got {weight_decay!r}")
+    weight_decay = non_negative("weight_decay", weight_decay)
     if weight_decay and optimizer != "adamw":
         raise ValueError(f"weight_decay applies to optimizer='adamw' only; got optimizer={optimizer!r}")
     choice("backend", backend, BACKENDS)
@@ -555,6 +564,16 @@ def train_sequences(task: SequenceTask, algorithm: Algorithm, steps: int, reward
         proxy_reward=proxy.cpu().double().numpy(), kl=kl.cpu().double().numpy(),
         silent=silent.cpu().double().numpy(), theta=theta, algorithm=algorithm, reward=kind,
         seconds=time.perf_counter() - start)
+
+
+def checked_rewards(name: str, rewards: object, shape: tuple[int, ...]) -> torch.Tensor:
+    """``rewards``, the output of the reward function ``name``, if it is a tensor of ``shape`` (one reward per
+    response); else a ValueError naming the function, the shape it should have and what it gave."""
+    if not isinstance(rewards, torch.Tensor) or tuple(rewards.shape) != shape:
+        got = f"shape {tuple(rewards.shape)}" if isinstance(rewards, torch.Tensor) else f"a {type(rewards).__name__}"
+        raise ValueError(f"{name} must return a tensor of shape {shape}, one reward per response (tokens' shape "
+                         f"without L); got {got}")
+    return rewards
 
 
 def _fixed_reward(fn: TaskReward) -> StepReward:
@@ -623,11 +642,7 @@ def _train_steps(task, algorithm, steps, reward, seed, record_at, dev, dtype, op
                 cond = policy.conditionals(theta.detach())
                 u = draw_uniforms(gen, (b, p, g, length), task.draw, dtype) if uniforms is None else uniforms(t)
                 tokens = policy.sample(cond, u.to(dtype))
-                r = reward(tokens, t)
-                if not isinstance(r, torch.Tensor) or r.shape != (b, p, g):
-                    got = tuple(r.shape) if isinstance(r, torch.Tensor) else type(r).__name__
-                    raise ValueError(f"reward must give a tensor of shape (B, P, G) = {(b, p, g)}; got {got}")
-                r = r.to(dtype)
+                r = checked_rewards("reward", reward(tokens, t), (b, p, g)).to(dtype)
                 raw = r.mean((1, 2))
                 if whiten:
                     r = (r - r.mean((1, 2), keepdim=True)) / (r.std((1, 2), keepdim=True) + WHITEN_EPS)

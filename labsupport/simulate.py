@@ -8,6 +8,7 @@ sampling round), so ``steps`` and ``lr`` mean what they mean in the paper's cont
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ import torch
 if TYPE_CHECKING:
     import pandas as pd
 
-from ._checks import choice, count, flag, float_dtype, memory
+from ._checks import choice, count, finite, flag, float_dtype, memory, random_seed
 from .algorithms import Algorithm, ExactPG, StepInput
 from .policies import SoftmaxPolicy
 from .problems import Bandit, Placed, renamed
@@ -43,21 +44,23 @@ NUMPY_AT_MOST = 4_096
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; ``"cuda"`` on a machine without CUDA is an error."""
+    """``"auto"`` -> CUDA when available, else CPU; ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` as named. Any other name,
+    ``"cuda"`` on a machine without CUDA and ``"cuda:N"`` beyond the machine's GPUs are errors that say which are
+    there."""
     if isinstance(device, torch.device):
         device = str(device)
-    if not isinstance(device, str):
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}")
+    accepted = "'auto', 'cpu', 'cuda' or 'cuda:N'"
+    if not isinstance(device, str) or not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
+        raise ValueError(f"device must be {accepted}; got {device!r}")
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device != "cpu" and not device.startswith("cuda"):
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was requested but CUDA is not available on this machine (use 'auto')")
-    try:
-        return torch.device(device)
-    except RuntimeError:
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}") from None
+    if device.startswith("cuda:") and int(device[5:]) >= torch.cuda.device_count():
+        gpus = torch.cuda.device_count()
+        raise ValueError(f"device={device!r} was requested but this machine has {gpus} CUDA GPU"
+                         f"{'s' if gpus != 1 else ''} (cuda:0 to cuda:{gpus - 1})")
+    return torch.device(device)
 
 
 class _OnFirstRead:
@@ -146,6 +149,7 @@ class Run:
         Returns an int array of shape (B,). With ``record_every=k`` the answer is exact to within k steps.
         """
         name, reward = renamed("which", which, "reward", reward, "true")
+        level = finite("level", level)
         values = self.true_value if choice(name, reward, ("true", "proxy")) == "true" else self.proxy_value
         hit = values >= level
         first = hit.argmax(axis=0)
@@ -282,7 +286,7 @@ def prepare(problem: Bandit, algorithm: Algorithm, steps: int, reward: str = "pr
         raise ValueError(f"algorithm must be a labsupport algorithm such as ExactPG(); got {algorithm!r}")
     steps = count("steps", steps)
     choice("reward", reward, ("proxy", "true"))
-    seed = count("seed", seed)
+    seed = random_seed("seed", seed)
     if record_every is not None:
         record_every = count("record_every", record_every, minimum=1)
     choice("backend", backend, BACKENDS)

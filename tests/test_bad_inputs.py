@@ -66,6 +66,29 @@ def rlhf():
     return r
 
 
+def sequence_task(reward=None, theta0=None):
+    """Two runs of one prompt, responses of 3 tokens from 4; r_G = 1 when the last token is 1 (or ``reward``)."""
+    from labsupport import sequence
+
+    theta0 = torch.zeros(2, 1, 3, 4, 4, dtype=torch.float64) if theta0 is None else theta0
+    return sequence.SequenceTask(theta0, reward or (lambda tokens, runs: (tokens[..., -1] == 1).double()))
+
+
+def train_sequences(**kw):
+    from labsupport import sequence
+
+    args = dict(task=sequence_task(), algorithm=ls.GRPO(lr=0.1, group=4), steps=2, reward="true", device="cpu",
+                progress=False)
+    args.update(kw)
+    return sequence.train_sequences(**args)
+
+
+def nan_logits() -> torch.Tensor:
+    theta0 = torch.zeros(2, 1, 3, 4, 4, dtype=torch.float64)
+    theta0[1, 0, 2, 3, 0] = math.nan
+    return theta0
+
+
 def widgets():
     from labsupport import widgets as w
 
@@ -127,6 +150,14 @@ CASES = [
                                                  "integer 10_000)"),
     ("train reward", lambda: train(reward="both"), "reward"),
     ("train seed", lambda: train(seed=-1), "seed"),
+    ("train seed 2**64", lambda: train(seed=2**64), "seed must be an integer in [0, 2**63); got 18446744073709551616"),
+    ("train device cudax", lambda: train(device="cudax"), "device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got "
+                                                          "'cudax'"),
+    ("train device gpu", lambda: train(device="gpu"), "'gpu'"),
+    ("Bandit no rows", lambda: ls.Bandit(np.zeros((0, 3))), "r_true must hold at least one problem (row); got shape "
+                                                            "(0, 3)"),
+    ("steps_to text", lambda: train().steps_to("high"), "level must be a finite number; got 'high'"),
+    ("steps_to NaN", lambda: train().steps_to(math.nan), "level must be a finite number; got nan"),
     ("train record_every 0", lambda: train(record_every=0), "record_every"),
     ("train device", lambda: train(device="tpu"), "device"),
     ("train dtype int64", lambda: train(dtype=torch.int64), "dtype"),
@@ -220,7 +251,44 @@ CASES = [
     ("train_grpo steps", lambda: verifiable().train_grpo(verifiable().make_task(0.5, 0.5), "binary", -1), "steps"),
     ("train_grpo progress", lambda: verifiable().train_grpo(verifiable().make_task(0.5, 0.5), "binary", 2,
                                                             progress="yes", device="cpu"), "progress"),
-    ("silent_probability group", lambda: verifiable().silent_probability([0.5, 0.5], 0.0, 0), "group"),
+    ("silent_probability group", lambda: verifiable().silent_probability([0.25, 0.25, 0.5], 0.0, 0), "group"),
+    ("silent_probability shape", lambda: verifiable().silent_probability([0.5, 0.5], 0.0, 4),
+     "outcome_probs must have shape (B, 3)"),
+    ("silent_probability sum", lambda: verifiable().silent_probability([[0.2, 0.3, 0.5], [0.5, 0.5, 0.5]], 0.0, 4),
+     "row 1 is [0.5, 0.5, 0.5]"),
+    ("silent_probability weight", lambda: verifiable().silent_probability([0.2, 0.3, 0.5], math.nan, 4), "weight"),
+    ("check float tokens", lambda: verifiable().check([[0.5, 1.2]]), "tokens must be integer token ids"),
+    ("check keyword text", lambda: verifiable().check([[0, 1]], keyword="a"), "keyword"),
+    ("binary_credit fractions", lambda: verifiable().binary_credit([0.5], [1.0]), "c1 must hold booleans"),
+    ("partial_credit shapes", lambda: verifiable().partial_credit([True, False], [True, False, True]),
+     "c1 and c2 must have the same shape; got (2,) and (3,)"),
+    ("mixed_credit weight", lambda: verifiable().mixed_credit([True], [False], 2.0),
+     "weight must be a number in [0, 1]"),
+    ("make_task p1 text", lambda: verifiable().make_task("a", 0.5), "p1"),
+    ("make_task end_bias", lambda: verifiable().make_task(0.3, 0.3, end_bias=math.nan), "end_bias"),
+    ("make_task tol", lambda: verifiable().make_task(0.3, 0.3, tol=0), "tol"),
+    ("make_task keyword", lambda: verifiable().make_task(0.3, 0.3, keyword=(9,)), "keyword must be a non-empty "
+                                                                               "sequence of token ids (integers >= "
+                                                                               "0, below 8); got (9,)"),
+    ("make_task seed", lambda: verifiable().make_task(0.3, 0.3, seed=2**63), "seed"),
+    ("train_grpo switch_at", lambda: verifiable().train_grpo(verifiable().make_task(0.5, 0.5), "switch", 2,
+                                                             switch_at=2.0, device="cpu"), "switch_at"),
+    ("train_grpo weight_decay inf", lambda: verifiable().train_grpo(verifiable().make_task(0.5, 0.5), "binary", 2,
+                                                                    optimizer="adamw", weight_decay=math.inf,
+                                                                    device="cpu"), "weight_decay"),
+    ("train_grpo reward list", lambda: verifiable().train_grpo(verifiable().make_task(0.5, 0.5), ["binary"] * 2, 2,
+                                                               device="cpu"), "a list of 1"),
+    # sequence
+    ("SequenceTask theta0 NaN", lambda: sequence_task(theta0=nan_logits()), "theta0 must be finite; found nan"),
+    ("train_sequences weight_decay", lambda: train_sequences(optimizer="adamw", weight_decay=True), "weight_decay"),
+    ("train_sequences seed", lambda: train_sequences(seed=-1), "seed"),
+    ("SequenceTask reward shape", lambda: train_sequences(task=sequence_task(reward=lambda tokens, runs: tokens.sum(
+        (-1, -2)).double())), "true_reward must return a tensor of shape"),
+    ("SequenceTask reward list", lambda: train_sequences(task=sequence_task(reward=lambda tokens, runs: [1.0])),
+     "got a list"),
+    ("train_sequences step reward", lambda: train_sequences(reward=lambda tokens, step: tokens[..., 0, 0].double()),
+     "reward must return a tensor of shape (2, 1, 4), one reward per response (tokens' shape without L); got "
+     "shape (2, 1)"),
     # rlhf
     ("run_study size", lambda: rlhf().run_study(size="huge"), "size"),
     ("pair_metrics lengths", lambda: rlhf().pair_metrics(["a", "a"], [1.0, 0.0], [1.0], [-1.0, -1.0], [1, 1],
@@ -279,6 +347,18 @@ def test_bad_input_names_the_argument(call, fragment):
 @pytest.mark.parametrize("call", [c[1] for c in ACCEPTED], ids=[c[0] for c in ACCEPTED])
 def test_numpy_scalars_accepted(call):
     call()
+
+
+def test_a_cuda_device_beyond_the_machines_gpus_is_named(monkeypatch):
+    """cuda:N is checked against the GPUs there are (here a machine made to show one)."""
+    from labsupport import simulate
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(ValueError, match=r"^device='cuda:3' was requested but this machine has 1 CUDA GPU "
+                                         r"\(cuda:0 to cuda:0\)$"):
+        simulate.resolve_device("cuda:3")
+    assert simulate.resolve_device("cuda:0") == torch.device("cuda:0")
 
 
 def test_ids_of_different_types_are_different_prompts():

@@ -68,7 +68,7 @@ from tqdm.auto import tqdm
 
 from .. import metrics
 from .. import sequence as sq
-from .._checks import choice, count, positive
+from .._checks import choice, count, positive, random_seed
 from ..algorithms import RLOO, Algorithm
 from ..data import path as data_path
 from ..data import read as read_data
@@ -124,7 +124,7 @@ class SequenceTask:
         self.mediocre_value = float(mediocre_value)
         self.sharpness = float(sharpness)
         self.rho = (1 + self.mediocre_value) / 2
-        self.seed = seed
+        self.seed = random_seed("seed", seed)
         self.device = resolve_device(device)
         self.pad = vocab
         self.h = math.ceil((length - 1) / 2)
@@ -320,7 +320,7 @@ def sft(task: SequenceTask, specs: Sequence[SFTSpec] = DEFAULT_SFT, demos: int =
     """
     count("demos", demos, minimum=4)
     positive("lr", lr)
-    g = torch.Generator(device=task.device).manual_seed(seed)
+    g = torch.Generator(device=task.device).manual_seed(random_seed("seed", seed))
     data = torch.stack([demonstrations(task, s, demos, g) for s in specs])  # (I, P, n, L)
     I, P, L, V = len(specs), task.prompts, task.length, task.vocab
     logits = torch.zeros((I, P, L, V, V), device=task.device, requires_grad=True)
@@ -501,7 +501,7 @@ def train_reward_models(task: SequenceTask, specs: Sequence[RMSpec], init_logits
     for s in specs:
         if s.perturb is not None and s.base not in [x.name for x in learned]:
             raise ValueError(f"RMSpec {s.name!r}: base {s.base!r} is not a learned model of specs")
-    g = torch.Generator(device=task.device).manual_seed(seed)
+    g = torch.Generator(device=task.device).manual_seed(random_seed("seed", seed))
     P, L, V, dev = task.prompts, task.length, task.vocab, task.device
     n_max = max(s.pairs for s in learned)
     chosen = torch.full((len(learned), P, n_max, L), task.pad, dtype=torch.long, device=dev)
@@ -586,7 +586,7 @@ def _common_bad(task: SequenceTask, init_logits: torch.Tensor, g: torch.Generato
 def heldout_accuracy(task: SequenceTask, rms: RewardModels, init_logits: torch.Tensor, pairs: int = 256,
                      seed: int = 12345) -> np.ndarray:
     """Plain accuracy of each model on fresh held-out pairs (half policy samples, half offline), ties dropped, (R,)."""
-    g = torch.Generator(device=task.device).manual_seed(seed)
+    g = torch.Generator(device=task.device).manual_seed(random_seed("seed", seed))
     parts = [_pair_pool(task, src, pairs // 2, init_logits, g) for src in ("policy", "offline")]
     a = torch.cat([x[0] for x in parts], 1)
     b = torch.cat([x[1] for x in parts], 1)
@@ -700,7 +700,7 @@ def evaluate_reward_models(task: SequenceTask, init_logits: torch.Tensor, rms: R
     ``{onpolicy,offline}_{pairs,ties,forgiven}`` (see :func:`pair_metrics`).
     """
     choice("onpolicy_ties", onpolicy_ties, metrics.TIE_CONVENTIONS)
-    g = torch.Generator(device=task.device).manual_seed(seed)
+    g = torch.Generator(device=task.device).manual_seed(random_seed("seed", seed))
     names = init_names or [f"init{i}" for i in range(init_logits.shape[0])]
     offline = offline_responses(task, offline_per_prompt, g)  # (P, M, L)
     rows = []

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from .. import theory
-from .._checks import choice, count, flag, non_negative, positive
+from .._checks import choice, count, flag, non_negative, positive, random_seed
 from ..algorithms import GRPO, PPO, RLOO, Algorithm, ExactPG, Reinforce
 from ..problems import Bandit
 from ..simulate import resolve_device
@@ -93,7 +93,7 @@ def random_instances(n: int, n_outputs: int = 6, entropy: float | tuple[float, f
     count("n", n, minimum=1)
     count("n_outputs", n_outputs, minimum=3)
     choice("errors", errors, ERRORS)
-    count("seed", seed)
+    random_seed("seed", seed)
     count("max_errors", max_errors, minimum=1)
     if errors != "single" and not 2 <= max_errors <= n_outputs:
         raise ValueError(f"max_errors must be between 2 and n_outputs = {n_outputs} for errors={errors!r}; "

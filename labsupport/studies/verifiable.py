@@ -66,7 +66,7 @@ import torch
 from numpy.typing import ArrayLike
 
 from .. import sequence
-from .._checks import choice, count, non_negative, positive
+from .._checks import choice, count, finite, non_negative, positive, random_seed
 from ..algorithms import GRPO, GRPO_EPS, Algorithm
 from ..sequence import OPTIMIZERS, START, WARMUP, SequenceRun, softmax, train_sequences
 from ..simulate import BACKENDS, resolve_device, threads
@@ -99,11 +99,54 @@ def check(tokens: ArrayLike, keyword: Sequence[int] = (0,), terminator: Sequence
         (c1, c2): boolean arrays of shape (...): c1 = some token is in ``keyword``, c2 = the last token is in
         ``terminator``.
     """
-    t = torch.as_tensor(np.asarray(tokens))
+    a = np.asarray(tokens)
+    if a.dtype.kind not in "iu":
+        raise ValueError(f"tokens must be integer token ids; got an array of dtype {a.dtype}")
+    t = torch.as_tensor(a)
     if t.ndim < 1 or t.shape[-1] < 1:
         raise ValueError(f"tokens must have shape (..., L) with L >= 1; got shape {tuple(t.shape)}")
+    keyword, terminator = _token_set("keyword", keyword), _token_set("terminator", terminator)
     c1, c2 = _check(t, torch.as_tensor(list(keyword)), torch.as_tensor(list(terminator)))
     return c1.numpy(), c2.numpy()
+
+
+def _token_set(name: str, tokens: object, vocab: int | None = None) -> tuple[int, ...]:
+    """``tokens`` as a tuple of token ids if it is a non-empty sequence of integers >= 0 (below ``vocab`` if given)."""
+    top = "" if vocab is None else f", below {vocab}"
+    ok = isinstance(tokens, (Sequence, np.ndarray)) and not isinstance(tokens, str) and len(tokens) > 0
+    if not ok or not all(isinstance(t, (int, np.integer)) and not isinstance(t, bool) and 0 <= t
+                         and (vocab is None or t < vocab) for t in tokens):
+        raise ValueError(f"{name} must be a non-empty sequence of token ids (integers >= 0{top}); got {tokens!r}")
+    return tuple(int(t) for t in tokens)
+
+
+def _constraints(c1: ArrayLike, c2: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """c1 and c2 as boolean arrays of one shape: booleans, or numbers that are all 0 or 1."""
+    out = []
+    for name, c in (("c1", c1), ("c2", c2)):
+        a = np.asarray(c)
+        if a.dtype.kind not in "biuf" or (a.dtype.kind != "b" and not np.isin(a, (0, 1)).all()):
+            raise ValueError(f"{name} must hold booleans (or 0 and 1), one per sequence; got {_short_array(a)}")
+        out.append(a.astype(bool))
+    if out[0].shape != out[1].shape:
+        raise ValueError(f"c1 and c2 must have the same shape; got {out[0].shape} and {out[1].shape}")
+    return out[0], out[1]
+
+
+def _weights(weight: ArrayLike) -> np.ndarray:
+    """The partial-credit weight(s) as a float array, each finite and in [0, 1]."""
+    try:
+        w = np.asarray(weight, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"weight must be a number in [0, 1] (or an array of them); got {weight!r}") from None
+    if not (np.isfinite(w) & (w >= 0) & (w <= 1)).all():
+        raise ValueError(f"weight must be a number in [0, 1] (or an array of them); got {_short_array(w)}")
+    return w
+
+
+def _short_array(a: np.ndarray) -> str:
+    text = np.array2string(np.asarray(a).reshape(-1)[:6], separator=", ", threshold=6)
+    return text if np.asarray(a).size <= 6 else text[:-1] + ", ...]"
 
 
 def _check(tokens: torch.Tensor, s1: torch.Tensor, s2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -115,17 +158,19 @@ def _check(tokens: torch.Tensor, s1: torch.Tensor, s2: torch.Tensor) -> tuple[to
 
 def binary_credit(c1: ArrayLike, c2: ArrayLike) -> np.ndarray:
     """Ground truth: 1 if both constraints hold, else 0 (float, same shape as c1)."""
-    return (np.asarray(c1) & np.asarray(c2)).astype(float)
+    c1, c2 = _constraints(c1, c2)
+    return (c1 & c2).astype(float)
 
 
 def partial_credit(c1: ArrayLike, c2: ArrayLike) -> np.ndarray:
     """Proxy: 0.5 per satisfied constraint (0, 0.5 or 1)."""
-    return 0.5 * (np.asarray(c1, dtype=float) + np.asarray(c2, dtype=float))
+    c1, c2 = _constraints(c1, c2)
+    return 0.5 * (c1.astype(float) + c2.astype(float))
 
 
 def mixed_credit(c1: ArrayLike, c2: ArrayLike, weight: ArrayLike) -> np.ndarray:
     """(1 - weight) * binary + weight * partial: weight 0 is binary credit, 1 partial credit."""
-    w = np.asarray(weight, dtype=float)
+    w = _weights(weight)
     return (1 - w) * binary_credit(c1, c2) + w * partial_credit(c1, c2)
 
 
@@ -194,9 +239,8 @@ class SequenceTask:
         if self.theta0.ndim != 4 or self.theta0.shape[2] != self.theta0.shape[3]:
             raise ValueError(f"theta0 must have shape (B, L, V, V); got {tuple(self.theta0.shape)}")
         v = self.theta0.shape[-1]
-        for name, s in (("keyword", self.keyword), ("terminator", self.terminator)):
-            if not s or any(not 0 <= t < v for t in s):
-                raise ValueError(f"{name} must be a non-empty set of token ids in [0, {v}); got {s!r}")
+        _token_set("keyword", self.keyword, v)
+        _token_set("terminator", self.terminator, v)
         if set(self.keyword) & set(self.terminator):
             raise ValueError(f"keyword and terminator tokens must be disjoint; got {self.keyword!r} and "
                              f"{self.terminator!r}")
@@ -258,7 +302,7 @@ class SequenceTask:
         """n sequences per task drawn from the policy theta (default theta0): int array (B, n, L)."""
         count("n", n, minimum=1)
         theta = (self.theta0 if theta is None else theta).to(torch.float64)
-        gen = torch.Generator().manual_seed(seed)
+        gen = torch.Generator().manual_seed(random_seed("seed", seed))
         u = torch.rand((self.batch_size, n, self.length), generator=gen, dtype=torch.float64)
         return self.policy.sample(self.policy.conditionals(theta), u).numpy()
 
@@ -384,11 +428,19 @@ def make_task(p1: ArrayLike, p2: ArrayLike, joint: ArrayLike | None = None, *, e
         cannot be met (e.g. a joint success above what independent constraints give, or below p1 + p2 - 1).
     """
     non_negative("base_scale", base_scale)
-    count("seed", seed)
+    random_seed("seed", seed)
     count("vocab", vocab, minimum=2)
     count("length", length, minimum=1)
-    targets = [np.asarray(x, dtype=float) for x in ((p1, p2) if joint is None else (p1, p2, joint))]
+    finite("end_bias", end_bias)
+    positive("tol", tol)
+    keyword, terminator = _token_set("keyword", keyword, vocab), _token_set("terminator", terminator, vocab)
     names = ["p1", "p2", "joint"]
+    targets = []
+    for name, target in zip(names, (p1, p2) if joint is None else (p1, p2, joint)):
+        try:
+            targets.append(np.asarray(target, dtype=float))
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a probability or an array of them; got {target!r}") from None
     for name, target in zip(names, targets):
         if not np.all((target > 0) & (target < 1)):
             raise ValueError(f"{name} must lie strictly between 0 and 1; got {target.tolist()!r}")
@@ -472,7 +524,7 @@ class GRPORun:
 
     def steps_to(self, level: float) -> np.ndarray:
         """Per run, the first recorded step with exact joint success >= level; -1 if never. Shape (B,)."""
-        hit = self.joint >= level
+        hit = self.joint >= finite("level", level)
         return np.where(hit.any(0), self.steps[hit.argmax(0)], -1)
 
     def expected_silent(self) -> np.ndarray:
@@ -664,7 +716,7 @@ def _kinds(reward, b: int) -> np.ndarray:
     """The reward schedule of each of the b runs, checked: (B,) object array of names from :data:`REWARDS`."""
     kinds = np.asarray([reward] * b if isinstance(reward, str) else list(reward), dtype=object)
     if kinds.shape != (b,):
-        raise ValueError(f"reward must be one name or {b} names (one per run); got {len(kinds)}")
+        raise ValueError(f"reward must be one name or a list of {b} (one per run of the task); got {len(kinds)} names")
     for k in kinds:
         choice("reward", k, REWARDS)
     return kinds
@@ -789,7 +841,7 @@ def sampled_update(task: SequenceTask, weight: ArrayLike = 0.0, group: int = 64,
     count("groups", groups, minimum=1)
     theta = (task.theta0 if theta is None else theta).to(torch.float64)
     cond = task.policy.conditionals(theta)
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(random_seed("seed", seed))
     s1, s2 = torch.as_tensor(task.keyword), torch.as_tensor(task.terminator)
     w = torch.as_tensor(np.broadcast_to(np.asarray(weight, dtype=float), (task.batch_size,)).copy())[:, None, None]
     algo = GRPO(group=group, eps=EPS)
@@ -818,7 +870,18 @@ def silent_probability(outcome_probs: ArrayLike, weight: ArrayLike, group: int) 
     the reward 0: P = (1 - P_both)^G + P_both^G; otherwise P = P_none^G + P_one^G + P_both^G.
     """
     p = np.atleast_2d(np.asarray(outcome_probs, dtype=float))
-    w = np.broadcast_to(np.asarray(weight, dtype=float), p.shape[:1])
+    if p.ndim != 2 or p.shape[1] != 3:
+        raise ValueError(f"outcome_probs must have shape (B, 3) (none, one, both); got shape {p.shape}")
+    off = ~((p >= 0).all(1) & (np.abs(p.sum(1) - 1) <= 1e-6))
+    if off.any():
+        i = int(np.argmax(off))
+        raise ValueError(f"outcome_probs must be probabilities that sum to 1 per row; row {i} is {p[i].tolist()}")
+    w = _weights(weight)
+    try:
+        w = np.broadcast_to(w, p.shape[:1])
+    except ValueError:
+        raise ValueError(f"weight must be one number or one per row of outcome_probs ({p.shape[0]}); got shape "
+                         f"{w.shape}") from None
     count("group", group, minimum=2)
     binary = (p[:, 0] + p[:, 1]) ** group + p[:, 2] ** group
     partial = (p ** group).sum(-1)
