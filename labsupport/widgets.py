@@ -86,7 +86,14 @@ DECIMALS = 9                 # slider values are rounded to this many decimals (
 #: the preset menu's entry once a control has changed a preset's settings
 CUSTOM = "custom"
 
-SLIDER_LAYOUT = dict(width="220px")
+#: a reward or probability slider fills its column of the grid (140 to 230 px: the grid fits a 617 px book column
+#: and widens in a wide notebook)
+SLIDER_LAYOUT = dict(width="100%", min_width="0")
+#: the grid's columns: output name, r_G, r_P and pi_0 sliders, remove button (544 px at least; a narrower notebook
+#: scrolls the grid sideways)
+GRID_COLUMNS = "80px repeat(3, minmax(140px, 230px)) 44px"
+#: rows of controls wrap onto a second line in a narrow column instead of running past it
+WRAP = dict(flex_flow="row wrap", align_items="center")
 #: the explorer trains in float64: its problems are tiny, and the exact rule then runs as one numpy loop (simulate)
 DTYPE = torch.float64
 
@@ -435,7 +442,7 @@ class RewardErrorExplorer:
     def _build_controls(self, algorithm: str, lr: float, steps: int) -> None:
         self.preset = w.Dropdown(options=[(p["label"], key) for key, p in PRESETS.items()]
                                  + [("your own settings", CUSTOM)], value=CUSTOM, description="preset",
-                                 layout=w.Layout(width="480px"))
+                                 layout=w.Layout(width="480px", max_width="100%"))
         self.algorithm = w.Dropdown(options=list(ALGORITHMS), value=algorithm, description="algorithm")
         self.lr = w.FloatLogSlider(value=lr, base=10, min=min(LR_EXPONENTS[0], math.log10(lr)),
                                    max=max(LR_EXPONENTS[1], math.log10(lr)), step=0.1, readout_format=".3g",
@@ -488,8 +495,8 @@ class RewardErrorExplorer:
         self._head = [w.HTML(f"<b>{html.escape(h)}</b>")
                       for h in ("output", "ground-truth reward r_G", "proxy reward r_P", "initial probability pi_0",
                                 "")]
-        self.grid = w.GridBox(layout=w.Layout(grid_template_columns="80px 230px 230px 230px 44px",
-                                              align_items="center"))
+        self.grid = w.GridBox(layout=w.Layout(grid_template_columns=GRID_COLUMNS, align_items="center",
+                                              overflow="auto"))  # narrower than its columns' minimum: scrolls
         self.summary = w.HTML()
         self.message_area = w.HTML()
         self.status = w.Label()
@@ -508,8 +515,8 @@ class RewardErrorExplorer:
             blocks += [out, w.HTML(f"<small><i>{html.escape(captions[key])}</i></small>")]
         self.widget = w.VBox([
             w.HTML("<h3>Reward Error Explorer</h3>"),
-            w.HBox([self.preset, self.add_button]),
-            w.HBox([self.lr, self.horizon, self.algorithm]),
+            w.HBox([self.preset, self.add_button], layout=w.Layout(**WRAP)),
+            w.HBox([self.lr, self.horizon, self.algorithm], layout=w.Layout(**WRAP)),
             self.grid,
             self.summary,
             self.message_area,
