@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every check that needs a CUDA GPU, as one prepared run on a GPU machine whose own python3 has PyTorch, numpy,
-# pandas, tqdm and pytest (the labs part also needs the notebook tools: nbclient, ipykernel, altair, ipywidgets).
+# pandas, tqdm and pytest (the labs part also needs the notebook tools: nbclient, ipykernel, altair, ipywidgets and
+# myst_nb, whose glue the labs call; benchmarks/README.md says how they were carried to a machine without them).
 # Results go to $OUT (default build/gpu): summary.txt (machine, then each part's exit status and time), one text file
 # per part, and the data files the studies write.
 #
@@ -15,7 +16,7 @@
 # sweep: chapter 5's stress test at 100,000 instances (tools/run_stress_sweep.py; replaces
 # labsupport/data/stress_sweep.csv.gz once checked, see labsupport/data/README.md); rlhf: chapter 6's study at its
 # full size (tools/run_rlhf_study.py; labsupport/data/rlhf_study.csv likewise); labs: the lab
-# notebooks at full size on the GPU (tools/run_labs.py; lab 6 only reads the committed study, and needs myst_nb).
+# notebooks at full size on the GPU (tools/run_labs.py).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${OUT:-build/gpu}"
@@ -33,7 +34,7 @@ for group in "${parts[@]}"; do  # every name checked before anything runs
       | tee -a "$out/summary.txt"; exit 2 ;; esac
   done
 done
-labs=(notebooks/0[!6]*.ipynb)  # lab 6 only reads the committed study and needs myst_nb
+labs=(notebooks/0*.ipynb)
 { nvidia-smi -L; "$py" -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(0))"; date -u; } \
   2>&1 | tee -a "$out/summary.txt"
 

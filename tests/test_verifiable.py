@@ -185,6 +185,16 @@ def test_silent_probability_formula_and_frequency():
     assert abs(measured - exact) < 4.5 * math.sqrt(exact * (1 - exact) / n)
 
 
+def test_silent_probability_takes_float32_outcomes_and_refuses_others():
+    """A float32 policy near success gives none = 1 - p1 - p2 + both a hair below 0 (seen on a GPU at full size:
+    -5.96e-8); that row counts as none = 0. A row off by more than rounding is refused, naming it."""
+    near = np.array([[0.2, 0.3, 0.5], [-5.960464477539063e-08, 0.001948714256286621, 0.9980513453483582]])
+    got = vf.silent_probability(near, 0.0, 8)
+    assert got[1] == pytest.approx(0.001948714256286621 ** 8 + 0.9980513453483582 ** 8, rel=1e-12)
+    with pytest.raises(ValueError, match=r"row 1 is \[-0\.001, 0\.5, 0\.501\]"):
+        vf.silent_probability([[0.2, 0.3, 0.5], [-1e-3, 0.5, 0.501]], 0.0, 8)
+
+
 # ------------------------------------------------------------------------------------------ the expected signal
 
 def test_value_weights_closed_form_for_binary_credit():

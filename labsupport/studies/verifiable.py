@@ -863,6 +863,10 @@ def sampled_update(task: SequenceTask, weight: ArrayLike = 0.0, group: int = 64,
     return total / groups
 
 
+#: how far outcome probabilities computed in float32 may fall below 0 or their sum miss 1
+PROB_TOL = 1e-5
+
+
 def silent_probability(outcome_probs: ArrayLike, weight: ArrayLike, group: int) -> np.ndarray:
     """Probability that a group of G samples has zero reward variance (all rewards equal), shape (B,).
 
@@ -872,10 +876,11 @@ def silent_probability(outcome_probs: ArrayLike, weight: ArrayLike, group: int) 
     p = np.atleast_2d(np.asarray(outcome_probs, dtype=float))
     if p.ndim != 2 or p.shape[1] != 3:
         raise ValueError(f"outcome_probs must have shape (B, 3) (none, one, both); got shape {p.shape}")
-    off = ~((p >= 0).all(1) & (np.abs(p.sum(1) - 1) <= 1e-6))
+    off = ~((p >= -PROB_TOL).all(1) & (np.abs(p.sum(1) - 1) <= PROB_TOL))
     if off.any():
         i = int(np.argmax(off))
         raise ValueError(f"outcome_probs must be probabilities that sum to 1 per row; row {i} is {p[i].tolist()}")
+    p = np.clip(p, 0.0, None)  # a float32 policy's none = 1 - p1 - p2 + both can come out as -6e-8
     w = _weights(weight)
     try:
         w = np.broadcast_to(w, p.shape[:1])
