@@ -57,7 +57,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -111,13 +111,14 @@ def check(tokens: ArrayLike, keyword: Sequence[int] = (0,), terminator: Sequence
 
 
 def _token_set(name: str, tokens: object, vocab: int | None = None) -> tuple[int, ...]:
-    """``tokens`` as a tuple of token ids if it is a non-empty sequence of integers >= 0 (below ``vocab`` if given)."""
+    """``tokens`` as a tuple of token ids if it is a non-empty sequence (or set) of integers >= 0 (below ``vocab`` if
+    given)."""
     top = "" if vocab is None else f", below {vocab}"
-    ok = isinstance(tokens, (Sequence, np.ndarray)) and not isinstance(tokens, str) and len(tokens) > 0
+    ok = isinstance(tokens, (Collection, np.ndarray)) and not isinstance(tokens, (str, bytes)) and len(tokens) > 0
     if not ok or not all(isinstance(t, (int, np.integer)) and not isinstance(t, bool) and 0 <= t
                          and (vocab is None or t < vocab) for t in tokens):
         raise ValueError(f"{name} must be a non-empty sequence of token ids (integers >= 0{top}); got {tokens!r}")
-    return tuple(int(t) for t in tokens)
+    return tuple(int(t) for t in (sorted(tokens) if isinstance(tokens, (set, frozenset)) else tokens))
 
 
 def _constraints(c1: ArrayLike, c2: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
