@@ -110,15 +110,16 @@ def check(tokens: ArrayLike, keyword: Sequence[int] = (0,), terminator: Sequence
     return c1.numpy(), c2.numpy()
 
 
-def _token_set(name: str, tokens: object, vocab: int | None = None) -> tuple[int, ...]:
+def _token_set(name: str, tokens: Any, vocab: int | None = None) -> tuple[int, ...]:
     """``tokens`` as a tuple of token ids if it is a non-empty sequence (or set) of integers >= 0 (below ``vocab`` if
     given)."""
     top = "" if vocab is None else f", below {vocab}"
-    ok = isinstance(tokens, (Collection, np.ndarray)) and not isinstance(tokens, (str, bytes)) and len(tokens) > 0
-    if not ok or not all(isinstance(t, (int, np.integer)) and not isinstance(t, bool) and 0 <= t
-                         and (vocab is None or t < vocab) for t in tokens):
+    listed = isinstance(tokens, (Collection, np.ndarray)) and not isinstance(tokens, (str, bytes))
+    items = list(tokens) if listed else []
+    if not items or not all(isinstance(t, (int, np.integer)) and not isinstance(t, bool) and 0 <= t
+                            and (vocab is None or t < vocab) for t in items):
         raise ValueError(f"{name} must be a non-empty sequence of token ids (integers >= 0{top}); got {tokens!r}")
-    return tuple(int(t) for t in (sorted(tokens) if isinstance(tokens, (set, frozenset)) else tokens))
+    return tuple(int(t) for t in (sorted(items) if isinstance(tokens, (set, frozenset)) else items))
 
 
 def _constraints(c1: ArrayLike, c2: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
