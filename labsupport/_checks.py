@@ -59,7 +59,7 @@ def as_tensor(name: str, value: TensorLike, dtype: torch.dtype | None = None) ->
         raise ValueError(f"{name} must have shape (N,) or (B, N); got shape {tuple(t.shape)}")
     if not torch.isfinite(t).all():
         bad = t[~torch.isfinite(t)].flatten()[0].item()
-        raise ValueError(f"{name} must be finite; found {bad} in {_short(t)}")
+        raise ValueError(f"{name} must be finite; found {bad} in {short_values(t)}")
     return t
 
 
@@ -183,7 +183,8 @@ def _short_repr(value: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _short(t: torch.Tensor) -> str:
-    flat = t.flatten().tolist()
-    text = ", ".join(f"{x:.4g}" for x in flat[:8])
+def short_values(t: torch.Tensor | np.ndarray) -> str:
+    """The first 8 values of a tensor or array (any shape, flattened), for a message: "[1, 0.5, ...]"."""
+    flat = np.asarray(t).reshape(-1).tolist()
+    text = ", ".join(f"{x:.4g}" if isinstance(x, (int, float)) else repr(x) for x in flat[:8])
     return f"[{text}{', ...' if len(flat) > 8 else ''}]"

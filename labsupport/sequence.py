@@ -367,7 +367,7 @@ class SequenceTask:
         """``reward(tokens, runs)``, checked to be one reward per response (a tensor of shape tokens.shape[:-1])."""
         name = ("true_reward" if reward is self.true_reward else "proxy_reward" if reward is self.proxy_reward
                 else "reward")
-        return checked_rewards(name, reward(tokens, runs), tuple(tokens.shape[:-1]))
+        return _checked_rewards(name, reward(tokens, runs), tuple(tokens.shape[:-1]))
 
     @torch.no_grad()
     def expected(self, theta: torch.Tensor, reward: TaskReward, generator: Optional[torch.Generator] = None,
@@ -566,7 +566,7 @@ def train_sequences(task: SequenceTask, algorithm: Algorithm, steps: int, reward
         seconds=time.perf_counter() - start)
 
 
-def checked_rewards(name: str, rewards: object, shape: tuple[int, ...]) -> torch.Tensor:
+def _checked_rewards(name: str, rewards: object, shape: tuple[int, ...]) -> torch.Tensor:
     """``rewards``, the output of the reward function ``name``, if it is a tensor of ``shape`` (one reward per
     response); else a ValueError naming the function, the shape it should have and what it gave."""
     if not isinstance(rewards, torch.Tensor) or tuple(rewards.shape) != shape:
@@ -642,7 +642,7 @@ def _train_steps(task, algorithm, steps, reward, seed, record_at, dev, dtype, op
                 cond = policy.conditionals(theta.detach())
                 u = draw_uniforms(gen, (b, p, g, length), task.draw, dtype) if uniforms is None else uniforms(t)
                 tokens = policy.sample(cond, u.to(dtype))
-                r = checked_rewards("reward", reward(tokens, t), (b, p, g)).to(dtype)
+                r = _checked_rewards("reward", reward(tokens, t), (b, p, g)).to(dtype)
                 raw = r.mean((1, 2))
                 if whiten:
                     r = (r - r.mean((1, 2), keepdim=True)) / (r.std((1, 2), keepdim=True) + WHITEN_EPS)

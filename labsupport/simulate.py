@@ -56,8 +56,8 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was requested but CUDA is not available on this machine (use 'auto')")
-    if device.startswith("cuda:") and int(device[5:]) >= torch.cuda.device_count():
-        gpus = torch.cuda.device_count()
+    gpus = torch.cuda.device_count() if device.startswith("cuda:") else 0
+    if device.startswith("cuda:") and int(device[5:]) >= gpus:
         raise ValueError(f"device={device!r} was requested but this machine has {gpus} CUDA GPU"
                          f"{'s' if gpus != 1 else ''} (cuda:0 to cuda:{gpus - 1})")
     return torch.device(device)

@@ -66,7 +66,7 @@ import torch
 from numpy.typing import ArrayLike
 
 from .. import sequence
-from .._checks import choice, count, finite, non_negative, positive, random_seed
+from .._checks import choice, count, finite, non_negative, positive, random_seed, short_values
 from ..algorithms import GRPO, GRPO_EPS, Algorithm
 from ..sequence import OPTIMIZERS, START, WARMUP, SequenceRun, softmax, train_sequences
 from ..simulate import BACKENDS, resolve_device, threads
@@ -128,7 +128,7 @@ def _constraints(c1: ArrayLike, c2: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     for name, c in (("c1", c1), ("c2", c2)):
         a = np.asarray(c)
         if a.dtype.kind not in "biuf" or (a.dtype.kind != "b" and not np.isin(a, (0, 1)).all()):
-            raise ValueError(f"{name} must hold booleans (or 0 and 1), one per sequence; got {_short_array(a)}")
+            raise ValueError(f"{name} must hold booleans (or 0 and 1), one per sequence; got {short_values(a)}")
         out.append(a.astype(bool))
     if out[0].shape != out[1].shape:
         raise ValueError(f"c1 and c2 must have the same shape; got {out[0].shape} and {out[1].shape}")
@@ -142,13 +142,8 @@ def _weights(weight: ArrayLike) -> np.ndarray:
     except (TypeError, ValueError):
         raise ValueError(f"weight must be a number in [0, 1] (or an array of them); got {weight!r}") from None
     if not (np.isfinite(w) & (w >= 0) & (w <= 1)).all():
-        raise ValueError(f"weight must be a number in [0, 1] (or an array of them); got {_short_array(w)}")
+        raise ValueError(f"weight must be a number in [0, 1] (or an array of them); got {short_values(w)}")
     return w
-
-
-def _short_array(a: np.ndarray) -> str:
-    text = np.array2string(np.asarray(a).reshape(-1)[:6], separator=", ", threshold=6)
-    return text if np.asarray(a).size <= 6 else text[:-1] + ", ...]"
 
 
 def _check(tokens: torch.Tensor, s1: torch.Tensor, s2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
